@@ -1,0 +1,117 @@
+"""The results record of a notebook.
+
+A notebook's headline numbers (those its prose and verdicts quote) go through one
+:class:`Record`: each value is glued (myst-nb ``glue``, so the book's text can paste it with
+``{glue:text}`notebooks/<name>.ipynb::<key>```) and kept, and :meth:`Record.save` writes them as
+JSON to ``$DIFFCTRL_RESULTS_DIR/<notebook>.json`` (default ``./results``). Tests, the book and a
+reader re-running with other parameters read the same file. Writes are atomic: a temp file in the
+same folder, then ``os.replace``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .runtime import environment
+
+RESULTS_ENV = "DIFFCTRL_RESULTS_DIR"
+
+
+def results_dir() -> Path:
+    """Folder where results records are written (``$DIFFCTRL_RESULTS_DIR`` or ``./results``)."""
+    return Path(os.environ.get(RESULTS_ENV, "results"))
+
+
+def to_jsonable(value: Any) -> Any:
+    """Convert numpy / torch scalars and arrays to plain JSON types (NaN/inf kept as strings)."""
+    if hasattr(value, "detach"):  # torch tensor
+        value = value.detach().cpu().numpy()
+    if isinstance(value, np.ndarray):
+        return [to_jsonable(v) for v in value.tolist()] if value.ndim else to_jsonable(value.item())
+    if isinstance(value, np.generic):
+        return to_jsonable(value.item())
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, (bool, int, str)) or value is None:
+        return value
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    raise TypeError(f"cannot record a value of type {type(value).__name__}")
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` to ``path`` through a temp file in the same folder and ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _glue(key: str, value: Any) -> None:
+    try:
+        from myst_nb import glue
+    except ImportError:  # e.g. on Colab without the book extras: nothing to paste into
+        return
+    glue(key, value, display=False)
+
+
+class Record:
+    """Headline numbers of one notebook run: ``rec("key", value)`` glues and keeps a value."""
+
+    def __init__(self, notebook: str, profile: str, seed: int | None = None,
+                 device: Any = None, params: dict[str, Any] | None = None):
+        if not notebook or "/" in notebook:
+            raise ValueError(f"notebook must be a bare name like 'preliminaries', got {notebook!r}")
+        self.notebook = notebook
+        self.profile = profile
+        self.values: dict[str, Any] = {}
+        self.meta = {
+            "notebook": notebook,
+            "profile": profile,
+            "seed": seed,
+            "params": to_jsonable(dict(params or {})),
+            "environment": environment(device),
+        }
+
+    def __call__(self, key: str, value: Any, glue: bool = True) -> Any:
+        if not key.replace("_", "").isalnum():
+            raise ValueError(f"result key must be letters, digits and '_', got {key!r}")
+        self.values[key] = to_jsonable(value)
+        if glue:
+            _glue(key, value)
+        return value
+
+    def __getitem__(self, key: str) -> Any:
+        return self.values[key]
+
+    def save(self, folder: str | os.PathLike | None = None) -> Path:
+        """Write ``{meta..., "values": {...}}`` atomically to ``<folder>/<notebook>.json``."""
+        folder = Path(folder) if folder is not None else results_dir()
+        payload = dict(self.meta, values=self.values)
+        return atomic_write_text(folder / f"{self.notebook}.json",
+                                 json.dumps(payload, indent=2, sort_keys=True) + "\n")
+
+
+def load(notebook: str, folder: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Read a saved results record."""
+    folder = Path(folder) if folder is not None else results_dir()
+    path = folder / f"{notebook}.json"
+    if not path.exists():
+        raise FileNotFoundError(f"no results record for notebook {notebook!r} at {path}")
+    return json.loads(path.read_text(encoding="utf-8"))
