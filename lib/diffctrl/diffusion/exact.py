@@ -1,0 +1,191 @@
+"""Exact scores, densities and posterior means for Gaussian and Gaussian-mixture data.
+
+For data ``X_0 ~ sum_j w_j N(m_j, S_j)`` the level-k marginal is the mixture
+``p_k = sum_j w_j N(sqrt(ab_k) m_j, Sigma_jk)``, ``Sigma_jk = ab_k S_j + (1 - ab_k) I``, so
+
+- score: ``grad log p_k(x) = -sum_j r_j(x) Sigma_jk^{-1} (x - sqrt(ab_k) m_j)`` with the
+  responsibilities ``r_j(x) ∝ w_j N(x; sqrt(ab_k) m_j, Sigma_jk)``;
+- posterior mean (Tweedie): ``E[X_0 | X_k = x] = sum_j r_j(x) (m_j + sqrt(ab_k) S_j Sigma_jk^{-1}
+  (x - sqrt(ab_k) m_j)) = (x + (1 - ab_k) grad log p_k(x)) / sqrt(ab_k)``.
+
+A Gaussian is the mixture with one component. These are the ground truth of the whole book.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from .schedules import Schedule
+
+ScoreFn = Callable[[torch.Tensor, int], torch.Tensor]
+
+
+def _as_tensor(x, dtype, device) -> torch.Tensor:
+    return torch.as_tensor(x, dtype=dtype, device=device)
+
+
+@dataclass(frozen=True)
+class GaussianMixture:
+    """``sum_j w_j N(m_j, S_j)`` in R^d: weights (K,), means (K, d), covs (K, d, d).
+
+    Build it with :meth:`create` or :meth:`gaussian`, which validate the input.
+    """
+
+    weights: torch.Tensor
+    means: torch.Tensor
+    covs: torch.Tensor
+
+    def validate(self) -> "GaussianMixture":
+        """Check shapes, weights and covariances (run by :meth:`create` and :meth:`gaussian`)."""
+        w, m, S = self.weights, self.means, self.covs
+        if w.ndim != 1 or m.ndim != 2 or S.ndim != 3:
+            raise ValueError("weights must be (K,), means (K, d), covs (K, d, d); got "
+                             f"{tuple(w.shape)}, {tuple(m.shape)}, {tuple(S.shape)}")
+        K, d = m.shape
+        if w.shape[0] != K or S.shape != (K, d, d):
+            raise ValueError(f"shape mismatch: weights {tuple(w.shape)}, means {tuple(m.shape)}, "
+                             f"covs {tuple(S.shape)}")
+        if torch.any(w < 0) or not math.isclose(float(w.sum()), 1.0, rel_tol=1e-6, abs_tol=1e-6):
+            raise ValueError("weights must be non-negative and sum to 1")
+        if not torch.allclose(S, S.transpose(-1, -2), atol=1e-10 * max(1.0, float(S.abs().max()))):
+            raise ValueError("covs must be symmetric")
+        if torch.any(torch.linalg.eigvalsh(S) < -1e-12):
+            raise ValueError("covs must be positive semi-definite (a negative variance was given)")
+        return self
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def create(cls, weights, means, covs, dtype=torch.float64, device="cpu") -> "GaussianMixture":
+        """Build from array-likes; ``covs`` may be (K, d, d), (K, d) diagonals or (K,) scalars."""
+        m = _as_tensor(means, dtype, device)
+        if m.ndim == 1:
+            m = m[:, None]
+        K, d = m.shape
+        S = _as_tensor(covs, dtype, device)
+        if S.ndim == 1 and S.shape[0] == K:
+            S = S[:, None, None] * torch.eye(d, dtype=dtype, device=device)
+        elif S.ndim == 2 and S.shape == (K, d):
+            S = torch.diag_embed(S)
+        w = _as_tensor(weights, dtype, device)
+        if S.ndim != 3 or S.shape != (K, d, d) or w.shape != (K,):
+            raise ValueError(f"covs must be (K, d, d), (K, d) or (K,) and weights (K,) for K={K}, "
+                             f"d={d}; got covs {tuple(S.shape)}, weights {tuple(w.shape)}")
+        if torch.any(torch.diagonal(S, dim1=-2, dim2=-1) < 0):
+            raise ValueError("covs: variances must be non-negative")
+        return cls(w, m, S).validate()
+
+    @classmethod
+    def gaussian(cls, mean, cov, dtype=torch.float64, device="cpu") -> "GaussianMixture":
+        mean = _as_tensor(mean, dtype, device).reshape(1, -1)
+        cov = _as_tensor(cov, dtype, device)
+        d = mean.shape[1]
+        if cov.ndim == 0:
+            cov = cov * torch.eye(d, dtype=dtype, device=device)
+        if cov.shape != (d, d):
+            raise ValueError(f"cov must be ({d}, {d}) for a mean of dimension {d}, got {tuple(cov.shape)}")
+        return cls.create(torch.ones(1), mean, cov[None], dtype, device)
+
+    @property
+    def dim(self) -> int:
+        return self.means.shape[1]
+
+    @property
+    def n_components(self) -> int:
+        return self.means.shape[0]
+
+    def to(self, dtype=None, device=None) -> "GaussianMixture":
+        kw = {"dtype": dtype, "device": device}
+        return GaussianMixture(self.weights.to(**kw), self.means.to(**kw), self.covs.to(**kw))
+
+    # ------------------------------------------------------------------ moments and sampling
+    def mean(self) -> torch.Tensor:
+        return self.weights @ self.means
+
+    def cov(self) -> torch.Tensor:
+        mu = self.mean()
+        dm = self.means - mu
+        return torch.einsum("k,kij->ij", self.weights, self.covs + dm[:, :, None] * dm[:, None, :])
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """n exact samples, shape (n, d)."""
+        if n < 1:
+            raise ValueError(f"n must be >= 1, got {n}")
+        dev, dt = self.means.device, self.means.dtype
+        comp = torch.multinomial(self.weights.cpu().float(), n, replacement=True,
+                                 generator=generator).to(dev)
+        z = torch.randn(n, self.dim, generator=generator, dtype=dt).to(dev)
+        L = torch.linalg.cholesky(self.covs + 1e-12 * torch.eye(self.dim, dtype=dt, device=dev))
+        return self.means[comp] + torch.einsum("nij,nj->ni", L[comp], z)
+
+    # ------------------------------------------------------------------ the level-k marginal
+    def marginal(self, alpha_bar: float | torch.Tensor) -> "GaussianMixture":
+        """The law of ``sqrt(ab) X_0 + sqrt(1 - ab) Z``."""
+        ab = float(alpha_bar)
+        if not 0 <= ab <= 1:
+            raise ValueError(f"alpha_bar must lie in [0, 1], got {ab}")
+        eye = torch.eye(self.dim, dtype=self.covs.dtype, device=self.covs.device)
+        return GaussianMixture(self.weights, ab**0.5 * self.means, ab * self.covs + (1 - ab) * eye)
+
+    def _components(self, x: torch.Tensor):
+        """Per-component log N(x; m_j, S_j) (B, K) and Sigma^{-1}(x - m_j) (B, K, d)."""
+        if x.ndim != 2 or x.shape[1] != self.dim:
+            raise ValueError(f"x must have shape (B, {self.dim}), got {tuple(x.shape)}")
+        x = x.to(self.means)
+        L = torch.linalg.cholesky(self.covs)  # (K, d, d)
+        diff = x[:, None, :] - self.means[None]  # (B, K, d)
+        Lb = L.unsqueeze(0).expand(x.shape[0], -1, -1, -1)
+        y = torch.linalg.solve_triangular(Lb, diff.unsqueeze(-1), upper=False)  # L^{-1} diff
+        maha = (y.squeeze(-1) ** 2).sum(-1)
+        logdet = 2 * torch.log(torch.diagonal(L, dim1=-2, dim2=-1)).sum(-1)  # (K,)
+        logn = -0.5 * (maha + logdet + self.dim * math.log(2 * math.pi))
+        prec_diff = torch.linalg.solve_triangular(Lb.transpose(-1, -2), y, upper=True).squeeze(-1)
+        return logn, prec_diff
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        """log p(x), shape (B,)."""
+        logn, _ = self._components(x)
+        return torch.logsumexp(logn + torch.log(self.weights), dim=1)
+
+    def score(self, x: torch.Tensor) -> torch.Tensor:
+        """grad log p(x), shape (B, d)."""
+        logn, prec_diff = self._components(x)
+        r = torch.softmax(logn + torch.log(self.weights), dim=1)
+        return -(r[:, :, None] * prec_diff).sum(1)
+
+    def responsibilities(self, x: torch.Tensor) -> torch.Tensor:
+        logn, _ = self._components(x)
+        return torch.softmax(logn + torch.log(self.weights), dim=1)
+
+
+def score_at(data: GaussianMixture, alpha_bar: float, x: torch.Tensor) -> torch.Tensor:
+    """Exact score of the level with cumulative alpha ``alpha_bar``: grad log p_k(x)."""
+    return data.marginal(alpha_bar).score(x).to(x.dtype)
+
+
+def posterior_mean(data: GaussianMixture, alpha_bar: float, x: torch.Tensor) -> torch.Tensor:
+    """E[X_0 | X_k = x] in closed form (mixture of per-component Gaussian posteriors)."""
+    ab = float(alpha_bar)
+    marg = data.marginal(ab)
+    logn, prec_diff = marg._components(x)
+    r = torch.softmax(logn + torch.log(marg.weights), dim=1)  # (B, K)
+    per = data.means[None] + ab**0.5 * torch.einsum("kij,bkj->bki", data.covs, prec_diff)
+    return (r[:, :, None] * per).sum(1).to(x.dtype)
+
+
+def exact_score_fn(data: GaussianMixture, sched: Schedule) -> ScoreFn:
+    """The exact score as a score function ``s(x, k)`` for the levels of ``sched``."""
+    alpha_bar = sched.alpha_bar
+    marginals = {}
+
+    def score(x: torch.Tensor, k: int) -> torch.Tensor:
+        k = int(k)
+        if k not in marginals:
+            marginals[k] = data.marginal(alpha_bar[k]).to(device=x.device)
+        flat = x.reshape(x.shape[0], -1)
+        return marginals[k].score(flat).to(x.dtype).reshape(x.shape)
+
+    return score

@@ -1,0 +1,167 @@
+"""Score models: a small MLP for vectors and a small U-Net for 8x8 images.
+
+Both take ``(x, k)`` with ``k`` the noise level (int or (B,) long tensor in 0..N) and predict, by
+their ``parametrisation``, the noise eps (``"eps"``), the clean sample x_0 (``"x0"``) or the score
+(``"score"``). :func:`to_score` converts any of them to grad log p_k:
+
+    score = -eps / sqrt(1 - ab_k) = (sqrt(ab_k) x0 - x) / (1 - ab_k).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from .exact import ScoreFn
+from .schedules import Schedule
+
+PARAMETRISATIONS = ("eps", "x0", "score")
+
+
+def _check_param(p: str) -> str:
+    if p not in PARAMETRISATIONS:
+        raise ValueError(f"unknown parametrisation {p!r}; choose one of {PARAMETRISATIONS}")
+    return p
+
+
+def timestep_embedding(k: torch.Tensor, dim: int, N: int) -> torch.Tensor:
+    """Sinusoidal embedding of the level ``k`` (B,) scaled to [0, 1000]: (B, dim)."""
+    if dim % 2:
+        raise ValueError(f"embedding dim must be even, got {dim}")
+    t = k.float() * (1000.0 / N)
+    freqs = torch.exp(-math.log(10_000.0) * torch.arange(dim // 2, device=k.device) / (dim // 2))
+    ang = t[:, None] * freqs[None]
+    return torch.cat([ang.sin(), ang.cos()], dim=1)
+
+
+def _levels(k, x: torch.Tensor) -> torch.Tensor:
+    k = torch.as_tensor(k, device=x.device)
+    if k.ndim == 0:
+        k = k.expand(x.shape[0])
+    if k.shape != (x.shape[0],):
+        raise ValueError(f"k must be an int or shape ({x.shape[0]},), got {tuple(k.shape)}")
+    return k
+
+
+class ScoreMLP(nn.Module):
+    """MLP ``f(x, k)`` for x in R^d: [x, emb(k)] -> hidden (SiLU) x depth -> R^d."""
+
+    def __init__(self, dim: int, N: int, hidden: int = 128, depth: int = 3, emb_dim: int = 32,
+                 parametrisation: str = "eps"):
+        super().__init__()
+        if dim < 1 or N < 1 or hidden < 1 or depth < 1:
+            raise ValueError(f"dim, N, hidden, depth must be >= 1; got {dim}, {N}, {hidden}, {depth}")
+        self.dim, self.N, self.emb_dim = dim, N, emb_dim
+        self.parametrisation = _check_param(parametrisation)
+        layers: list[nn.Module] = [nn.Linear(dim + emb_dim, hidden), nn.SiLU()]
+        for _ in range(depth - 1):
+            layers += [nn.Linear(hidden, hidden), nn.SiLU()]
+        layers.append(nn.Linear(hidden, dim))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor, k) -> torch.Tensor:
+        if x.ndim != 2 or x.shape[1] != self.dim:
+            raise ValueError(f"x must have shape (B, {self.dim}), got {tuple(x.shape)}")
+        k = _levels(k, x)
+        return self.net(torch.cat([x, timestep_embedding(k, self.emb_dim, self.N).to(x)], dim=1))
+
+
+class _ResBlock(nn.Module):
+    def __init__(self, cin: int, cout: int, emb: int):
+        super().__init__()
+        self.norm1 = nn.GroupNorm(min(8, cin), cin)
+        self.conv1 = nn.Conv2d(cin, cout, 3, padding=1)
+        self.emb = nn.Linear(emb, cout)
+        self.norm2 = nn.GroupNorm(min(8, cout), cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, padding=1)
+        self.skip = nn.Conv2d(cin, cout, 1) if cin != cout else nn.Identity()
+
+    def forward(self, x, e):
+        h = self.conv1(nn.functional.silu(self.norm1(x)))
+        h = h + self.emb(e)[:, :, None, None]
+        h = self.conv2(nn.functional.silu(self.norm2(h)))
+        return h + self.skip(x)
+
+
+class SmallUNet(nn.Module):
+    """A two-scale U-Net for (B, C, 8, 8) images: 8x8 -> 4x4 -> 8x8 with a skip connection."""
+
+    def __init__(self, N: int, channels: int = 1, base: int = 32, emb_dim: int = 64,
+                 parametrisation: str = "eps"):
+        super().__init__()
+        if N < 1 or channels < 1 or base < 1:
+            raise ValueError(f"N, channels, base must be >= 1; got {N}, {channels}, {base}")
+        self.N, self.channels, self.emb_dim = N, channels, emb_dim
+        self.parametrisation = _check_param(parametrisation)
+        self.emb = nn.Sequential(nn.Linear(emb_dim, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
+        self.inp = nn.Conv2d(channels, base, 3, padding=1)
+        self.down = _ResBlock(base, base, emb_dim)
+        self.pool = nn.Conv2d(base, 2 * base, 3, stride=2, padding=1)
+        self.mid = _ResBlock(2 * base, 2 * base, emb_dim)
+        self.upsample = nn.ConvTranspose2d(2 * base, base, 2, stride=2)
+        self.up = _ResBlock(2 * base, base, emb_dim)
+        self.out = nn.Sequential(nn.GroupNorm(8, base), nn.SiLU(), nn.Conv2d(base, channels, 3, padding=1))
+
+    def forward(self, x: torch.Tensor, k) -> torch.Tensor:
+        if x.ndim != 4 or x.shape[1] != self.channels or x.shape[-2:] != (8, 8):
+            raise ValueError(f"x must have shape (B, {self.channels}, 8, 8), got {tuple(x.shape)}")
+        k = _levels(k, x)
+        e = self.emb(timestep_embedding(k, self.emb_dim, self.N).to(x))
+        h0 = self.down(self.inp(x), e)
+        h = self.mid(self.pool(h0), e)
+        h = self.up(torch.cat([self.upsample(h), h0], dim=1), e)
+        return self.out(h)
+
+
+def _bcast(v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    return v.reshape(-1, *([1] * (x.ndim - 1))).to(x)
+
+
+def to_score(pred: torch.Tensor, x: torch.Tensor, k, sched: Schedule, parametrisation: str) -> torch.Tensor:
+    """Convert a model's prediction at level k to the score grad log p_k(x)."""
+    _check_param(parametrisation)
+    if parametrisation == "score":
+        return pred
+    k = _levels(k, x)
+    ab = _bcast(sched.alpha_bar.to(x.device)[k], x)
+    if parametrisation == "eps":
+        return -pred / (1 - ab).sqrt()
+    return (ab.sqrt() * pred - x) / (1 - ab)
+
+
+def model_score(model: nn.Module, sched: Schedule) -> ScoreFn:
+    """A trained model as a score function ``s(x, k)`` (no gradients tracked)."""
+    if model.N != sched.N:
+        raise ValueError(f"model was built for N={model.N} levels, schedule has N={sched.N}")
+
+    def score(x: torch.Tensor, k: int) -> torch.Tensor:
+        with torch.no_grad():
+            return to_score(model(x, k), x, k, sched, model.parametrisation)
+
+    return score
+
+
+def dsm_loss(model: nn.Module, sched: Schedule, x0: torch.Tensor,
+             generator: torch.Generator | None = None) -> torch.Tensor:
+    """Denoising score matching (Vincent 2011; Ho et al. 2020), k ~ U{1..N}, eps ~ N(0, I).
+
+    eps: |eps_hat - eps|^2; x0: |x0_hat - x0|^2 ab/(1-ab); score: |s_hat + eps/sqrt(1-ab)|^2 (1-ab).
+    All three equal (1 - ab_k) |s_hat - s_target|^2, the lambda(k) = 1 - ab_k weighted DSM loss.
+    """
+    n = x0.shape[0]
+    gdev = generator.device if generator is not None else torch.device("cpu")
+    k = torch.randint(1, sched.N + 1, (n,), generator=generator, device=gdev).to(x0.device)
+    eps = torch.randn(x0.shape, generator=generator, dtype=x0.dtype, device=gdev).to(x0.device)
+    ab = _bcast(sched.alpha_bar.to(x0.device)[k], x0)
+    xk = ab.sqrt() * x0 + (1 - ab).sqrt() * eps
+    pred = model(xk, k)
+    p = model.parametrisation
+    if p == "eps":
+        err = (pred - eps) ** 2
+    elif p == "x0":
+        err = (pred - x0) ** 2 * ab / (1 - ab)
+    else:
+        err = (pred + eps / (1 - ab).sqrt()) ** 2 * (1 - ab)
+    return err.reshape(n, -1).sum(1).mean()

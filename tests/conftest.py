@@ -1,0 +1,52 @@
+"""Shared fixtures: the smoke-profile results records written by the book pipeline."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BUILD = ROOT / "_build"
+
+
+def _require_book() -> bool:
+    return os.environ.get("DIFFCTRL_REQUIRE_BOOK", "") == "1"
+
+
+@pytest.fixture(scope="session")
+def root() -> Path:
+    return ROOT
+
+
+@pytest.fixture(scope="session")
+def notebook_results():
+    """``notebook_results(name)`` -> the results record of ``_build/results/<name>.json``.
+
+    The README's test command executes every notebook first and sets DIFFCTRL_REQUIRE_BOOK=1,
+    so there a missing record fails; a bare ``pytest`` run without the book skips these tests.
+    """
+
+    def load(name: str) -> dict:
+        path = BUILD / "results" / f"{name}.json"
+        if not path.exists():
+            msg = f"no results record {path} (run `python -m diffctrl.pipeline execute --profile smoke`)"
+            if _require_book():
+                pytest.fail(msg)
+            pytest.skip(msg)
+        return json.loads(path.read_text(encoding="utf-8"))
+
+    return load
+
+
+@pytest.fixture(scope="session")
+def built_html() -> Path:
+    html = BUILD / "html"
+    if not (html / "index.html").exists():
+        msg = "no rendered book under _build/html (run `python -m diffctrl.pipeline build`)"
+        if _require_book():
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return html
