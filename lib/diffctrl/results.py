@@ -97,6 +97,13 @@ class Record:
             _glue(key, value)
         return value
 
+    def figure(self, key: str, fig: Any) -> Any:
+        """Glue a figure so that prose pages can show it (``{glue:figure}`` directive)."""
+        if not key.replace("_", "").isalnum():
+            raise ValueError(f"figure key must be letters, digits and '_', got {key!r}")
+        _glue(key, fig)
+        return fig
+
     def __getitem__(self, key: str) -> Any:
         return self.values[key]
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 
@@ -130,35 +131,40 @@ class GaussianMixture:
         eye = torch.eye(self.dim, dtype=self.covs.dtype, device=self.covs.device)
         return GaussianMixture(self.weights, ab**0.5 * self.means, ab * self.covs + (1 - ab) * eye)
 
+    @cached_property
+    def _factors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Precisions S_j^{-1} (K, d, d) and log-normalisers log w_j - (log det S_j + d log 2pi)/2."""
+        L = torch.linalg.cholesky(self.covs)
+        eye = torch.eye(self.dim, dtype=self.covs.dtype, device=self.covs.device)
+        prec = torch.cholesky_solve(eye.expand_as(self.covs), L)
+        logdet = 2 * torch.log(torch.diagonal(L, dim1=-2, dim2=-1)).sum(-1)
+        lognorm = torch.log(self.weights) - 0.5 * (logdet + self.dim * math.log(2 * math.pi))
+        return prec, lognorm
+
     def _components(self, x: torch.Tensor):
-        """Per-component log N(x; m_j, S_j) (B, K) and Sigma^{-1}(x - m_j) (B, K, d)."""
+        """log(w_j N(x; m_j, S_j)) (B, K) and S_j^{-1}(x - m_j) (B, K, d)."""
         if x.ndim != 2 or x.shape[1] != self.dim:
             raise ValueError(f"x must have shape (B, {self.dim}), got {tuple(x.shape)}")
-        x = x.to(self.means)
-        L = torch.linalg.cholesky(self.covs)  # (K, d, d)
-        diff = x[:, None, :] - self.means[None]  # (B, K, d)
-        Lb = L.unsqueeze(0).expand(x.shape[0], -1, -1, -1)
-        y = torch.linalg.solve_triangular(Lb, diff.unsqueeze(-1), upper=False)  # L^{-1} diff
-        maha = (y.squeeze(-1) ** 2).sum(-1)
-        logdet = 2 * torch.log(torch.diagonal(L, dim1=-2, dim2=-1)).sum(-1)  # (K,)
-        logn = -0.5 * (maha + logdet + self.dim * math.log(2 * math.pi))
-        prec_diff = torch.linalg.solve_triangular(Lb.transpose(-1, -2), y, upper=True).squeeze(-1)
+        prec, lognorm = self._factors
+        diff = x.to(self.means)[:, None, :] - self.means[None]  # (B, K, d)
+        prec_diff = torch.einsum("kij,bkj->bki", prec, diff)
+        logn = lognorm - 0.5 * (diff * prec_diff).sum(-1)
         return logn, prec_diff
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         """log p(x), shape (B,)."""
         logn, _ = self._components(x)
-        return torch.logsumexp(logn + torch.log(self.weights), dim=1)
+        return torch.logsumexp(logn, dim=1)
 
     def score(self, x: torch.Tensor) -> torch.Tensor:
         """grad log p(x), shape (B, d)."""
         logn, prec_diff = self._components(x)
-        r = torch.softmax(logn + torch.log(self.weights), dim=1)
+        r = torch.softmax(logn, dim=1)
         return -(r[:, :, None] * prec_diff).sum(1)
 
     def responsibilities(self, x: torch.Tensor) -> torch.Tensor:
         logn, _ = self._components(x)
-        return torch.softmax(logn + torch.log(self.weights), dim=1)
+        return torch.softmax(logn, dim=1)
 
 
 def score_at(data: GaussianMixture, alpha_bar: float, x: torch.Tensor) -> torch.Tensor:
@@ -171,7 +177,7 @@ def posterior_mean(data: GaussianMixture, alpha_bar: float, x: torch.Tensor) -> 
     ab = float(alpha_bar)
     marg = data.marginal(ab)
     logn, prec_diff = marg._components(x)
-    r = torch.softmax(logn + torch.log(marg.weights), dim=1)  # (B, K)
+    r = torch.softmax(logn, dim=1)  # (B, K)
     per = data.means[None] + ab**0.5 * torch.einsum("kij,bkj->bki", data.covs, prec_diff)
     return (r[:, :, None] * per).sum(1).to(x.dtype)
 

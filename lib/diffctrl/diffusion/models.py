@@ -36,6 +36,14 @@ def timestep_embedding(k: torch.Tensor, dim: int, N: int) -> torch.Tensor:
     return torch.cat([ang.sin(), ang.cos()], dim=1)
 
 
+def _embed(k, x: torch.Tensor, dim: int, N: int) -> torch.Tensor:
+    """Embedding of the levels for a batch x: computed once and broadcast when k is one int."""
+    if isinstance(k, int) or (torch.is_tensor(k) and k.ndim == 0):
+        e = timestep_embedding(torch.as_tensor(k, device=x.device).reshape(1), dim, N)
+        return e.to(x).expand(x.shape[0], -1)
+    return timestep_embedding(_levels(k, x), dim, N).to(x)
+
+
 def _levels(k, x: torch.Tensor) -> torch.Tensor:
     k = torch.as_tensor(k, device=x.device)
     if k.ndim == 0:
@@ -64,8 +72,7 @@ class ScoreMLP(nn.Module):
     def forward(self, x: torch.Tensor, k) -> torch.Tensor:
         if x.ndim != 2 or x.shape[1] != self.dim:
             raise ValueError(f"x must have shape (B, {self.dim}), got {tuple(x.shape)}")
-        k = _levels(k, x)
-        return self.net(torch.cat([x, timestep_embedding(k, self.emb_dim, self.N).to(x)], dim=1))
+        return self.net(torch.cat([x, _embed(k, x, self.emb_dim, self.N)], dim=1))
 
 
 class _ResBlock(nn.Module):
@@ -107,8 +114,7 @@ class SmallUNet(nn.Module):
     def forward(self, x: torch.Tensor, k) -> torch.Tensor:
         if x.ndim != 4 or x.shape[1] != self.channels or x.shape[-2:] != (8, 8):
             raise ValueError(f"x must have shape (B, {self.channels}, 8, 8), got {tuple(x.shape)}")
-        k = _levels(k, x)
-        e = self.emb(timestep_embedding(k, self.emb_dim, self.N).to(x))
+        e = self.emb(_embed(k, x, self.emb_dim, self.N))
         h0 = self.down(self.inp(x), e)
         h = self.mid(self.pool(h0), e)
         h = self.up(torch.cat([self.upsample(h), h0], dim=1), e)
@@ -124,6 +130,9 @@ def to_score(pred: torch.Tensor, x: torch.Tensor, k, sched: Schedule, parametris
     _check_param(parametrisation)
     if parametrisation == "score":
         return pred
+    if isinstance(k, int):  # one level for the whole batch: scalar arithmetic
+        ab = float(sched.alpha_bar[k])
+        return -pred / (1 - ab) ** 0.5 if parametrisation == "eps" else (ab**0.5 * pred - x) / (1 - ab)
     k = _levels(k, x)
     ab = _bcast(sched.alpha_bar.to(x.device)[k], x)
     if parametrisation == "eps":

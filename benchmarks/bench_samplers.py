@@ -1,0 +1,42 @@
+"""Benchmark: DDPM ancestral sampling throughput, ours vs a diffusers DDPMScheduler.step loop.
+
+    python benchmarks/bench_samplers.py [--batch 100 1000 10000] [--levels 1000] [--device cpu]
+
+Prints one row per batch size: wall time of each sampler (best of --repeats), the time of the
+network evaluations alone, samples per second, and the speed-up. Not a test: numbers depend on
+the machine; the book's Benchmarks page records them with the machine's description.
+"""
+
+import argparse
+
+import torch
+
+from diffctrl.diffusion.bench import time_samplers
+from diffctrl.diffusion.models import ScoreMLP
+from diffctrl.diffusion.schedules import linear_schedule
+from diffctrl.runtime import environment, pick_device
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--batch", type=int, nargs="+", default=[100, 1000, 10_000])
+    ap.add_argument("--levels", type=int, default=1000)
+    ap.add_argument("--hidden", type=int, default=128)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--device", default="auto")
+    args = ap.parse_args()
+    dev = pick_device(args.device)
+    torch.manual_seed(0)
+    model = ScoreMLP(2, args.levels, hidden=args.hidden, depth=3)
+    sched = linear_schedule(args.levels, scale_with_N=True)
+    env = environment(dev)
+    print(f"# {env['device']}, torch {env['torch']}, {env['torch_threads']} threads, N={args.levels}")
+    print(f"{'batch':>7} {'diffusers s':>12} {'ours s':>8} {'model s':>8} {'ours samples/s':>15} {'speed-up':>9}")
+    for b in args.batch:
+        r = time_samplers(model, sched, b, 2, args.repeats, dev)
+        print(f"{b:>7} {r['diffusers']:>12.3f} {r['ours']:>8.3f} {r['model_only']:>8.3f} "
+              f"{b / r['ours']:>15.0f} {r['speedup']:>9.2f}")
+
+
+if __name__ == "__main__":
+    main()

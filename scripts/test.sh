@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Run every test: install; check notebook twins; execute every notebook (smoke profile) with
+# papermill; render the book with jupyter-book -W -n; then one pytest run over the unit tests,
+# the results records, the rendered HTML and (nbval) the executed notebooks.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/_setup.sh
+echo "== notebook twins"
+python -m diffctrl.pipeline check-twins
+echo "== executing notebooks (profile: smoke)"
+python -m diffctrl.pipeline execute --profile smoke
+echo "== rendering the book (smoke outputs)"
+python -m diffctrl.pipeline build --profile smoke
+echo "== pytest: unit tests, results records, rendered book, nbval"
+export DIFFCTRL_REQUIRE_BOOK=1
+export DIFFCTRL_RESULTS_DIR="$PWD/_build/nbval-results"
+set +e
+python -m pytest tests _build/executed/notebooks --nbval-lax -p no:cacheprovider "$@"
+rc=$?
+set -e
+if [ "$rc" -eq 5 ]; then
+  echo "error: pytest collected no tests" >&2
+  exit 1
+fi
+exit "$rc"
