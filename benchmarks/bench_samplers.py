@@ -13,7 +13,7 @@ import torch
 
 from diffctrl.diffusion.bench import time_samplers
 from diffctrl.diffusion.models import ScoreMLP
-from diffctrl.diffusion.schedules import linear_schedule
+from diffctrl.diffusion.schedules import vp_sde_schedule
 from diffctrl.runtime import environment, pick_device
 
 
@@ -28,7 +28,7 @@ def main() -> None:
     dev = pick_device(args.device)
     torch.manual_seed(0)
     model = ScoreMLP(2, args.levels, hidden=args.hidden, depth=3)
-    sched = linear_schedule(args.levels, scale_with_N=True)
+    sched = vp_sde_schedule(args.levels)
     env = environment(dev)
     print(f"# {env['device']}, torch {env['torch']}, {env['torch_threads']} threads, N={args.levels}")
     print(f"{'batch':>7} {'diffusers s':>12} {'ours s':>8} {'model s':>8} {'ours samples/s':>15} {'speed-up':>9}")

@@ -87,7 +87,8 @@ def linear_schedule(N: int = 1000, beta_start: float = 1e-4, beta_end: float = 0
     if scale_with_N:
         beta_start, beta_end = beta_start * 1000 / N, beta_end * 1000 / N
     if beta_end >= 1:
-        raise ValueError(f"beta_end must be < 1, got {beta_end}")
+        raise ValueError(f"beta_end must be < 1, got {beta_end}"
+                         + (" (scale_with_N multiplies by 1000 / N: use a larger N)" if scale_with_N else ""))
     betas = torch.linspace(beta_start, beta_end, N, dtype=torch.float32).double()
     return Schedule("linear", torch.cat([torch.zeros(1, dtype=torch.float64), betas]),
                     torch.arange(N + 1, dtype=torch.float64) / N)
