@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Run every test: install; check notebook twins; execute every notebook (smoke profile) with
 # papermill; render the book with jupyter-book -W -n; then one pytest run over the unit tests,
-# the results records, the rendered HTML and (nbval) the executed notebooks.
+# the results records, the rendered HTML and (nbval) the executed notebooks. JOBS=N sets how
+# many notebooks / test files run at once (default: the number of cores, at most 4).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/_setup.sh
+# notebooks and test files run JOBS at a time, one thread each (no oversubscription)
+JOBS="${JOBS:-$(python -c 'import os; print(min(4, os.cpu_count() or 1))')}"
+export OMP_NUM_THREADS=1 JOBS
 echo "== notebook twins"
 python -m diffctrl.pipeline check-twins
 echo "== executing notebooks (profile: smoke)"
@@ -15,7 +19,8 @@ echo "== pytest: unit tests, results records, rendered book, nbval"
 export DIFFCTRL_REQUIRE_BOOK=1
 export DIFFCTRL_RESULTS_DIR="$PWD/_build/nbval-results"
 set +e
-python -m pytest tests _build/executed/notebooks --nbval-lax -p no:cacheprovider "$@"
+python -m pytest tests _build/executed/notebooks --nbval-lax -p no:cacheprovider \
+  -n "$JOBS" --dist loadfile "$@"
 rc=$?
 set -e
 if [ "$rc" -eq 5 ]; then

@@ -271,26 +271,57 @@ def _mkdir(path: Path) -> Path:
     return path
 
 
+def _execute_one(args) -> tuple[str, Path | None, str | None, float]:
+    root, name, source, profile, overrides, log_output = args
+    t0 = time.perf_counter()
+    try:
+        out = execute_notebook(root, name, source, profile, overrides, log_output)
+    except PipelineError as exc:
+        return name, None, str(exc), time.perf_counter() - t0
+    return name, out, None, time.perf_counter() - t0
+
+
 def execute_all(root: Path, profile: str, only: Sequence[str] = (), overrides: dict | None = None,
-                keep_going: bool = False, log_output: bool = False) -> list[Path]:
+                keep_going: bool = False, log_output: bool = False, jobs: int = 1) -> list[Path]:
+    """Execute the toc's notebooks (or ``only`` those), ``jobs`` at a time.
+
+    With ``jobs > 1`` each notebook runs in its own process (and kernel); set
+    ``OMP_NUM_THREADS`` so that ``jobs`` x threads does not exceed the cores.
+    """
     notebooks = book_notebooks(root)
     unknown = sorted(set(only) - set(notebooks))
     if unknown:
         raise PipelineError(f"unknown notebook(s) {unknown}; known: {list(notebooks)}")
-    todo = [(n, s) for n, s in notebooks.items() if not only or n in only]
+    if jobs < 1:
+        raise PipelineError(f"jobs must be >= 1, got {jobs}")
+    todo = [(root, n, s, profile, overrides, log_output)
+            for n, s in notebooks.items() if not only or n in only]
     done, errors = [], []
-    for i, (name, source) in enumerate(todo, 1):
-        t0 = time.perf_counter()
-        print(f"[{i}/{len(todo)}] {name} ({profile}) ...", flush=True)
-        try:
-            done.append(execute_notebook(root, name, source, profile, overrides, log_output))
-        except PipelineError as exc:
-            errors.append(str(exc))
-            print(f"    FAILED: {exc}", file=sys.stderr, flush=True)
-            if not keep_going:
-                break
+
+    def report(i, result):
+        name, out, err, secs = result
+        if err is None:
+            done.append(out)
+            print(f"[{i}/{len(todo)}] {name} ({profile}) ok in {secs:.1f} s", flush=True)
         else:
-            print(f"    ok in {time.perf_counter() - t0:.1f} s", flush=True)
+            errors.append(err)
+            print(f"[{i}/{len(todo)}] {name} ({profile}) FAILED:\n{err}", file=sys.stderr, flush=True)
+
+    if jobs == 1:
+        for i, args in enumerate(todo, 1):
+            print(f"[{i}/{len(todo)}] {args[1]} ({profile}) ...", flush=True)
+            report(i, _execute_one(args))
+            if errors and not keep_going:
+                break
+    else:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        print(f"executing {len(todo)} notebooks, {jobs} at a time ({profile})", flush=True)
+        with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as pool:
+            futures = [pool.submit(_execute_one, args) for args in todo]
+            for i, fut in enumerate(as_completed(futures), 1):
+                report(i, fut.result())
     if errors:
         raise PipelineError(f"{len(errors)} notebook(s) failed:\n" + "\n".join(errors))
     return done
@@ -391,6 +422,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="override profile parameters (JSON values)")
     ex.add_argument("--keep-going", action="store_true", help="run the rest after a failure")
     ex.add_argument("--log-output", action="store_true", help="stream notebook output")
+    ex.add_argument("--jobs", type=int, default=int(os.environ.get("JOBS", "1")),
+                    help="notebooks executed at once (default $JOBS or 1)")
     bd = sub.add_parser("build", help="stage the executed notebooks and run jupyter-book")
     bd.add_argument("--profile", default=None, help="require this profile in every notebook")
     bd.add_argument("--no-strict", action="store_true", help="do not fail on warnings")
@@ -401,7 +434,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "execute":
             execute_all(root, args.profile, args.only, _parse_sets(args.set), args.keep_going,
-                        args.log_output)
+                        args.log_output, args.jobs)
         elif args.command == "build":
             print(build_book(root, args.profile, strict=not args.no_strict))
         elif args.command == "sync":

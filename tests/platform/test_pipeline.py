@@ -111,3 +111,15 @@ def test_parameter_names():
 
     nb = jupytext.reads(NOTEBOOK, fmt="md:myst")
     assert pipeline.parameter_names(nb) == {"profile", "overrides", "seed", "device"}
+
+
+def test_parallel_execution_writes_every_record(book):
+    (book / "notebooks" / "demo2.md").write_text(NOTEBOOK.replace('Record("demo"', 'Record("demo2"'))
+    (book / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n"
+                                   "  - file: notebooks/demo\n  - file: notebooks/demo2\n")
+    outs = pipeline.execute_all(book, "smoke", jobs=2)
+    assert sorted(p.name for p in outs) == ["demo.ipynb", "demo2.ipynb"]
+    for name in ("demo", "demo2"):
+        assert json.loads((book / "_build" / "results" / f"{name}.json").read_text())["values"]["total"] == 1
+    with pytest.raises(pipeline.PipelineError, match="jobs must be >= 1"):
+        pipeline.execute_all(book, "smoke", jobs=0)
