@@ -1,0 +1,46 @@
+"""The convergence chapter's headline numbers (smoke profile) against the predicted rates."""
+
+import math
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def rec(notebook_results):
+    data = notebook_results("pift_convergence")
+    assert data["profile"] == "smoke"
+    return data["values"]
+
+
+def test_measured_rates_never_exceed_rho(rec):
+    assert rec["step_rate_gap_max"] < 1e-6
+    assert rec["step_value_rate_gap_max"] < 1e-5
+    assert rec["rate_table_n"] > 20
+    assert rec["rate_u_excess_max"] < 1e-6
+    assert rec["rate_v_excess_max"] < 1e-5
+    assert rec["sweep_rate_excess_max"] < 0.02
+
+
+def test_larger_beta_converges_faster_and_stays_closer(rec):
+    assert rec["rho_smallest_beta"] > rec["rho_largest_beta"]
+    for key in ("beta_iters_monotone_frac", "beta_rho_monotone_frac", "beta_pathkl_monotone_frac",
+                "beta_termkl_monotone_frac"):
+        assert rec[key] == 1.0, key
+    assert rec["iters_per_step_small_beta"] > 2 * rec["iters_per_step_large_beta"]
+
+
+def test_the_sweep_meets_a_larger_rho_than_the_optimum(rec):
+    assert rec["rho_star_max_smallest_beta"] < 1 < rec["sweep_m1_first_rho_over_1"]
+
+
+def test_divergence_and_damping(rec):
+    assert rec["diverging_rho"] > 1
+    assert rec["plain_growth_measured"] == pytest.approx(rec["diverging_rho"], rel=0.01)
+    assert rec["damped_rate_predicted"] == pytest.approx(rec["damped_rate_formula"], rel=1e-9)
+    assert rec["damped_rate_measured"] == pytest.approx(rec["damped_rate_predicted"], rel=0.01)
+    assert rec["damped_sweep_J_err"] < 1e-8
+
+
+def test_outer_policy_iteration(rec):
+    assert rec["work_pift_beta02"] <= 1.5 * rec["work_outer_greedy_beta02"]
+    assert math.isinf(float(rec["work_outer_phi_small_beta"]))
