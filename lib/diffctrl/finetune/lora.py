@@ -1,0 +1,149 @@
+"""The large-model path: a diffusers UNet (``UNet2DModel`` or Stable Diffusion's
+``UNet2DConditionModel``) as the pre-trained chain, low-rank adapters from peft as the control.
+
+With the adapters on, the UNet predicts ``eps_theta``; with them off, the pre-trained ``eps``. The
+control of PI-FT is the difference of the two ancestral means (``papers.md`` Sec. 1):
+
+    u_theta(t, y) = m_t^theta(y) - m_t(y) = -b_k / (sqrt(alpha_k) sqrt(1 - abar_k)) (eps_theta - eps),
+
+``k = N - t``; the LoRA ``B`` matrices start at zero, so training starts at ``u = 0`` (the
+pre-trained model). diffusers' timestep index ``i`` is our level ``k = i + 1`` (``alphas_cumprod[i]
+= alpha_bar[i + 1]``). The paper's defaults (Han et al. 2025, Sec. 6, Stable Diffusion 1.5 +
+LoRA + ImageReward): beta = 0.01, AdamW lr 3e-4, 10 trajectories x 50 transitions per gradient step,
+1000 steps: :data:`PAPER_DEFAULTS`.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..control.chain import beta_schedule, step_sigmas
+from ..diffusion.schedules import Schedule
+
+PAPER_DEFAULTS = dict(beta=0.01, lr=3e-4, n_traj=10, n_steps=50, steps=1000, rank=4)
+SD_TARGETS = ("to_q", "to_k", "to_v", "to_out.0")
+
+
+def add_lora(unet: nn.Module, rank: int = 4, alpha: float | None = None,
+             target_modules=SD_TARGETS, seed: int = 0) -> nn.Module:
+    """Inject LoRA adapters (peft) of ``rank`` into ``unet``'s ``target_modules``, freeze every
+    other parameter; returns ``unet`` (changed in place). ``B = 0`` at the start."""
+    from peft import LoraConfig, inject_adapter_in_model
+
+    if isinstance(rank, bool) or not isinstance(rank, int) or rank < 1:
+        raise ValueError(f"LoRA rank must be an int >= 1, got {rank!r}")
+    for p in unet.parameters():
+        p.requires_grad_(False)
+    cfg = LoraConfig(r=rank, lora_alpha=alpha if alpha is not None else rank,
+                     target_modules=list(target_modules), init_lora_weights=True)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        inject_adapter_in_model(cfg, unet)
+    if not any(p.requires_grad for p in unet.parameters()):
+        raise ValueError(f"no module of the UNet matches target_modules={list(target_modules)}")
+    return unet
+
+
+def lora_state(unet: nn.Module) -> dict[str, torch.Tensor]:
+    """The adapter weights (the trainable parameters), detached copies."""
+    return {k: v.detach().clone() for k, v in unet.named_parameters() if "lora_" in k}
+
+
+def set_adapters(unet: nn.Module, enabled: bool) -> None:
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    for mod in unet.modules():
+        if isinstance(mod, BaseTunerLayer):
+            mod.enable_adapters(enabled)
+
+
+def schedule_from_diffusers(scheduler) -> Schedule:
+    """Our :class:`Schedule` from a diffusers ``DDPMScheduler`` (its ``betas``)."""
+    b = scheduler.betas.double()
+    N = b.numel()
+    return Schedule("diffusers", torch.cat([torch.zeros(1, dtype=torch.float64), b]),
+                    torch.arange(N + 1, dtype=torch.float64) / N)
+
+
+class DiffusersChain:
+    """The pre-trained chain of an eps-predicting diffusers UNet: ``mean(t, y)`` runs it with the
+    adapters off. ``cond``: encoder hidden states for a conditional UNet (e.g. a prompt's
+    embedding (1, L, D), repeated over the batch), ``None`` for ``UNet2DModel``."""
+
+    def __init__(self, unet: nn.Module, sched: Schedule, beta, event_shape, cond=None,
+                 variance: str = "large"):
+        self.unet, self.sched, self.cond = unet, sched.to(torch.float64), cond
+        self.T = sched.N
+        self.variance = variance
+        self.sigma = step_sigmas(self.sched, variance)
+        self.beta = beta_schedule(beta, self.T)
+        self.event_shape = tuple(event_shape)
+
+    def eps(self, t, y: torch.Tensor, adapters: bool) -> torch.Tensor:
+        t = torch.as_tensor(t, device=y.device)
+        if t.ndim == 0:
+            t = t.expand(y.shape[0])
+        timesteps = (self.T - t) - 1
+        kw = {}
+        if self.cond is not None:
+            kw["encoder_hidden_states"] = self.cond.to(y).expand(y.shape[0], *self.cond.shape[1:])
+        set_adapters(self.unet, adapters)
+        try:
+            return self.unet(y, timesteps, **kw).sample
+        finally:
+            set_adapters(self.unet, True)
+
+    def _coef(self, t, y):
+        t = torch.as_tensor(t, device=y.device)
+        if t.ndim == 0:
+            t = t.expand(y.shape[0])
+        k = (self.T - t).cpu()
+        b, ab = self.sched.betas[k], self.sched.alpha_bar[k]
+        shp = (-1,) + (1,) * (y.ndim - 1)
+        return ((1 - b).rsqrt().reshape(shp).to(y),
+                (b / ((1 - b).sqrt() * (1 - ab).sqrt())).reshape(shp).to(y))
+
+    def mean(self, t, y: torch.Tensor) -> torch.Tensor:
+        """m_t(y) = (y - b_k eps / sqrt(1 - abar_k)) / sqrt(alpha_k), adapters off."""
+        a, c = self._coef(t, y)
+        return a * y - c * self.eps(t, y, adapters=False)
+
+
+class LoRAControl(nn.Module):
+    """``u_theta(t, y) = m^theta_t(y) - m_t(y)`` for a :class:`DiffusersChain` whose UNet carries
+    LoRA adapters (:func:`add_lora`); ``t`` an int or a (B,) tensor of reverse steps."""
+
+    def __init__(self, chain: DiffusersChain):
+        super().__init__()
+        self.chain = chain
+        self.unet = chain.unet
+
+    def forward(self, t, y: torch.Tensor) -> torch.Tensor:
+        _, c = self.chain._coef(t, y)
+        with torch.no_grad():
+            base = self.chain.eps(t, y, adapters=False)
+        return -c * (self.chain.eps(t, y, adapters=True) - base)
+
+
+def tiny_unet(sample_size: int = 8, channels: int = 1, seed: int = 0) -> nn.Module:
+    """A tiny randomly initialised diffusers ``UNet2DModel`` with attention (for tests; no
+    download)."""
+    from diffusers import UNet2DModel
+
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        return UNet2DModel(sample_size=sample_size, in_channels=channels, out_channels=channels,
+                           layers_per_block=1, block_out_channels=(8, 16),
+                           down_block_types=("DownBlock2D", "AttnDownBlock2D"),
+                           up_block_types=("AttnUpBlock2D", "UpBlock2D"), norm_num_groups=4,
+                           attention_head_dim=4)
+
+
+def load_pretrained_unet(path: str, subfolder: str | None = "unet", conditional: bool = True):
+    """Load a UNet from a local folder (no download: ``local_files_only``); Stable Diffusion 1.5
+    keeps it in ``<path>/unet``."""
+    from diffusers import UNet2DConditionModel, UNet2DModel
+
+    cls = UNet2DConditionModel if conditional else UNet2DModel
+    return cls.from_pretrained(path, subfolder=subfolder, local_files_only=True)

@@ -1,0 +1,31 @@
+"""The fine-tuning notebook's headline numbers (smoke profile)."""
+
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def rec(notebook_results):
+    data = notebook_results("finetune_mixture")
+    assert data["profile"] == "smoke"
+    return data["values"]
+
+
+def test_every_method_moves_towards_p_star(rec):
+    for m in ("pift", "draft", "dpok", "adjoint"):
+        assert rec[f"w2_{m}_linear"] < 0.7 * rec["w2_pre_linear"], m
+    assert rec["w2_pift_linear"] < 3.0 * rec["w2_floor_linear"]
+
+
+def test_larger_beta_stays_closer_to_the_pretrained_model(rec):
+    # exact optimal path KL (part 1's LQ solver): decreasing in beta
+    assert rec["lq_kl_0p01"] > rec["lq_kl_0p1"] > rec["lq_kl_1p0"] > 0
+
+
+def test_pift_converges_at_beta_one(rec):
+    assert rec["lq_rate_1p0"] < 1
+    assert rec["lq_final_err_1p0"] < 0.5
+
+
+def test_the_lora_path_moved_the_adapters(rec):
+    assert 0 < rec["lora_B_max"] < 1e-2
