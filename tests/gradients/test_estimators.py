@@ -1,0 +1,177 @@
+"""The four estimators: unbiasedness against exact gradients and finite differences, exact
+identities between them (forward = reverse per path; GG averaged over its random step =
+reverse), and clear errors."""
+
+import dataclasses
+
+import pytest
+import torch
+
+from diffctrl.gradients.estimators import (METHODS, estimate_gradient, generator_gradient,
+                                           likelihood_ratio, pathwise_forward, pathwise_reverse)
+from diffctrl.gradients.problems import cir, point_mass_lq, relu_drift, volatility_net
+from diffctrl.gradients.references import (cir_exact_cost, finite_difference_gradient,
+                                           lq_exact_gradient)
+from diffctrl.gradients.sde import brownian_increments
+from diffctrl.gradients.stats import coordinate_z, hotelling_test
+
+F64 = torch.float64
+
+
+@pytest.fixture(scope="module")
+def linear_lq():
+    return point_mass_lq(hidden=(), generator=torch.Generator().manual_seed(0), dtype=F64)
+
+
+@pytest.fixture(scope="module")
+def mlp_lq():
+    return point_mass_lq(hidden=(8, 8, 8), generator=torch.Generator().manual_seed(0), dtype=F64)
+
+
+def noise_for(problem, n_steps, n_paths, seed):
+    return brownian_increments(n_steps, n_paths, problem.m, problem.T / n_steps,
+                               torch.Generator().manual_seed(seed), dtype=F64)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_unbiased_on_linear_lq(linear_lq, method):
+    """Each estimator's mean vs the exact gradient of the Euler chain's expected cost."""
+    problem, theta = linear_lq
+    N, M = 10, 3000
+    exact = lq_exact_gradient(problem, theta, n_steps=N)
+    est = estimate_gradient(method, problem, theta, n_paths=M, n_steps=N,
+                            generator=torch.Generator().manual_seed(11))
+    z = coordinate_z(est.samples, exact)
+    assert z.abs().max() < 4, z
+    assert hotelling_test(est.samples, exact)["p"] > 1e-3
+
+
+def test_forward_and_reverse_sensitivities_agree_per_path(mlp_lq):
+    problem, theta = mlp_lq
+    noise = noise_for(problem, 6, 8, 1)
+    fwd = pathwise_forward(problem, theta, noise=noise)
+    rev = pathwise_reverse(problem, theta, noise=noise)
+    torch.testing.assert_close(fwd.samples, rev.samples, rtol=1e-9, atol=1e-11)
+    torch.testing.assert_close(fwd.cost, rev.cost)
+
+
+@pytest.mark.parametrize("which", ["mlp_lq", "relu"])
+def test_gg_averaged_over_its_random_step_is_the_pathwise_gradient(which, mlp_lq):
+    """Drift-only theta: E[GG | path] = reverse-mode pathwise gradient, path by path."""
+    if which == "mlp_lq":
+        problem, theta = mlp_lq
+    else:
+        problem, theta = relu_drift(generator=torch.Generator().manual_seed(0), dtype=F64)
+    N, M = 6, 5
+    noise = noise_for(problem, N, M, 2)
+    avg = sum(generator_gradient(problem, theta, noise=noise,
+                                 kappa=torch.full((M,), k)).samples for k in range(N)) / N
+    torch.testing.assert_close(avg, pathwise_reverse(problem, theta, noise=noise).samples,
+                               rtol=1e-9, atol=1e-11)
+
+
+@pytest.mark.parametrize("make", [lambda: cir(dtype=F64),
+                                  lambda: volatility_net(generator=torch.Generator().manual_seed(0),
+                                                         dtype=F64)])
+def test_rao_blackwell_identity_holds_coordinatewise_off_sigma(make):
+    """Coordinates that enter only drift and costs keep E[GG | path] = pathwise; the ones in
+    sigma do not (GG uses the Hessian there)."""
+    problem, theta = make()
+    sig = problem.info["sigma_coords"]
+    drift = [i for i in range(problem.n_params) if i not in sig]
+    N, M = 6, 5
+    noise = noise_for(problem, N, M, 2)
+    avg = sum(generator_gradient(problem, theta, noise=noise,
+                                 kappa=torch.full((M,), k)).samples for k in range(N)) / N
+    pd = pathwise_reverse(problem, theta, noise=noise).samples
+    torch.testing.assert_close(avg[:, drift], pd[:, drift], rtol=1e-9, atol=1e-11)
+    assert (avg[:, sig] - pd[:, sig]).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize("make", ["cir", "volatility_net", "relu_drift"])
+def test_gg_matches_finite_differences(make):
+    """Paired test on common noise: E[GG - FD] = 0 (FD bias O(eps^2) is negligible here)."""
+    problem, theta = {"cir": lambda: cir(dtype=F64),
+                      "volatility_net": lambda: volatility_net(
+                          generator=torch.Generator().manual_seed(0), dtype=F64),
+                      "relu_drift": lambda: relu_drift(
+                          generator=torch.Generator().manual_seed(0), dtype=F64)}[make]()
+    N, M = 10, 3000
+    noise = noise_for(problem, N, M, 3)
+    gg = generator_gradient(problem, theta, noise=noise,
+                            generator=torch.Generator().manual_seed(4))
+    fd = finite_difference_gradient(problem, theta, noise=noise, eps=1e-5)
+    diff = gg.samples - fd
+    zero = torch.zeros(problem.n_params, dtype=F64)
+    assert coordinate_z(diff, zero).abs().max() < 4
+    assert hotelling_test(diff, zero)["p"] > 1e-3
+    if make == "cir":
+        th = theta.clone().requires_grad_(True)
+        (exact,) = torch.autograd.grad(cir_exact_cost(problem, th, n_steps=N), th)
+        assert coordinate_z(gg.samples, exact).abs().max() < 4
+
+
+def test_gg_uses_second_variations_when_sigma_depends_on_theta():
+    """Without the Hessian term GG would be biased for the vol-parameters: check it is not."""
+    problem, theta = volatility_net(generator=torch.Generator().manual_seed(0), dtype=F64)
+    N, M = 10, 3000
+    noise = noise_for(problem, N, M, 5)
+    fd = finite_difference_gradient(problem, theta, noise=noise, eps=1e-5, coords=range(4, 10))
+    no_hess = dataclasses.replace(problem, sigma_depends_on_theta=False)
+    wrong = generator_gradient(no_hess, theta, noise=noise,
+                               generator=torch.Generator().manual_seed(6)).samples[:, 4:]
+    assert coordinate_z(wrong - fd, torch.zeros(6, dtype=F64)).abs().max() > 10
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_path_mean_mode_matches_per_path_mean(mlp_lq, method):
+    problem, theta = mlp_lq
+    kw = dict(n_paths=6, n_steps=5)
+    a = estimate_gradient(method, problem, theta, generator=torch.Generator().manual_seed(7), **kw)
+    b = estimate_gradient(method, problem, theta, generator=torch.Generator().manual_seed(7),
+                          per_path=False, **kw)
+    assert b.samples is None
+    torch.testing.assert_close(a.mean, b.mean, rtol=1e-9, atol=1e-11)
+    with pytest.raises(ValueError, match="per_path=True"):
+        _ = b.stderr
+
+
+@pytest.mark.parametrize("make", [lambda: cir(dtype=F64),
+                                  lambda: volatility_net(dtype=F64)])
+def test_likelihood_ratio_refuses_theta_dependent_sigma(make):
+    problem, theta = make()
+    with pytest.raises(ValueError, match="sigma depends on theta"):
+        likelihood_ratio(problem, theta, n_paths=4, n_steps=3)
+    with pytest.raises(ValueError, match="sigma depends on theta"):
+        estimate_gradient("lr", problem, theta, n_paths=4, n_steps=3)
+
+
+def test_likelihood_ratio_refuses_drift_outside_the_noise_range(linear_lq):
+    problem, theta = linear_lq
+
+    def drift_cost(th, t, x):  # theta now also pushes the positions, which carry no noise
+        mu, rho = problem.drift_cost(th, t, x)
+        return mu + th[0] * torch.tensor([1.0, 0, 0, 0], dtype=x.dtype), rho
+
+    bad = dataclasses.replace(problem, drift_cost=drift_cost, prepare=None)
+    with pytest.raises(ValueError, match="leaves the range of sigma"):
+        likelihood_ratio(bad, theta, n_paths=4, n_steps=3)
+
+
+def test_estimators_reject_bad_arguments(linear_lq):
+    problem, theta = linear_lq
+    for method in METHODS:
+        with pytest.raises(ValueError, match="n_steps must be an int >= 1"):
+            estimate_gradient(method, problem, theta, n_paths=4, n_steps=0)
+        with pytest.raises(ValueError, match="n_paths must be an int >= 1"):
+            estimate_gradient(method, problem, theta, n_paths=0, n_steps=3)
+        with pytest.raises(ValueError, match="theta must have shape"):
+            estimate_gradient(method, problem, theta[:-1], n_paths=4, n_steps=3)
+        with pytest.raises(ValueError, match="noise must have shape"):
+            estimate_gradient(method, problem, theta, noise=torch.zeros(3, 4, 1, dtype=F64))
+    with pytest.raises(ValueError, match="method must be one of"):
+        estimate_gradient("ipa", problem, theta, n_paths=4, n_steps=3)
+    with pytest.raises(ValueError, match=r"kappa must lie in \[0, 2\]"):
+        generator_gradient(problem, theta, n_paths=4, n_steps=3, kappa=torch.full((4,), 3))
+    with pytest.raises(ValueError, match="kappa must be an integer tensor"):
+        generator_gradient(problem, theta, n_paths=4, n_steps=3, kappa=torch.zeros(5))

@@ -1,0 +1,61 @@
+"""The gradient-estimators notebook's headline numbers (smoke profile).
+
+Only deterministic quantities are asserted (statistics, identities, counts, flops, costs);
+wall times and memory are machine-dependent and live in benchmarks/bench_gradients.py.
+"""
+
+import pytest
+
+METHODS = ("gg", "pathwise_forward", "pathwise_reverse", "lr")
+
+
+@pytest.fixture(scope="module")
+def rec(notebook_results):
+    data = notebook_results("gradient_estimators")
+    assert data["profile"] == "smoke"
+    return data["values"]
+
+
+def test_exact_identities_between_estimators(rec):
+    assert rec["fwd_rev_max_diff"] < 1e-9      # forward = reverse sensitivities, path by path
+    assert rec["rb_rel_gap"] < 1e-9            # GG averaged over kappa = pathwise gradient
+    assert rec["lr_refused_vol"] == 1          # LR refuses a theta-dependent sigma
+
+
+def test_every_estimator_is_unbiased_on_the_linear_lq(rec):
+    for m in METHODS:
+        assert rec[f"lq_max_abs_z_{m}"] < 4, m
+        assert rec[f"lq_min_p_{m}"] > 1e-3, m
+
+
+def test_gg_matches_finite_differences(rec):
+    for case in ("cir", "relu", "vol"):
+        assert rec[f"fd_max_abs_z_{case}_gg"] < 4, case
+        assert rec[f"fd_min_p_{case}_gg"] > 1e-3, case
+    assert rec["fd_worst_abs_z"] < 4.5
+    assert "fd_max_abs_z_cir_lr" not in rec and "fd_max_abs_z_vol_lr" not in rec
+
+
+def test_gg_work_does_not_grow_with_n_beyond_one_network_evaluation(rec):
+    assert rec["gg_calls"] == 5 + 1                      # smoke: N = 5 steps, one VJP
+    assert rec["fwd_calls"] == 2 * 5
+    assert rec["gg_flops_per_eval_last"] <= 1.05 * rec["gg_flops_per_eval_first"]
+    assert rec["fwd_flops_per_eval_last"] > 3 * rec["gg_flops_per_eval_last"]
+    assert rec["largest_n_gg"] >= 1e4
+
+
+def test_standard_error_ratios(rec):
+    # drift-only theta: GG is a randomised pathwise gradient, so its variance is not smaller
+    assert rec["se_ratio_median_lq"] > 1.0
+    assert rec["se_gg_over_pd_median_side"] > 1.0
+    assert rec["se_lr_over_pd_median"] > 2.0
+    # sigma(theta): GG's Hessian term beats differentiating the noise on the volatility net
+    assert rec["se_ratio_median_vol"] < 1.0
+
+
+def test_policy_optimisation_lowers_the_cost(rec):
+    for m in ("gg", "pathwise_forward", "pathwise_reverse"):
+        assert rec[f"race_final_cost_{m}"] < rec["race_initial_cost"], m
+    assert rec["race_final_cost_gg"] == pytest.approx(rec["race_final_cost_pathwise_reverse"],
+                                                      rel=0.05)
+    assert 0 < rec["euler_vs_ode_rel"] < 0.5   # O(h) discretisation error, h = 0.1 (smoke)
