@@ -32,6 +32,7 @@ def main() -> None:
     env = environment(dev)
     print(f"# {env['device']}, torch {env['torch']}, {env['torch_threads']} threads, N={args.levels}")
     print(f"{'batch':>7} {'diffusers s':>12} {'ours s':>8} {'model s':>8} {'ours samples/s':>15} {'speed-up':>9}")
+    time_samplers(model, sched, 16, 2, 1, dev)  # warm-up: imports, allocator
     for b in args.batch:
         r = time_samplers(model, sched, b, 2, args.repeats, dev)
         print(f"{b:>7} {r['diffusers']:>12.3f} {r['ours']:>8.3f} {r['model_only']:>8.3f} "

@@ -24,7 +24,7 @@ def diffusers_loop(model: torch.nn.Module, sched: Schedule, n: int, dim: int,
     sch = DDPMScheduler(num_train_timesteps=sched.N, trained_betas=sched.betas[1:].float().numpy(),
                         variance_type="fixed_small", clip_sample=False, prediction_type="epsilon")
     x = torch.randn(n, dim, generator=generator).to(device)
-    with torch.inference_mode():
+    with torch.no_grad():  # as in diffctrl's sample()
         for t in sch.timesteps:  # diffusers' timestep t is our level k = t + 1
             eps = model(x, int(t) + 1)
             x = sch.step(eps, t, x, generator=generator).prev_sample
@@ -55,7 +55,7 @@ def time_samplers(model: torch.nn.Module, sched: Schedule, batch: int, dim: int,
         out[name] = best
     x = torch.randn(batch, dim, device=device)
     best = float("inf")
-    with torch.inference_mode():
+    with torch.no_grad():
         for _ in range(repeats):
             t0 = time.perf_counter()
             for k in range(sched.N, 0, -1):
