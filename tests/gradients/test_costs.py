@@ -90,3 +90,6 @@ def test_benchmark_rows_and_memory_guard():
     assert by[("gg", True)]["status"] == "ok" and by[("gg", True)]["seconds"] > 0
     assert by[("pathwise_forward", False)]["status"] == "ok"
     assert by[("pathwise_forward", True)]["status"].startswith("skipped: predicted")
+    rows = benchmark_estimators([100, 400], ["lr"], n_paths=2, n_steps=2, repeats=1,
+                                measure_memory=False, max_n={"lr": 200})
+    assert [r["status"] for r in rows] == ["ok", "skipped: n > 200 for this method"]

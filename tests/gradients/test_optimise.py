@@ -35,3 +35,4 @@ def test_optimise_rejects_bad_arguments():
     with pytest.raises(ValueError, match="lr must be positive"):
         optimise_policy(problem, theta, "gg", n_iters=1, n_paths=2, n_steps=3, eval_noise=noise,
                         lr=0.0)
+

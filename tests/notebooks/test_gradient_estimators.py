@@ -45,12 +45,15 @@ def test_gg_work_does_not_grow_with_n_beyond_one_network_evaluation(rec):
 
 
 def test_standard_error_ratios(rec):
-    # drift-only theta: GG is a randomised pathwise gradient, so its variance is not smaller
+    # coordinates outside sigma: GG is a randomised pathwise gradient, its variance is not smaller
     assert rec["se_ratio_median_lq"] > 1.0
     assert rec["se_gg_over_pd_median_side"] > 1.0
     assert rec["se_lr_over_pd_median"] > 2.0
-    # sigma(theta): GG's Hessian term beats differentiating the noise on the volatility net
-    assert rec["se_ratio_median_vol"] < 1.0
+    # coordinates inside sigma: GG's Hessian term beats differentiating the noise (few
+    # coordinates and paths in the smoke profile, hence the loose bounds)
+    for case in ("cir", "vol"):
+        assert rec[f"se_ratio_median_{case}_drift"] > 0.8, case
+        assert rec[f"se_ratio_median_{case}_sigma"] < 0.6, case
 
 
 def test_policy_optimisation_lowers_the_cost(rec):

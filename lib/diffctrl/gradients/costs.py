@@ -168,18 +168,19 @@ def benchmark_estimators(ns: Sequence[float], methods: Sequence[str] = METHODS, 
                          n_paths: int = 16, n_steps: int = 50, repeats: int = 3,
                          per_path: bool = False, measure_memory: bool = True,
                          max_bytes: float = 4e9, max_seconds: float = 60.0,
-                         slow_call: float = 2.0, seed: int = 0,
+                         slow_call: float = 2.0, max_n: dict[str, float] | None = None,
+                         seed: int = 0,
                          dtype=torch.float32, device: str | torch.device = "cpu",
                          progress: bool = False) -> list[dict[str, Any]]:
     """Runtime and peak memory per gradient estimate vs parameter count, on the point mass.
 
     For each target ``n`` the point mass gets a 4-layer tanh MLP ``(5, W, W, W, 2)`` with the
     smallest ``W`` reaching ``n``. A method is skipped at this and larger ``n`` when its
-    predicted memory exceeds ``max_bytes``, or when its last time scaled linearly in ``n``
-    predicts more than ``max_seconds`` (row ``status`` says why). One call = one gradient
-    estimate from ``n_paths`` paths of ``n_steps`` steps; the first call (memory measurement
-    or warm-up) is not timed, then the median of ``repeats`` timed calls (one when the first
-    call took over ``slow_call`` seconds).
+    predicted memory exceeds ``max_bytes``, when its last time scaled linearly in ``n``
+    predicts more than ``max_seconds``, or beyond ``max_n[method]`` (row ``status`` says why).
+    One call = one gradient estimate from ``n_paths`` paths of ``n_steps`` steps; the first
+    call (memory measurement or warm-up) is not timed, then the median of ``repeats`` timed
+    calls (one when the first call took over ``slow_call`` seconds).
     Rows: ``n, width, method, seconds, peak_bytes, state_dim, status``.
     """
     from tqdm.auto import tqdm
@@ -205,6 +206,11 @@ def benchmark_estimators(ns: Sequence[float], methods: Sequence[str] = METHODS, 
             row = dict(n=n, width=width, method=method, seconds=math.nan, peak_bytes=math.nan,
                        state_dim=state_dimension(method, problem), status="ok")
             if method in stopped:
+                row["status"] = stopped[method]
+                rows.append(row)
+                continue
+            if max_n and n > max_n.get(method, math.inf):
+                stopped[method] = f"skipped: n > {max_n[method]:.3g} for this method"
                 row["status"] = stopped[method]
                 rows.append(row)
                 continue

@@ -10,7 +10,7 @@ Each returns plain numbers / tensors for the notebook to plot and record:
 - :func:`stderr_ratios`: per-coordinate standard errors of one estimator over another (the
   paper's Table 2 question), over seeds;
 - :func:`policy_race`: policy optimisation driven by each estimator (cost vs wall time);
-- :func:`markdown_table`: rows of dicts as a Markdown table.
+- :func:`markdown_table`, :func:`html_table`: rows of dicts as a table.
 """
 
 from __future__ import annotations
@@ -79,6 +79,16 @@ def drift_coords(problem: ControlledSDE) -> list[int]:
                          "info['sigma_coords'] does not say through which coordinates")
     sig = set(problem.info["sigma_coords"])
     return [i for i in range(problem.n_params) if i not in sig]
+
+
+def lr_refusal(problem: ControlledSDE, theta: torch.Tensor, n_steps: int = 2) -> str | None:
+    """The likelihood ratio's error message on ``problem`` (``None`` if it accepts it)."""
+    try:
+        estimate_gradient("lr", problem, theta, n_paths=2, n_steps=n_steps,
+                          generator=_gen(0, theta.device))
+    except ValueError as exc:
+        return str(exc)
+    return None
 
 
 def rao_blackwell_gap(problem: ControlledSDE, theta: torch.Tensor, *, n_paths: int,
@@ -168,17 +178,29 @@ def policy_race(problem: ControlledSDE, theta0: torch.Tensor, methods: Sequence[
             for m in methods}
 
 
+def _cell(row: dict[str, Any], col: str, formats: dict[str, str]) -> str:
+    v = row.get(col, "")
+    if isinstance(v, float) and math.isnan(v):
+        return "—"
+    return format(v, formats[col]) if col in formats and isinstance(v, (int, float)) else str(v)
+
+
 def markdown_table(rows: Sequence[dict[str, Any]], columns: Sequence[str],
                    formats: dict[str, str] | None = None) -> str:
     """A Markdown table of ``rows`` (``formats``: column -> format spec, e.g. ``".3g"``)."""
     formats = formats or {}
-
-    def cell(row, col):
-        v = row.get(col, "")
-        if isinstance(v, float) and math.isnan(v):
-            return "—"
-        return format(v, formats[col]) if col in formats and isinstance(v, (int, float)) else str(v)
-
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(cell(r, c) for c in columns) + " |" for r in rows]
+    lines += ["| " + " | ".join(_cell(r, c, formats) for c in columns) + " |" for r in rows]
     return "\n".join(lines)
+
+
+def html_table(rows: Sequence[dict[str, Any]], columns: Sequence[str],
+               formats: dict[str, str] | None = None) -> str:
+    """The same table as HTML (renders in Jupyter and in the book alike)."""
+    import html
+
+    formats = formats or {}
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(r, c, formats))}</td>"
+                                    for c in columns) + "</tr>" for r in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"

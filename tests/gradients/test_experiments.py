@@ -1,0 +1,57 @@
+"""The chapter's experiment helpers on tiny problems: structure and the exact identities."""
+
+import dataclasses
+import math
+
+import pytest
+import torch
+
+from diffctrl.gradients import experiments as ex
+from diffctrl.gradients.problems import cir, point_mass_lq, volatility_net
+from diffctrl.gradients.references import lq_exact_gradient
+
+F64 = torch.float64
+
+
+def test_tables():
+    rows = [dict(a=1, b=0.123456, c="x<y"), dict(a=2, b=float("nan"), c="z")]
+    md = ex.markdown_table(rows, ["a", "b"], {"b": ".2g"})
+    assert md.splitlines() == ["| a | b |", "|---|---|", "| 1 | 0.12 |", "| 2 | — |"]
+    h = ex.html_table(rows, ["a", "c"])
+    assert h.count("<tr>") == 3 and "x&lt;y" in h
+
+
+def test_coordinates_and_refusals():
+    vol, vol_theta = volatility_net(dtype=F64)
+    assert ex.drift_coords(vol) == [0, 1, 2, 3]
+    assert ex.applicable_methods(vol) == ["gg", "pathwise_forward", "pathwise_reverse"]
+    assert "sigma depends on theta" in ex.lr_refusal(vol, vol_theta)
+    lq, lq_theta = point_mass_lq(hidden=(), dtype=F64)
+    assert ex.lr_refusal(lq, lq_theta) is None
+    assert ex.drift_coords(lq) == list(range(12))
+
+
+def test_side_by_side_and_unbiasedness_rows():
+    problem, theta = point_mass_lq(hidden=(), generator=torch.Generator().manual_seed(0),
+                                   dtype=F64)
+    side = ex.side_by_side(problem, theta, n_paths=16, n_steps=4, seed=0, rb_paths=3)
+    assert set(side["estimates"]) == {"gg", "pathwise_forward", "pathwise_reverse", "lr"}
+    assert side["fwd_rev_max_diff"] < 1e-12 and side["rb_rel_gap"] < 1e-12
+    assert side["lr_error"] is None
+    exact = lq_exact_gradient(problem, theta, n_steps=4)
+    rows = ex.unbiasedness(problem, theta, ["gg", "lr"], n_paths=200, n_steps=4, seeds=[0, 1],
+                           exact=exact)
+    assert [(r["method"], r["seed"]) for r in rows] == [("gg", 0), ("lr", 0), ("gg", 1),
+                                                         ("lr", 1)]
+    assert all(0 <= r["p"] <= 1 and r["z"].shape == (12,) for r in rows)
+
+
+def test_stderr_ratios_split_by_coordinate_kind():
+    problem, theta = cir(dtype=F64)
+    rows = ex.stderr_ratios(problem, theta, n_paths=400, n_steps=5, seeds=[0])
+    r = dict(zip(rows[0]["coords"].tolist(), rows[0]["ratios"].tolist()))
+    assert set(r) == {0, 1, 2}
+    assert r[2] < 0.6 < 0.9 < min(r[0], r[1])   # vol coordinate: GG's Hessian term wins
+    assert math.isclose(rows[0]["median"], sorted(r.values())[1])
+    with pytest.raises(ValueError, match="sigma_coords"):
+        ex.drift_coords(dataclasses.replace(problem, info={}))
