@@ -5,14 +5,28 @@ from __future__ import annotations
 import numpy as np
 
 
+def loglog_fit(x, y) -> tuple[float, float]:
+    """Least-squares fit ``log y = slope log x + intercept``; returns ``(slope, intercept)``.
+
+    ``y`` is (len(x),) or (len(x), seeds); with several seeds every point enters one fit.
+    """
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    if y.ndim == 1:
+        y = y[:, None]
+    if x.ndim != 1 or len(x) < 2 or y.ndim != 2 or y.shape[0] != len(x):
+        raise ValueError(f"need x of length >= 2 and y of shape (len(x),) or (len(x), seeds); "
+                         f"got {x.shape}, {y.shape}")
+    if np.any(x <= 0) or np.any(y <= 0):
+        raise ValueError("a log-log fit needs positive x and y")
+    X = np.repeat(np.log(x), y.shape[1])
+    slope, intercept = np.polyfit(X, np.log(y).reshape(-1), 1)
+    return float(slope), float(intercept)
+
+
 def loglog_slope(x, y) -> float:
     """Least-squares slope of log y against log x (the empirical convergence rate)."""
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    if x.shape != y.shape or x.ndim != 1 or len(x) < 2:
-        raise ValueError(f"x and y must be 1-D of equal length >= 2, got {x.shape}, {y.shape}")
-    if np.any(x <= 0) or np.any(y <= 0):
-        raise ValueError("loglog_slope needs positive x and y")
-    return float(np.polyfit(np.log(x), np.log(y), 1)[0])
+    return loglog_fit(x, y)[0]
 
 
 def mean_and_se(samples, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:

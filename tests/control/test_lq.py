@@ -182,3 +182,22 @@ def test_bad_inputs_raise():
         sol.value(0, torch.zeros(4, 3))
     with pytest.raises(ValueError, match="t must"):
         sol.control(10, torch.zeros(4, 2))
+
+
+def test_bellman_residuals_helper_is_round_off_and_detects_a_wrong_value():
+    from diffctrl.control.analysis import bellman_residuals
+    from diffctrl.control.lq import random_lq_problem, solve_lq
+
+    pb = random_lq_problem(2, 10, 3)
+    sol = solve_lq(pb)
+    y = torch.randn(50, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    assert max(bellman_residuals(pb, sol, y)) < 1e-10
+
+    class Shifted:  # a value function off by a non-constant term must fail the check
+        def control(self, t, y):
+            return sol.control(t, y)
+
+        def value(self, t, y):
+            return sol.value(t, y) + (0.1 * y[:, 0] if t == 5 else 0.0)
+
+    assert max(bellman_residuals(pb, Shifted(), y)) > 1e-3

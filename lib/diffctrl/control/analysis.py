@@ -251,3 +251,26 @@ def regularity_ratios(result) -> dict[str, np.ndarray]:
         rv[t, :n] = np.asarray(result.lip_gradV[t]) / Bv
         fp[t] = fixed_point_value_bound(rho, ell, result.kappa[t], result.L[t + 1], result.grad_sup[t + 1])
     return {"u": ru, "v": rv, "fixed_point": fp}
+
+
+def bellman_residuals(problem, sol, y: torch.Tensor, n_nodes: int = 3) -> list[float]:
+    """Relative residual of the Bellman equation of an LQ solution at the points ``y`` (n, d).
+
+    For every step t: ``max |rhs - V_t(y)| / (1 + |V_t(y)|)`` with
+    ``rhs = -beta_t |u_t(y)|^2 / (2 sigma_t^2) + E_W V_{t+1}(m_t(y) + u_t(y) + sigma_t W)``, the
+    expectation by Gauss-Hermite quadrature (exact for the quadratic value with 3 nodes).
+    """
+    if y.ndim != 2 or y.shape[1] != problem.d:
+        raise ValueError(f"y must have shape (n, {problem.d}), got {tuple(y.shape)}")
+    A, c = problem.pretrained_affine()
+    nodes, w = gauss_hermite(n_nodes, problem.d)
+    out = []
+    for t in range(problem.T):
+        s, b = float(problem.sigma[t]), float(problem.beta[t])
+        u = sol.control(t, y)
+        z = (y @ A[t].T + c[t] + u)[:, None, :] + s * nodes[None]
+        nxt = sol.value(t + 1, z.reshape(-1, problem.d)).reshape(y.shape[0], -1) @ w
+        rhs = -b * (u**2).sum(-1) / (2 * s**2) + nxt
+        lhs = sol.value(t, y)
+        out.append(float(((rhs - lhs).abs() / (1 + lhs.abs())).max()))
+    return out

@@ -41,10 +41,11 @@ def _embed(k, x: torch.Tensor, dim: int, N: int) -> torch.Tensor:
     if isinstance(k, int) or (torch.is_tensor(k) and k.ndim == 0):
         e = timestep_embedding(torch.as_tensor(k, device=x.device).reshape(1), dim, N)
         return e.to(x).expand(x.shape[0], -1)
-    return timestep_embedding(_levels(k, x), dim, N).to(x)
+    return timestep_embedding(batch_levels(k, x), dim, N).to(x)
 
 
-def _levels(k, x: torch.Tensor) -> torch.Tensor:
+def batch_levels(k, x: torch.Tensor) -> torch.Tensor:
+    """``k`` (int, 0-d or (B,) tensor) as a (B,) tensor for the batch ``x``; wrong shapes raise."""
     k = torch.as_tensor(k, device=x.device)
     if k.ndim == 0:
         k = k.expand(x.shape[0])
@@ -133,7 +134,7 @@ def to_score(pred: torch.Tensor, x: torch.Tensor, k, sched: Schedule, parametris
     if isinstance(k, int):  # one level for the whole batch: scalar arithmetic
         ab = float(sched.alpha_bar[k])
         return -pred / (1 - ab) ** 0.5 if parametrisation == "eps" else (ab**0.5 * pred - x) / (1 - ab)
-    k = _levels(k, x)
+    k = batch_levels(k, x)
     ab = _bcast(sched.alpha_bar.to(x.device)[k], x)
     if parametrisation == "eps":
         return -pred / (1 - ab).sqrt()

@@ -12,16 +12,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..diffusion.models import batch_levels as _steps
 from ..diffusion.models import timestep_embedding
-
-
-def _steps(t, y: torch.Tensor) -> torch.Tensor:
-    t = torch.as_tensor(t, device=y.device)
-    if t.ndim == 0:
-        t = t.expand(y.shape[0])
-    if t.shape != (y.shape[0],):
-        raise ValueError(f"t must be an int or shape ({y.shape[0]},), got {tuple(t.shape)}")
-    return t
 
 
 def _mlp(inp: int, hidden: int, depth: int, out: int) -> nn.Sequential:

@@ -16,6 +16,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..diffusion.exact import GaussianMixture, score_at
+from ..stats import loglog_fit as loglog_slope  # (slope, intercept), re-exported for the chapter
 from .kernels import (KernelGD, critical_radius, fit_kernel_gd, kernel_gd_predict, relu_ntk,
                       rwy_stopping_step, validation_stop)
 from .network import empirical_ntk, features, init_two_layer, train_gd
@@ -256,25 +257,6 @@ def sample_size_sweep(data: GaussianMixture, ns: Sequence[int], seeds: Sequence[
                                                   fit.kernel_scale) ** 2
     out["ns"] = torch.as_tensor(list(ns))
     return out
-
-
-def loglog_slope(x, y) -> tuple[float, float]:
-    """Least-squares fit ``log y = slope log x + intercept``; ``y`` may be (len(x), seeds), in
-    which case every seed's point enters the fit. Returns ``(slope, intercept)``."""
-    x = torch.as_tensor(x, dtype=torch.float64)
-    y = torch.as_tensor(y, dtype=torch.float64)
-    if y.ndim == 1:
-        y = y[:, None]
-    if y.shape[0] != x.shape[0] or x.numel() < 2:
-        raise ValueError(f"need >= 2 x values and y of shape ({x.numel()}, seeds), "
-                         f"got {tuple(y.shape)}")
-    if torch.any(x <= 0) or torch.any(y <= 0):
-        raise ValueError("log-log fit needs positive x and y")
-    X = torch.log(x)[:, None].expand_as(y).reshape(-1)
-    Y = torch.log(y).reshape(-1)
-    A = torch.stack([X, torch.ones_like(X)], 1)
-    sol = torch.linalg.lstsq(A, Y[:, None]).solution.squeeze(1)
-    return float(sol[0]), float(sol[1])
 
 
 def ntk_rate_exponent(d: int) -> float:
