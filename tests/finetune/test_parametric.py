@@ -11,6 +11,7 @@ from diffctrl.diffusion import data as ddata
 from diffctrl.diffusion.schedules import vp_sde_schedule
 from diffctrl.finetune.metrics import control_error, evaluate
 from diffctrl.finetune.nets import ControlMLP, ValueMLP
+from diffctrl.finetune.optimum import grid_optimum
 from diffctrl.finetune.parametric import METHODS, FinetuneObjective, finetune
 from diffctrl.finetune.targets import tilted_target
 
@@ -46,12 +47,17 @@ def mixture_case():
 def test_every_method_moves_towards_the_tilted_target(mixture_case):
     chain, reward, target = mixture_case
     base = evaluate(chain, None, reward, 400, target=target, seed=3)
+    u_opt = grid_optimum(chain, reward, n=41, n_iter=40, n_gh=8).as_control()
+    size, _ = control_error(chain, lambda t, y: torch.zeros_like(y), u_opt, 1000, seed=1)
     w2 = {}
     for method in METHODS:
         obj = _objective(chain, reward, method)
         finetune(obj, 60, lr=1e-2, seed=0)
         w2[method] = evaluate(chain, obj.control, reward, 400, target=target, seed=3, floor=False)["w2"]
         assert w2[method] < 0.7 * base["w2"], (method, w2[method], base["w2"])
+        # path KL to the T-step optimum (grid PI-FT) below 20 % of the optimum's own KL
+        err, _ = control_error(chain, obj.control, u_opt, 1000, seed=1)
+        assert err < 0.2 * size, (method, err / size)
     assert w2["pift"] < 2.5 * base["w2_floor"]  # stated factor of the noise floor at smoke size
 
 

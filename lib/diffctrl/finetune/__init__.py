@@ -9,6 +9,8 @@ exact tilted target ``p* ∝ p0 exp(r / beta)``.
 - :mod:`.parametric`  the trainer: parametric PI-FT and the three baselines (DRaFT-style reward
   backpropagation, DPOK-style policy gradient, Adjoint Matching) behind one interface;
 - :mod:`.metrics`     reward, path KL, W2 to p* beside its noise floor, control error;
+- :mod:`.optimum`     the T-step optimum by grid PI-FT (the yardstick of the control error) and
+  the mode weights that show how far that optimum is from p* at finite T;
 - :mod:`.classifier`  a small digit classifier, its class log-probability as a reward, and the
   diversity scores (class entropy, mean pairwise distance) of the digits experiment;
 - :mod:`.images`      a trained image score model (the core's SmallUNet) as the pre-trained chain;
