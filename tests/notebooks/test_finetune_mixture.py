@@ -17,6 +17,22 @@ def test_every_method_moves_towards_p_star(rec):
     assert rec["w2_pift_linear"] < 3.0 * rec["w2_floor_linear"]
 
 
+def test_every_method_approaches_the_grid_optimum(rec):
+    # relative control error: 1 = the pre-trained chain, 0 = the T-step optimum (grid PI-FT)
+    for r in ("linear", "quadratic", "bump"):
+        for m in ("pift", "draft", "dpok", "adjoint"):
+            assert rec[f"err_{m}_{r}"] < 0.8, (m, r, rec[f"err_{m}_{r}"])
+            # no method beats the optimum of the problem it solves (up to Monte Carlo error)
+            assert rec[f"J_{m}_{r}"] < rec[f"J_opt_{r}"] + 0.05, (m, r)
+        assert rec[f"J_opt_{r}"] > rec[f"J_pre_{r}"]
+
+
+def test_the_optimum_is_not_p_star_at_finite_T_but_gets_closer(rec):
+    assert rec["w2_opt_linear"] > 1.2 * rec["w2_floor_linear"]
+    assert rec["mode_gap_last"] < rec["mode_gap_first"]
+    assert rec["mode_gap_slope"] < 0
+
+
 def test_larger_beta_stays_closer_to_the_pretrained_model(rec):
     # exact optimal path KL (part 1's LQ solver): decreasing in beta
     assert rec["lq_kl_0p01"] > rec["lq_kl_0p1"] > rec["lq_kl_1p0"] > 0
