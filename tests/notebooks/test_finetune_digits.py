@@ -41,3 +41,10 @@ def test_diversity_scores_are_in_range(rec):
     for k in ("entropy_pre", "beta_entropy_0p3", "beta_entropy_3p0"):
         assert 0 <= rec[k] <= math.log(10) + 1e-12, k
     assert rec["pairwise_pre"] > 0
+
+
+def test_lora_adapters_moved_the_chain(rec):
+    # u = m^theta - m is exactly 0 at the start (LoRA B = 0): a positive KL means the adapters moved
+    for m in ("pift", "dpok"):
+        assert rec[f"lora_kl_{m}"] > 0, m
+        assert math.isfinite(rec[f"lora_objective_{m}"]), m

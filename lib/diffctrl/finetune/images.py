@@ -8,10 +8,14 @@ that the 2-D machinery (``nets.ControlMLP``, ``nets.ValueMLP``, every method of
 score is differentiable in its input (the network's parameters frozen): reward backpropagation
 and Adjoint Matching need ``D m_t(y)`` (``papers.md`` Sec. 1; the mean is
 ``m_t(y) = (y + b_k s_k(y)) / sqrt(1 - b_k)``, ``k = N - t``).
+
+:class:`AdapterControl` is the paper's parametrisation of the control on such a model: a copy of
+the pre-trained network with low-rank adapters (peft LoRA), ``u_theta = m^theta_t - m_t``.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 
 import torch
@@ -42,6 +46,49 @@ def model_chain(model: nn.Module, sched: Schedule, beta, image_shape, *,
         return s.reshape(y.shape[0], dim)
 
     return ControlledChain.create(sched, score, beta, dim, variance)
+
+
+class AdapterControl(nn.Module):
+    """``u_theta(t, y) = m^theta_t(y) - m_t(y) = b_k / sqrt(1 - b_k) (s^theta_k(y) - s_k(y))``,
+    ``k = N - t``, where ``s^theta`` is a copy of the pre-trained ``model`` carrying LoRA adapters
+    of ``rank`` on ``target_modules`` (:func:`.lora.add_lora`; ``B = 0`` at the start, so ``u = 0``:
+    the pre-trained model) and ``s`` the frozen original. States are flattened images (B, dim);
+    ``t`` is an int or a (B,) tensor of reverse steps. Each call runs both networks; the budget of
+    :mod:`.parametric` counts it as one network evaluation, like any control."""
+
+    def __init__(self, model: nn.Module, sched: Schedule, image_shape, *, rank: int = 4,
+                 target_modules=("conv1", "conv2"), seed: int = 0):
+        from .lora import add_lora
+
+        super().__init__()
+        if getattr(model, "N", None) != sched.N:
+            raise ValueError(f"model was built for N={getattr(model, 'N', None)} levels, schedule has N={sched.N}")
+        self.image_shape = tuple(int(s) for s in image_shape)
+        self.dim = math.prod(self.image_shape)
+        self.N, self.parametrisation = sched.N, model.parametrisation
+        self.sched = sched.to(torch.float64)
+        self.tuned = add_lora(copy.deepcopy(model), rank, target_modules=target_modules, seed=seed)
+        self._base = [model.eval()]  # a list: not a submodule, so not in parameters() or state_dict()
+        for p_ in model.parameters():
+            p_.requires_grad_(False)
+        b = self.sched.betas
+        self.register_buffer("coef", (b / (1 - b).sqrt()).float(), persistent=False)
+
+    def _score(self, net: nn.Module, x: torch.Tensor, k) -> torch.Tensor:
+        return to_score(net(x, k), x, k, self.sched, self.parametrisation)
+
+    def forward(self, t, y: torch.Tensor) -> torch.Tensor:
+        if y.ndim != 2 or y.shape[1] != self.dim:
+            raise ValueError(f"states must have shape (B, {self.dim}), got {tuple(y.shape)}")
+        k = self.N - t if isinstance(t, int) else self.N - torch.as_tensor(t, device=y.device)
+        x = y.reshape(-1, *self.image_shape)
+        base = self._base[0].to(y.device)
+        with torch.no_grad():
+            s0 = self._score(base, x, k)
+        s1 = self._score(self.tuned, x, k)
+        c = self.coef.to(y.device)[torch.as_tensor(k, device=y.device)]
+        c = c.reshape(-1, *([1] * (x.ndim - 1))) if c.ndim else c
+        return (c * (s1 - s0)).reshape(y.shape[0], self.dim).to(y.dtype)
 
 
 def to_images(y: torch.Tensor, image_shape) -> torch.Tensor:
