@@ -5,7 +5,11 @@ Run with any launcher that sets ``RANK`` / ``WORLD_SIZE`` / ``MASTER_ADDR`` / ``
     torchrun --nproc_per_node 2 -m diffctrl.finetune.ddp --out run/ --steps 3
     accelerate launch --num_processes 2 -m diffctrl.finetune.ddp --out run/ --steps 3
 
-(``torchrun --nnodes ... --node_rank ...`` across nodes). Every rank draws the same global batch of
+(``torchrun --nnodes ... --node_rank ...`` across nodes). With ``--sd-path`` (a local Stable
+Diffusion folder) and ``--prompt`` the same command trains the paper's problem
+(:func:`.sd.build_objective`, the paper's hyper-parameters unless given), e.g.
+``torchrun --nproc_per_node 8 -m diffctrl.finetune.ddp --out run/ --sd-path /models/sd15
+--prompt "A green colored rabbit" --steps 1000 --n-traj 16 --T 50 --beta 0.01``. Every rank draws the same global batch of
 noise from the same seed and keeps its shard (:func:`.parametric.rollout`); the loss is a mean
 over the shard and DDP averages gradients, so the update equals a single process's on the global
 batch. Backend: ``nccl`` on GPUs, ``gloo`` on CPUs. The demo model is the tiny diffusers UNet
@@ -68,6 +72,9 @@ def main(argv=None) -> int:
     ap.add_argument("--method", default="pift")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--lr", type=float, default=3e-4)
+    ap.add_argument("--beta", type=float, default=0.01)
+    ap.add_argument("--sd-path", default=None, help="local Stable Diffusion folder (diffusers layout)")
+    ap.add_argument("--prompt", default="A green colored rabbit")
     args = ap.parse_args(argv)
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
@@ -75,7 +82,15 @@ def main(argv=None) -> int:
         backend = "nccl" if torch.cuda.is_available() else "gloo"
         torch.distributed.init_process_group(backend)
     device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu")
-    obj = build(args.method, args.n_traj, args.T, seed=args.seed, shard=(rank, world), device=device)
+    if args.sd_path:
+        from .sd import build_objective, load_sd
+
+        obj = build_objective(load_sd(args.sd_path, device=device), args.prompt, method=args.method,
+                              n_steps=args.T, beta=args.beta, n_traj=args.n_traj, seed=args.seed,
+                              shard=(rank, world), device=device)
+    else:
+        obj = build(args.method, args.n_traj, args.T, beta=args.beta, seed=args.seed,
+                    shard=(rank, world), device=device)
     train(obj, args.steps, lr=args.lr, seed=args.seed)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -69,22 +69,29 @@ def schedule_from_diffusers(scheduler) -> Schedule:
 class DiffusersChain:
     """The pre-trained chain of an eps-predicting diffusers UNet: ``mean(t, y)`` runs it with the
     adapters off. ``cond``: encoder hidden states for a conditional UNet (e.g. a prompt's
-    embedding (1, L, D), repeated over the batch), ``None`` for ``UNet2DModel``."""
+    embedding (1, L, D), repeated over the batch), ``None`` for ``UNet2DModel``. ``timesteps``
+    (N,): the UNet's timestep index of each level k = 1..N (default ``k - 1``: a schedule with the
+    UNet's own training levels; a strided sub-chain passes the indices it keeps, see
+    :func:`.sd.strided_schedule`)."""
 
     def __init__(self, unet: nn.Module, sched: Schedule, beta, event_shape, cond=None,
-                 variance: str = "large"):
+                 variance: str = "large", timesteps: torch.Tensor | None = None):
         self.unet, self.sched, self.cond = unet, sched.to(torch.float64), cond
         self.T = sched.N
         self.variance = variance
         self.sigma = step_sigmas(self.sched, variance)
         self.beta = beta_schedule(beta, self.T)
         self.event_shape = tuple(event_shape)
+        ts = torch.arange(self.T) if timesteps is None else torch.as_tensor(timesteps).long().cpu()
+        if ts.shape != (self.T,):
+            raise ValueError(f"timesteps must have shape ({self.T},) (one per level), got {tuple(ts.shape)}")
+        self.timesteps = ts
 
     def eps(self, t, y: torch.Tensor, adapters: bool) -> torch.Tensor:
         t = torch.as_tensor(t, device=y.device)
         if t.ndim == 0:
             t = t.expand(y.shape[0])
-        timesteps = (self.T - t) - 1
+        timesteps = self.timesteps.to(y.device)[(self.T - t) - 1]
         kw = {}
         if self.cond is not None:
             kw["encoder_hidden_states"] = self.cond.to(y).expand(y.shape[0], *self.cond.shape[1:])
