@@ -180,14 +180,19 @@ class FinetuneObjective(nn.Module):
         return getattr(self, f"_loss_{self.method}")(generator)
 
     # --------------------------------------------------------------------- PI-FT
-    def _loss_pift(self, gen):
+    def _rollout_with_kl_tails(self, gen):
+        """A rollout, its weighted per-step KL ``beta_t KL_t`` (T, n) and the tails
+        ``sum_{s >= t} beta_s KL_s`` (T, n)."""
         roll = rollout(self.chain, self.control, self.reward, self.n_traj, gen, device=self.device,
                        dtype=self.dtype, shard=self.shard)
+        wkl = self.beta.to(self.device, self.dtype)[:, None] * roll.kl
+        return roll, wkl, torch.flip(torch.cumsum(torch.flip(wkl, [0]), 0), [0])
+
+    def _loss_pift(self, gen):
+        roll, _, tails = self._rollout_with_kl_tails(gen)
         T, n = roll.kl.shape
         shape = roll.y.shape[2:]
-        beta = self.beta.to(self.device, self.dtype)
-        wkl = beta[:, None] * roll.kl
-        G = roll.r[None] - torch.flip(torch.cumsum(torch.flip(wkl, [0]), 0), [0])  # G_t, t=0..T-1
+        G = roll.r[None] - tails  # cost-to-go G_t, t=0..T-1
         # policy evaluation: V_phi(t, Y_t) -> G_t, t = 1..T-1
         tc = torch.arange(1, T, device=self.device).repeat_interleave(n)
         v = self.critic(tc, roll.y[1:T].reshape(-1, *shape))
@@ -242,14 +247,10 @@ class FinetuneObjective(nn.Module):
 
     # --------------------------------------------------------------------- DPOK-style PG
     def _loss_dpok(self, gen):
-        roll = rollout(self.chain, self.control, self.reward, self.n_traj, gen, device=self.device,
-                       dtype=self.dtype, shard=self.shard)
+        roll, wkl, tails = self._rollout_with_kl_tails(gen)
         T, n = roll.kl.shape
         shape = roll.y.shape[2:]
-        beta = self.beta.to(self.device, self.dtype)
-        wkl = beta[:, None] * roll.kl
-        after = torch.flip(torch.cumsum(torch.flip(wkl, [0]), 0), [0]) - wkl  # sum_{s>t}
-        G = roll.r[None] - after  # reward-to-go after step t, (T, n)
+        G = roll.r[None] - (tails - wkl)  # reward-to-go after step t (KL of steps s > t), (T, n)
         if self.shard[1] > 1:
             mean = G.mean(1, keepdim=True)
             torch.distributed.all_reduce(mean)
