@@ -14,11 +14,13 @@ import json
 import math
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .claims import POSITIVE, Claim, check_verdict, verdict_markdown
 from .runtime import environment
 
 RESULTS_ENV = "DIFFCTRL_RESULTS_DIR"
@@ -71,6 +73,15 @@ def _glue(key: str, value: Any) -> None:
     glue(key, value, display=False)
 
 
+def _glue_markdown(key: str, text: str) -> None:
+    try:
+        from IPython.display import Markdown
+        from myst_nb import glue
+    except ImportError:
+        return
+    glue(key, Markdown(text), display=False)
+
+
 class Record:
     """Headline numbers of one notebook run: ``rec("key", value)`` glues and keeps a value."""
 
@@ -81,6 +92,7 @@ class Record:
         self.notebook = notebook
         self.profile = profile
         self.values: dict[str, Any] = {}
+        self.claims: dict[str, dict[str, Any]] = {}
         self.meta = {
             "notebook": notebook,
             "profile": profile,
@@ -107,10 +119,47 @@ class Record:
     def __getitem__(self, key: str) -> Any:
         return self.values[key]
 
+    def declare(self, claims: Sequence[Claim]) -> None:
+        """Declare the claims this notebook judges, with their criteria, before computing."""
+        for c in claims:
+            if not isinstance(c, Claim):
+                raise TypeError(f"claims must hold Claim objects, got {type(c).__name__}")
+            if c.key in self.claims:
+                raise ValueError(f"claim {c.key!r} declared twice")
+            self.claims[c.key] = c.as_dict()
+
+    def verdict(self, key: str, verdict: str, *, evidence: dict[str, Any],
+                baseline_passes: bool | None, per_seed: Sequence[bool] | None = None,
+                note: str = "") -> str:
+        """Record the computed verdict of a declared claim with its evidence.
+
+        ``baseline_passes``: whether the claim's baseline (see :class:`~diffctrl.claims.Claim`)
+        meets the same criterion; ``None`` only where the claim has no baseline (an identity
+        checked to round-off, say). A positive verdict whose baseline passes is refused: that
+        criterion decides nothing. Glues ``verdict_<key>`` (the word) and ``verdicts`` (the
+        Markdown table of all verdicts so far).
+        """
+        if key not in self.claims:
+            raise ValueError(f"claim {key!r} was not declared (declared: {sorted(self.claims)})")
+        check_verdict(verdict)
+        if baseline_passes and verdict in POSITIVE:
+            raise ValueError(f"claim {key!r}: the baseline ({self.claims[key]['baseline']!r}) "
+                             "passes the criterion too, so it cannot confirm the claim")
+        self.claims[key].update(verdict=verdict, evidence=to_jsonable(dict(evidence)),
+                                baseline_passes=baseline_passes, note=note,
+                                per_seed=None if per_seed is None else [bool(p) for p in per_seed])
+        _glue(f"verdict_{key}", verdict)
+        _glue_markdown("verdicts", verdict_markdown(self.claims))
+        return verdict
+
     def save(self, folder: str | os.PathLike | None = None) -> Path:
-        """Write ``{meta..., "values": {...}}`` atomically to ``<folder>/<notebook>.json``."""
+        """Write ``{meta..., "values": {...}, "claims": {...}}`` atomically to
+        ``<folder>/<notebook>.json``; fails if a declared claim has no verdict."""
+        unjudged = [k for k, c in self.claims.items() if "verdict" not in c]
+        if unjudged:
+            raise ValueError(f"declared claims without a verdict: {unjudged}")
         folder = Path(folder) if folder is not None else results_dir()
-        payload = dict(self.meta, values=self.values)
+        payload = dict(self.meta, values=self.values, claims=self.claims)
         return atomic_write_text(folder / f"{self.notebook}.json",
                                  json.dumps(payload, indent=2, sort_keys=True) + "\n")
 

@@ -4,7 +4,7 @@ import torch
 from diffctrl.diffusion.data import load_digits, ring_mixture
 from diffctrl.diffusion.exact import exact_score_fn
 from diffctrl.diffusion.models import ScoreMLP, SmallUNet, dsm_loss, model_score, to_score
-from diffctrl.diffusion.schedules import linear_schedule
+from diffctrl.diffusion.schedules import linear_schedule, vp_sde_schedule
 from diffctrl.diffusion.training import train_dsm
 
 
@@ -85,3 +85,26 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match=r"\(B, 1, 8, 8\)"):
         SmallUNet(10)(torch.zeros(2, 1, 4, 4), 1)
     assert dsm_loss(m, sched, torch.zeros(4, 2)).ndim == 0
+
+
+def test_dsm_loss_draws_only_the_requested_levels():
+    sched = vp_sde_schedule(50)
+    seen = []
+
+    class Recorder(torch.nn.Module):
+        parametrisation = "eps"
+
+        def forward(self, x, k):
+            seen.append(k.clone())
+            return torch.zeros_like(x)
+
+    x0 = torch.zeros(4000, 2)
+    dsm_loss(Recorder(), sched, x0, generator=torch.Generator().manual_seed(0), levels=(3, 7))
+    ks = seen[0]
+    assert int(ks.min()) == 3 and int(ks.max()) == 7  # both ends reached in 4000 draws
+    dsm_loss(Recorder(), sched, x0, generator=torch.Generator().manual_seed(0))
+    assert int(seen[1].min()) == 1 and int(seen[1].max()) == 50
+    with pytest.raises(ValueError, match="levels"):
+        dsm_loss(Recorder(), sched, x0, levels=(0, 7))
+    with pytest.raises(ValueError, match="levels"):
+        train_dsm(ScoreMLP(2, 50), sched, x0, steps=1, levels=(8, 51), progress=False)

@@ -153,16 +153,33 @@ def model_score(model: nn.Module, sched: Schedule) -> ScoreFn:
     return score
 
 
+def check_levels(levels: tuple[int, int] | None, N: int) -> tuple[int, int]:
+    """The level range ``(lo, hi)`` with ``1 <= lo <= hi <= N`` (``None``: all levels 1..N)."""
+    if levels is None:
+        return 1, N
+    try:
+        lo, hi = (int(v) for v in levels)
+    except (TypeError, ValueError):
+        raise ValueError(f"levels must be a pair (lo, hi) of ints, got {levels!r}") from None
+    if not 1 <= lo <= hi <= N:
+        raise ValueError(f"levels must satisfy 1 <= lo <= hi <= N={N}, got {levels!r}")
+    return lo, hi
+
+
 def dsm_loss(model: nn.Module, sched: Schedule, x0: torch.Tensor,
-             generator: torch.Generator | None = None) -> torch.Tensor:
-    """Denoising score matching (Vincent 2011; Ho et al. 2020), k ~ U{1..N}, eps ~ N(0, I).
+             generator: torch.Generator | None = None,
+             levels: tuple[int, int] | None = None) -> torch.Tensor:
+    """Denoising score matching (Vincent 2011; Ho et al. 2020), k ~ U{lo..hi}, eps ~ N(0, I).
 
     eps: |eps_hat - eps|^2; x0: |x0_hat - x0|^2 ab/(1-ab); score: |s_hat + eps/sqrt(1-ab)|^2 (1-ab).
     All three equal (1 - ab_k) |s_hat - s_target|^2, the lambda(k) = 1 - ab_k weighted DSM loss.
+    ``levels=(lo, hi)`` restricts the noise levels drawn (default: all, 1..N), e.g. to the small
+    levels only.
     """
+    lo, hi = check_levels(levels, sched.N)
     n = x0.shape[0]
     gdev = generator.device if generator is not None else torch.device("cpu")
-    k = torch.randint(1, sched.N + 1, (n,), generator=generator, device=gdev).to(x0.device)
+    k = torch.randint(lo, hi + 1, (n,), generator=generator, device=gdev).to(x0.device)
     eps = torch.randn(x0.shape, generator=generator, dtype=x0.dtype, device=gdev).to(x0.device)
     ab = _bcast(sched.alpha_bar.to(x0.device)[k], x0)
     xk = ab.sqrt() * x0 + (1 - ab).sqrt() * eps

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from .models import dsm_loss
+from .models import check_levels, dsm_loss
 from .schedules import Schedule
 
 
@@ -30,16 +30,20 @@ def train_dsm(model: torch.nn.Module, sched: Schedule,
               steps: int, batch_size: int = 256, lr: float = 1e-3, seed: int = 0,
               device: str | torch.device = "cpu", checkpoint: str | os.PathLike | None = None,
               checkpoint_every: int = 500, progress: bool = True,
-              weight_decay: float = 0.0) -> list[float]:
+              weight_decay: float = 0.0,
+              levels: tuple[int, int] | None = None) -> list[float]:
     """Train ``model`` with :func:`~diffctrl.diffusion.models.dsm_loss` and Adam(W).
 
     ``data`` is a tensor (N_data, *event) sampled with replacement, or a callable
     ``data(n, generator)`` returning fresh samples. With ``checkpoint`` set, the state (model,
     optimiser, generator, step, losses) is written there every ``checkpoint_every`` steps and at
-    the end, and an existing checkpoint is resumed. Returns the per-step losses.
+    the end, and an existing checkpoint is resumed. ``levels=(lo, hi)`` restricts the noise
+    levels of the loss (see :func:`~diffctrl.diffusion.models.dsm_loss`). Returns the per-step
+    losses.
     """
     if steps < 0 or batch_size < 1 or lr <= 0:
         raise ValueError(f"need steps >= 0, batch_size >= 1, lr > 0; got {steps}, {batch_size}, {lr}")
+    check_levels(levels, sched.N)
     if isinstance(data, torch.Tensor) and data.shape[0] < 1:
         raise ValueError("data must hold at least one sample")
     device = torch.device(device)
@@ -71,7 +75,8 @@ def train_dsm(model: torch.nn.Module, sched: Schedule,
             x0 = data[idx].to(device)
         else:
             x0 = data(batch_size, gen).to(device)
-        loss = dsm_loss(model, sched, x0.float() if x0.dtype == torch.float64 else x0, generator=gen)
+        loss = dsm_loss(model, sched, x0.float() if x0.dtype == torch.float64 else x0, generator=gen,
+                        levels=levels)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
