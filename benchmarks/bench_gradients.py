@@ -12,6 +12,14 @@ skipped (predicted memory over ``--max-gb``, or a linearly extrapolated time ove
     python benchmarks/bench_gradients.py                       # n = 1e2 ... 1e8
     python benchmarks/bench_gradients.py --ns 1e2 1e4 1e6 --methods gg pathwise_reverse
     python benchmarks/bench_gradients.py --device cuda --out _build/benchmarks/gpu.json
+    python benchmarks/bench_gradients.py --flops --ns 1e2 1e3 1e4 1e5 --steps 20
+
+``--flops``: the work of one estimate in units of one network evaluation on the same batch
+(``torch.utils.flop_counter``, matmul-type kernels; deterministic), and its wall time, for the
+generator gradient as implemented (tangents propagated only from the random step ``kappa + 1``
+on), the same estimator with ``kappa = 0`` on every path (tangents from the first step: the
+cost of the former all-step implementation, up to one step), and reverse-mode autograd through
+the path (``pathwise_reverse``); all with path-averaged output (one backward pass).
 """
 
 from __future__ import annotations
@@ -25,9 +33,49 @@ from pathlib import Path
 
 import torch
 
-from diffctrl.gradients.costs import benchmark_estimators
-from diffctrl.gradients.estimators import METHODS
+from diffctrl.gradients.costs import (benchmark_estimators, count_flops, network_eval_flops,
+                                      time_call)
+from diffctrl.gradients.estimators import METHODS, estimate_gradient
+from diffctrl.gradients.networks import mlp_width_for
+from diffctrl.gradients.problems import point_mass_lq
 from diffctrl.runtime import environment, pick_device
+
+
+def flops_table(ns, n_paths: int, n_steps: int, repeats: int, seed: int,
+                device: torch.device) -> list[dict]:
+    """Flops (in network evaluations on ``n_paths`` paths) and seconds per estimate of GG
+    (random kappa), GG with every kappa = 0, and reverse mode, per target ``n``."""
+    rows = []
+    for target in ns:
+        width = mlp_width_for(target)
+        problem, theta = point_mass_lq(hidden=(width,) * 3, dtype=torch.float32, device=device,
+                                       generator=torch.Generator(device=device).manual_seed(seed))
+        unit = network_eval_flops(problem, theta, n_paths)
+        zero = torch.zeros(n_paths, dtype=torch.long, device=device)
+        calls = {
+            "gg": dict(method="gg"),
+            "gg_kappa0": dict(method="gg", kappa=zero),
+            "pathwise_reverse": dict(method="pathwise_reverse"),
+        }
+        row = dict(n=problem.n_params, width=width, unit_flops=unit)
+        for name, kw in calls.items():
+            kw = dict(kw)
+            method = kw.pop("method")
+
+            def run():
+                g = torch.Generator(device=device).manual_seed(seed + 1)
+                return estimate_gradient(method, problem, theta, n_paths=n_paths,
+                                         n_steps=n_steps, generator=g, per_path=False, **kw)
+
+            row[f"{name}_flops"] = count_flops(run) / unit
+            row[f"{name}_seconds"] = time_call(run, repeats=repeats, warmup=1, device=device)
+        rows.append(row)
+        print(f"n={row['n']:>11,d}  flops / network eval: gg {row['gg_flops']:7.1f}, "
+              f"gg kappa=0 {row['gg_kappa0_flops']:7.1f}, reverse "
+              f"{row['pathwise_reverse_flops']:7.1f};  seconds: gg {row['gg_seconds']:.3g}, "
+              f"gg kappa=0 {row['gg_kappa0_seconds']:.3g}, reverse "
+              f"{row['pathwise_reverse_seconds']:.3g}", flush=True)
+    return rows
 
 
 def main(argv=None) -> int:
@@ -51,6 +99,8 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="_build/benchmarks/bench_gradients.json")
     ap.add_argument("--figure", default="", help="also save a log-log figure (png) here")
+    ap.add_argument("--flops", action="store_true",
+                    help="flops and time of GG (random kappa, kappa = 0) vs reverse mode only")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -58,6 +108,15 @@ def main(argv=None) -> int:
     print(f"device {dev}, torch threads {torch.get_num_threads()}, {args.paths} paths, "
           f"{args.steps} steps", flush=True)
     start = time.perf_counter()
+    if args.flops:
+        rows = flops_table(args.ns, args.paths, args.steps, args.repeats, args.seed, dev)
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(dict(args=vars(args), environment=environment(dev), rows=rows,
+                                       seconds_total=time.perf_counter() - start),
+                                  indent=2, default=str) + "\n", encoding="utf-8")
+        print(f"wrote {out}")
+        return 0
     rows: list[dict] = []
     skipped: dict[str, str] = {}  # method -> why it stopped
     for i, target in enumerate(args.ns):  # one n at a time, so results print as they come

@@ -86,3 +86,40 @@ def test_bad_inputs():
         g.score(torch.zeros(3, 5))
     with pytest.raises(ValueError, match="alpha_bar"):
         g.marginal(1.5)
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_non_finite_parameters_are_rejected_by_name(bad):
+    with pytest.raises(ValueError, match="means must be finite"):
+        GaussianMixture.create([0.5, 0.5], [[0.0, bad], [1.0, 1.0]], [1.0, 1.0])
+    with pytest.raises(ValueError, match="weights must be finite"):
+        GaussianMixture.create([bad, 0.5], [[0.0], [1.0]], [1.0, 1.0])
+    with pytest.raises(ValueError, match="covs must be finite"):
+        GaussianMixture.create([0.5, 0.5], [[0.0], [1.0]], [1.0, bad])
+    with pytest.raises(ValueError, match="covs must be finite"):
+        GaussianMixture.create([1.0], [[0.0, 0.0]], [[[1.0, bad], [bad, 1.0]]])
+    with pytest.raises(ValueError, match="mean must be finite"):
+        GaussianMixture.gaussian([0.0, bad], torch.eye(2))
+    with pytest.raises(ValueError, match="cov must be finite"):
+        GaussianMixture.gaussian([0.0, 0.0], [[1.0, 0.0], [0.0, bad]])
+
+
+def test_posterior_moments_of_one_gaussian_in_closed_form():
+    """Gaussian data: X_0 | X = x is N(m + a S Sigma^-1 (x - a m), S - ab S Sigma^-1 S), written
+    here with numpy; per-row levels give the rows of the fixed-level calls."""
+    from diffctrl.diffusion.exact import posterior_moments
+
+    m = np.array([0.5, -1.0])
+    S = np.array([[0.8, 0.3], [0.3, 0.5]])
+    g = GaussianMixture.gaussian(m, S)
+    x = torch.tensor([[0.1, 0.2], [1.5, -0.7], [-2.0, 0.4]], dtype=torch.float64)
+    abs_ = torch.tensor([0.9, 0.3, 0.05], dtype=torch.float64)
+    mean, trc = posterior_moments(g, abs_, x)
+    for i, ab in enumerate(abs_.tolist()):
+        a = math.sqrt(ab)
+        Sig = ab * S + (1 - ab) * np.eye(2)
+        mu = m + a * S @ np.linalg.solve(Sig, x[i].numpy() - a * m)
+        C = S - ab * S @ np.linalg.solve(Sig, S)
+        np.testing.assert_allclose(mean[i].numpy(), mu, rtol=1e-12, atol=1e-12)
+        assert float(trc[i]) == pytest.approx(np.trace(C), rel=1e-10)
+        torch.testing.assert_close(posterior_mean(g, ab, x[i:i + 1])[0], mean[i])

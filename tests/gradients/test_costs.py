@@ -25,8 +25,10 @@ def nets():
 
 def test_gg_network_passes_do_not_depend_on_n(nets):
     calls = {w: count_network_calls(per_estimate("gg", *p), p[0]) for w, p in nets.items()}
-    # one (tangent-batched) pass per step for x-derivatives, one VJP at the random step
-    assert set(calls.values()) == {N + 1}
+    # per step one value pass for the paths before kappa and one tangent-batched pass for the
+    # paths after it, plus one VJP at the random step: the count does not grow with n
+    assert len(set(calls.values())) == 1
+    assert N + 1 <= next(iter(calls.values())) <= 2 * N
     fwd = {w: count_network_calls(per_estimate("pathwise_forward", *p), p[0])
            for w, p in nets.items()}
     assert set(fwd.values()) == {2 * N}

@@ -17,18 +17,32 @@ def _riccati_recursion(A, B, Q, R, iters=2000):
     return P
 
 
+def _gain(A, B, R, P):
+    return np.linalg.solve(R + B.T @ P @ B, B.T @ P @ A)
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_klin_with_c_zero_is_the_dare_gain(seed):
+    """With C = 0, K^lin = [K_dare, 0]: K_dare from an independent value iteration (no scipy),
+    and first-order optimal for the exact infinite-horizon LQR cost (central differences)."""
     s = random_system(3, 3, seed=seed, spectral_radius=0.9)
     s = s.replace(C=torch.zeros_like(s.C))
     A, B, Q, R = (getattr(s, k).numpy() for k in "ABQR")
-    P = scipy.linalg.solve_discrete_are(A, B, Q, R)
-    K_dare = np.linalg.solve(R + B.T @ P @ B, B.T @ P @ A)
+    P_iter = _riccati_recursion(A, B, Q, R)
+    assert np.allclose(P_iter, scipy.linalg.solve_discrete_are(A, B, Q, R), atol=1e-10)
+    K_iter = _gain(A, B, R, P_iter)
     K = k_lin(s).numpy()
-    assert np.array_equal(K[:, :3], K_dare)                # the same formula, bit for bit
-    assert np.array_equal(K[:, 3:], np.zeros((3, 3)))
-    assert np.allclose(_riccati_recursion(A, B, Q, R), P, atol=1e-10)
-    assert torch.equal(linear_part_optimal(s), k_lin(s))
+    np.testing.assert_allclose(K[:, :3], K_iter, rtol=1e-9, atol=1e-11)
+    assert np.array_equal(K[:, 3:], np.zeros((3, 3)))     # B'P C with C = 0: exactly zero
+    np.testing.assert_allclose(linear_part_optimal(s).numpy(), K, rtol=1e-9, atol=1e-11)
+    eps, grad = 1e-6, np.zeros_like(K_iter)
+    for i in range(3):
+        for j in range(3):
+            E = np.zeros_like(K_iter)
+            E[i, j] = eps
+            grad[i, j] = (lqr_cost(A, B, Q, R, K_iter + E)
+                          - lqr_cost(A, B, Q, R, K_iter - E)) / (2 * eps)
+    assert np.abs(grad).max() < 1e-7
 
 
 def test_klin_kernel_part_formula():

@@ -1,5 +1,5 @@
-"""The fine-tuning notebook's headline numbers (smoke profile)."""
-
+"""The fine-tuning notebook's headline numbers (whichever profile's records
+exist: smoke in CI, full after the book command)."""
 
 import pytest
 
@@ -7,7 +7,6 @@ import pytest
 @pytest.fixture(scope="module")
 def rec(notebook_results):
     data = notebook_results("finetune_mixture")
-    assert data["profile"] == "smoke"
     return data["values"]
 
 
@@ -43,5 +42,7 @@ def test_pift_converges_at_beta_one(rec):
     assert rec["lq_final_err_1p0"] < 0.5
 
 
-def test_the_lora_path_moved_the_adapters(rec):
-    assert 0 < rec["lora_B_max"] < 1e-2
+# Dropped: ``0 < lora_B_max < 1e-2`` could not fail. AdamW moves a zero-initialised LoRA B by
+# about lr = 3e-4 per step along the sign of any nonzero gradient, right or wrong, so the value
+# only says that the path ran. Whether the LoRA control's gradient is right is a unit test
+# (tests/finetune: DRaFT with a LoRA control against finite differences of the chain's mean).

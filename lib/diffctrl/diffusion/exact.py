@@ -50,6 +50,9 @@ class GaussianMixture:
         if w.shape[0] != K or S.shape != (K, d, d):
             raise ValueError(f"shape mismatch: weights {tuple(w.shape)}, means {tuple(m.shape)}, "
                              f"covs {tuple(S.shape)}")
+        for name, v in (("weights", w), ("means", m), ("covs", S)):
+            if not bool(torch.isfinite(v).all()):
+                raise ValueError(f"{name} must be finite, got NaN or inf")
         if torch.any(w < 0) or not math.isclose(float(w.sum()), 1.0, rel_tol=1e-6, abs_tol=1e-6):
             raise ValueError("weights must be non-negative and sum to 1")
         if not torch.allclose(S, S.transpose(-1, -2), atol=1e-10 * max(1.0, float(S.abs().max()))):
@@ -75,6 +78,9 @@ class GaussianMixture:
         if S.ndim != 3 or S.shape != (K, d, d) or w.shape != (K,):
             raise ValueError(f"covs must be (K, d, d), (K, d) or (K,) and weights (K,) for K={K}, "
                              f"d={d}; got covs {tuple(S.shape)}, weights {tuple(w.shape)}")
+        for name, v in (("weights", w), ("means", m), ("covs", S)):
+            if not bool(torch.isfinite(v).all()):
+                raise ValueError(f"{name} must be finite, got NaN or inf")
         if torch.any(torch.diagonal(S, dim1=-2, dim2=-1) < 0):
             raise ValueError("covs: variances must be non-negative")
         return cls(w, m, S).validate()
@@ -83,6 +89,9 @@ class GaussianMixture:
     def gaussian(cls, mean, cov, dtype=torch.float64, device="cpu") -> "GaussianMixture":
         mean = _as_tensor(mean, dtype, device).reshape(1, -1)
         cov = _as_tensor(cov, dtype, device)
+        for name, v in (("mean", mean), ("cov", cov)):
+            if not bool(torch.isfinite(v).all()):
+                raise ValueError(f"{name} must be finite, got NaN or inf")
         d = mean.shape[1]
         if cov.ndim == 0:
             cov = cov * torch.eye(d, dtype=dtype, device=device)
@@ -172,14 +181,56 @@ def score_at(data: GaussianMixture, alpha_bar: float, x: torch.Tensor) -> torch.
     return data.marginal(alpha_bar).score(x).to(x.dtype)
 
 
-def posterior_mean(data: GaussianMixture, alpha_bar: float, x: torch.Tensor) -> torch.Tensor:
-    """E[X_0 | X_k = x] in closed form (mixture of per-component Gaussian posteriors)."""
-    ab = float(alpha_bar)
-    marg = data.marginal(ab)
-    logn, prec_diff = marg._components(x)
-    r = torch.softmax(logn, dim=1)  # (B, K)
-    per = data.means[None] + ab**0.5 * torch.einsum("kij,bkj->bki", data.covs, prec_diff)
-    return (r[:, :, None] * per).sum(1).to(x.dtype)
+def posterior_moments(data: GaussianMixture, alpha_bar: float | torch.Tensor,
+                      x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Exact ``E[X_0 | X = x]`` (B, d) and ``tr Cov(X_0 | X = x)`` (B,) for
+    ``X = sqrt(ab) X_0 + sqrt(1 - ab) Z``; ``alpha_bar`` a number or one level per row (B,).
+
+    ``X_0 | X = x`` is the mixture with responsibilities ``r_j ∝ w_j N(x; a m_j, Sigma_j)``,
+    ``a = sqrt(ab)``, ``Sigma_j = ab S_j + (1 - ab) I``, component means
+    ``mu_j = m_j + a S_j Sigma_j^{-1} (x - a m_j)`` and covariances
+    ``C_j = S_j - ab S_j Sigma_j^{-1} S_j`` (Gaussian conditioning; module docstring). The one
+    implementation of the posterior mean: ``diffctrl.score_theory.regression`` calls it with
+    the levels ``alpha_bar(t)`` of its times. Computed in float64, returned in ``x.dtype``.
+    """
+    if x.ndim != 2 or x.shape[1] != data.dim:
+        raise ValueError(f"x must have shape (B, {data.dim}), got {tuple(x.shape)}")
+    ab = torch.as_tensor(alpha_bar, dtype=torch.float64, device=x.device)
+    if ab.ndim == 0:
+        ab = ab.reshape(1)
+    elif ab.shape != (x.shape[0],):
+        raise ValueError(f"alpha_bar must be a number or have shape ({x.shape[0]},), got "
+                         f"{tuple(ab.shape)}")
+    if not torch.all((ab >= 0) & (ab <= 1)):
+        raise ValueError("alpha_bar must lie in [0, 1]")
+    mix = data.to(dtype=torch.float64, device=x.device)
+    xx = x.to(torch.float64)
+    d = mix.dim
+    eye = torch.eye(d, dtype=torch.float64, device=x.device)
+    a = ab.sqrt()
+    S = mix.covs[None]  # (1, K, d, d)
+    Sigma = ab[:, None, None, None] * S + (1 - ab)[:, None, None, None] * eye  # (1 or B, K, d, d)
+    L = torch.linalg.cholesky(Sigma)
+    diff = xx[:, None, :] - a[:, None, None] * mix.means[None]  # (B, K, d)
+    y = torch.linalg.solve_triangular(L, diff.unsqueeze(-1), upper=False)
+    maha = (y.squeeze(-1) ** 2).sum(-1)
+    logdet = 2 * torch.log(torch.diagonal(L, dim1=-2, dim2=-1)).sum(-1)
+    logn = -0.5 * (maha + logdet + d * math.log(2 * math.pi))
+    r = torch.softmax(logn + torch.log(mix.weights), dim=1)  # (B, K)
+    prec_diff = torch.linalg.solve_triangular(L.transpose(-1, -2), y, upper=True).squeeze(-1)
+    mu = mix.means[None] + a[:, None, None] * torch.einsum("kij,nkj->nki", mix.covs, prec_diff)
+    mean = (r[:, :, None] * mu).sum(1)
+    # C_j = S_j - ab S_j Sigma_j^{-1} S_j; tr(S Sigma^{-1} S) = ||L^{-1} S||_F^2
+    LinvS = torch.linalg.solve_triangular(L, S.expand_as(Sigma), upper=False)
+    trC = torch.diagonal(S, dim1=-2, dim2=-1).sum(-1) - ab[:, None] * (LinvS**2).sum((-1, -2))
+    tr_cov = (r * (trC + (mu**2).sum(-1))).sum(1) - (mean**2).sum(-1)
+    return mean.to(x.dtype), tr_cov.clamp_min(0).to(x.dtype)
+
+
+def posterior_mean(data: GaussianMixture, alpha_bar: float | torch.Tensor,
+                   x: torch.Tensor) -> torch.Tensor:
+    """``E[X_0 | X = x]`` in closed form (B, d): the mean of :func:`posterior_moments`."""
+    return posterior_moments(data, alpha_bar, x)[0]
 
 
 def exact_score_fn(data: GaussianMixture, sched: Schedule) -> ScoreFn:

@@ -242,7 +242,8 @@ class FinetuneObjective(nn.Module):
             kl = kl + float(self.beta[t]) * _sqnorm(u) / (2 * float(self.sigma[t]) ** 2)
             y = m + y_next_u + float(self.sigma[t]) * z
         r = call_reward(self.reward, y).to(self.dtype)
-        self.budget.charge(nfe=3 * T * n + K * n, reward=2 * n)
+        # backward through the pre-trained mean: K - 1 steps (the state is detached at T - K)
+        self.budget.charge(nfe=3 * T * n + (K - 1) * n, reward=2 * n)
         return -(r - kl).mean()
 
     # --------------------------------------------------------------------- DPOK-style PG
@@ -251,12 +252,16 @@ class FinetuneObjective(nn.Module):
         T, n = roll.kl.shape
         shape = roll.y.shape[2:]
         G = roll.r[None] - (tails - wkl)  # reward-to-go after step t (KL of steps s > t), (T, n)
+        # leave-one-out baseline: (G_i - mean) N / (N - 1) = G_i - mean of the other N - 1,
+        # independent of trajectory i, so the score-function term stays unbiased (a batch mean
+        # that includes G_i shrinks it by 1 - 1/N)
         if self.shard[1] > 1:
             mean = G.mean(1, keepdim=True)
             torch.distributed.all_reduce(mean)
-            adv = G - mean / self.shard[1]
+            N = n * self.shard[1]
+            adv = (G - mean / self.shard[1]) * (N / (N - 1))
         else:
-            adv = G - G.mean(1, keepdim=True)
+            adv = (G - G.mean(1, keepdim=True)) * (n / (n - 1))
         tt, s2, b = self._flat(roll)
         y = roll.y[:T].reshape(-1, *shape)
         u = self.control(tt, y)

@@ -8,9 +8,12 @@ For a Gaussian mixture ``p0 = sum_k w_k N(m_k, S_k)``:
 - quadratic reward ``r(x) = -1/2 (x - a)^T Q (x - a)`` (Q positive definite): component k has
   precision ``S_k^{-1} + Q / beta``, mean ``(S_k^{-1} + Q/beta)^{-1} (S_k^{-1} m_k + Q a / beta)``
   and weight ``∝ w_k N(a; m_k, S_k + beta Q^{-1})`` (:func:`tilt_quadratic`);
+- quadratic reward with Q only positive *semi*-definite (a rank-deficient Q, say, plus a linear
+  term): still a Gaussian mixture, :func:`diffctrl.control.lq.tilted_mixture`;
 - any other reward in 1-D / 2-D: :class:`GridTarget`, the density on a fine tensor grid,
   normalised by quadrature (trapezoid rule, spectrally accurate for smooth, decaying integrands),
-  sampled by rejection from a piecewise-constant envelope.
+  sampled by rejection from a piecewise-constant envelope. The grid checks the mass on its edge:
+  a default box is widened until that mass is negligible, a given box that cuts mass off warns.
 
 :func:`tilted_target` picks the right one for a reward of :mod:`diffctrl.control.rewards`.
 Everything is float64.
@@ -19,6 +22,7 @@ Everything is float64.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -106,29 +110,62 @@ class GridTarget:
     _axes: list
     _cell_logp: torch.Tensor  # log envelope per cell (flattened)
     envelope_violations: int = 0
+    edge_mass: float = 0.0  # quadrature mass of the outermost grid lines (should be ~0)
 
     @classmethod
     def create(cls, p0: GaussianMixture, reward, beta: float, lo=None, hi=None, n: int = 801,
-               pad: float = 8.0) -> "GridTarget":
+               pad: float = 8.0, edge_tol: float = 1e-9, max_widen: int = 4) -> "GridTarget":
         """Grid ``[lo, hi]^d`` with ``n`` points per axis (default box: every component's mean
-        +- ``pad`` standard deviations)."""
+        +- ``pad`` standard deviations).
+
+        Edge check: ``edge_mass``, the share of the quadrature mass on the box's outermost grid
+        lines, must be at most ``edge_tol`` (else the box cuts the target off, biasing
+        ``moments`` and truncating ``sample``). A default box is then rebuilt with ``pad``
+        doubled, at most ``max_widen`` times; a given box (or the last widening) that still
+        fails raises a ``RuntimeWarning`` naming the edge mass."""
         beta = check_beta(beta)
         d = p0.dim
         if d not in (1, 2):
             raise ValueError(f"GridTarget works in 1-D or 2-D, got a {d}-D mixture")
         if not isinstance(n, int) or n < 11:
             raise ValueError(f"n (grid points per axis) must be an int >= 11, got {n!r}")
+        if not edge_tol > 0:
+            raise ValueError(f"edge_tol must be > 0, got {edge_tol!r}")
+        default_box = lo is None and hi is None
         sd = torch.diagonal(p0.covs, dim1=-2, dim2=-1).sqrt()
-        lo = (p0.means - pad * sd).min(0).values.tolist() if lo is None else list(np.broadcast_to(lo, (d,)))
-        hi = (p0.means + pad * sd).max(0).values.tolist() if hi is None else list(np.broadcast_to(hi, (d,)))
         dt, dev = p0.means.dtype, p0.means.device
-        axes = [torch.linspace(float(a), float(b), n, dtype=dt, device=dev) for a, b in zip(lo, hi)]
-        mesh = torch.meshgrid(*axes, indexing="ij")
-        pts = torch.stack([m.reshape(-1) for m in mesh], -1)
-        logf = cls._log_unnorm(p0, reward, beta, pts)
-        w = [_trapezoid_weights(n, float(ax[1] - ax[0]), dt, dev) for ax in axes]
-        W = w[0] if d == 1 else (w[0][:, None] * w[1][None, :]).reshape(-1)
-        log_Z = float(torch.logsumexp(logf + torch.log(W), 0))
+        for attempt in range(max_widen + 1 if default_box else 1):
+            lo_ = (p0.means - pad * sd).min(0).values.tolist() if lo is None \
+                else list(np.broadcast_to(lo, (d,)))
+            hi_ = (p0.means + pad * sd).max(0).values.tolist() if hi is None \
+                else list(np.broadcast_to(hi, (d,)))
+            axes = [torch.linspace(float(a), float(b), n, dtype=dt, device=dev)
+                    for a, b in zip(lo_, hi_)]
+            mesh = torch.meshgrid(*axes, indexing="ij")
+            pts = torch.stack([m.reshape(-1) for m in mesh], -1)
+            logf = cls._log_unnorm(p0, reward, beta, pts)
+            w = [_trapezoid_weights(n, float(ax[1] - ax[0]), dt, dev) for ax in axes]
+            W = w[0] if d == 1 else (w[0][:, None] * w[1][None, :]).reshape(-1)
+            log_Z = float(torch.logsumexp(logf + torch.log(W), 0))
+            on_edge = torch.zeros((n,) * d, dtype=torch.bool, device=dev)
+            for ax in range(d):
+                idx = [slice(None)] * d
+                idx[ax] = 0
+                on_edge[tuple(idx)] = True
+                idx[ax] = -1
+                on_edge[tuple(idx)] = True
+            edge_mass = float(torch.exp(torch.logsumexp((logf + torch.log(W))[
+                on_edge.reshape(-1)], 0) - log_Z))
+            if edge_mass <= edge_tol:
+                break
+            if default_box and attempt < max_widen:
+                pad *= 2.0
+        if edge_mass > edge_tol:
+            warnings.warn(f"GridTarget: mass {edge_mass:.2g} on the edge of the box "
+                          f"lo={lo_}, hi={hi_} (edge_tol {edge_tol:g}): the box cuts the target "
+                          "off; moments are biased and samples truncated. Give a wider lo/hi.",
+                          RuntimeWarning, stacklevel=2)
+        lo, hi = lo_, hi_
         # envelope per cell: max over the cell's corners, inflated by the corner log-gradients
         F = logf.reshape((n,) * d)
         h = max(float(ax[1] - ax[0]) for ax in axes)
@@ -143,7 +180,7 @@ class GridTarget:
             gmax = torch.stack([G[:-1, :-1], G[1:, :-1], G[:-1, 1:], G[1:, 1:]]).max(0).values
         env = cmax + 2.0 * math.sqrt(d) * h * gmax + 0.05
         return cls(p0, reward, beta, tuple(map(float, lo)), tuple(map(float, hi)), n, log_Z, axes,
-                   env.reshape(-1).detach())
+                   env.reshape(-1).detach(), edge_mass=edge_mass)
 
     @staticmethod
     def _log_unnorm(p0, reward, beta, x):
@@ -206,9 +243,12 @@ class GridTarget:
 
 def tilted_target(p0: GaussianMixture, reward, beta: float, **grid_kw):
     """The tilted target of ``reward`` (a :mod:`diffctrl.control.rewards` reward or any callable
-    ``(B, d) -> (B,)``): a :class:`GaussianMixture` in closed form for a linear reward
-    (``QuadraticReward`` with Q = 0) or a quadratic one with Q positive definite, otherwise a
-    :class:`GridTarget` (1-D / 2-D). Both have ``sample(n, generator)`` and ``log_prob(x)``."""
+    ``(B, d) -> (B,)``): a :class:`GaussianMixture` in closed form for every
+    ``QuadraticReward`` (Q = 0: linear; Q positive definite; Q only positive semi-definite, e.g.
+    rank-deficient with a linear term: :func:`diffctrl.control.lq.tilted_mixture`), otherwise a
+    :class:`GridTarget` (1-D / 2-D, with its edge check). Both have ``sample(n, generator)`` and
+    ``log_prob(x)``."""
+    from ..control.lq import tilted_mixture
     from ..control.rewards import QuadraticReward
 
     beta = check_beta(beta)
@@ -216,7 +256,8 @@ def tilted_target(p0: GaussianMixture, reward, beta: float, **grid_kw):
         Q, a, g = (x.to(p0.means) for x in (reward.Q, reward.a, reward.g))
         if torch.all(Q == 0):
             return tilt_linear(p0, g, beta)
-        if float(torch.linalg.eigvalsh(Q).min()) > 0:
-            # -1/2 (x-a)^T Q (x-a) + g^T x = -1/2 (x-a')^T Q (x-a') + const, a' = a + Q^{-1} g
-            return tilt_quadratic(p0, Q, a + torch.linalg.solve(Q, g), beta)
+        # Q PSD (QuadraticReward checks it), possibly singular: the precision S_k^{-1} + Q/beta
+        # is positive definite, and the natural-parameter form needs no inverse of Q (the form
+        # a' = a + Q^{-1} g of tilt_quadratic breaks down when Q is singular up to round-off)
+        return tilted_mixture(p0, reward, beta)
     return GridTarget.create(p0, reward, beta, **grid_kw)

@@ -92,6 +92,9 @@ def generator_gradient(problem: ControlledSDE, theta: torch.Tensor, *, n_paths: 
     theta, second variation ``K (d, d, d)``; the running sums ``lambda (d)`` and ``H (d, d)``
     of the cost-to-go's pathwise gradient / Hessian w.r.t. ``X_{kappa+1}``. None of it has
     size ``n``. ``kappa (M,)`` (random step per path, ``U{0..N-1}``) may be given to fix it.
+    The tangents are propagated, and the x-derivatives of the coefficients evaluated, only on
+    the steps ``k >= kappa + 1`` where they are used: ``N - 1 - kappa`` derivative passes per
+    path, ``(N - 1) / 2`` on average, instead of ``N`` (the other steps evaluate values only).
     """
     check_theta(problem, theta)
     noise, N, M, h = resolve_noise(problem, theta, n_paths, n_steps, generator, noise)
@@ -110,9 +113,19 @@ def generator_gradient(problem: ControlledSDE, theta: torch.Tensor, *, n_paths: 
     th = theta.detach()
     prm = problem.params(th)
     d = problem.d
-    eye = torch.eye(d, dtype=dt, device=dev).expand(M, d, d)
+    # The tangents (J, K) and the sums (lam, H) of a path matter only from step kappa + 1 on
+    # (J restarts at I there). Paths are put in the order of their kappa, so at step k the
+    # paths that need them are a prefix, of length #{kappa < k} (counted once, on the host):
+    # the derivative passes cost sum_k #{kappa < k} = sum_paths (N - 1 - kappa) instead of M N.
+    order_ = torch.argsort(kappa, stable=True)
+    inv = torch.empty_like(order_)
+    inv[order_] = torch.arange(M, device=dev)
+    ks = kappa[order_]
+    nz = noise[:, order_]
+    n_act = torch.searchsorted(ks, torch.arange(N + 1, device=dev), right=False).tolist()
+    eye = torch.eye(d, dtype=dt, device=dev)
     x = _x0(problem, th, M)
-    J = eye.clone()
+    J = torch.zeros(M, d, d, dtype=dt, device=dev)
     K = torch.zeros(M, d, d, d, dtype=dt, device=dev) if need_hess else None
     lam = torch.zeros(M, d, dtype=dt, device=dev)
     H = torch.zeros(M, d, d, dtype=dt, device=dev)
@@ -120,47 +133,58 @@ def generator_gradient(problem: ControlledSDE, theta: torch.Tensor, *, n_paths: 
     cost = torch.zeros(M, dtype=dt, device=dev)
     for k in tqdm(range(N), disable=not progress, desc="GG", leave=False):
         t = time_grid(problem, N, M, k, th)
-        x_kappa = torch.where((kappa == k)[:, None], x, x_kappa)
-        reset = (kappa + 1 == k)
-        J = torch.where(reset[:, None, None], eye, J)
-        if need_hess:
-            K = torch.where(reset[:, None, None, None], torch.zeros_like(K), K)
-        active = (k >= kappa + 1).to(dt)
-        (mu, rho), (dmu, drho), hess = value_and_x_derivatives(problem.drift_cost, prm, t, x, order,
-                                                               problem.drift_cost_jvp)
-        if problem.sigma_depends_on_x:
-            sigma, dsig, hsig = value_and_x_derivatives(problem.diffusion, prm, t, x, order)
-        else:
-            sigma, dsig, hsig = problem.diffusion(prm, t, x), None, None
-        cost = cost + rho * h
-        lam = lam + (active * h)[:, None] * torch.einsum("bca,bc->ba", J, drho)
-        if need_hess:
-            d2mu, d2rho = hess
-            H = H + (active * h)[:, None, None] * (
-                torch.einsum("bca,bce,bef->baf", J, d2rho, J)
-                + torch.einsum("bc,bcaf->baf", drho, K))
-        db = noise[k]
-        x_new = euler_step(x, mu, sigma, db, h)
-        J_new = J + h * torch.bmm(dmu, J)
-        if dsig is not None:
-            J_new = J_new + torch.einsum("bilc,bl,bca->bia", dsig, db, J)
-        if need_hess:
-            K_new = K + h * (torch.einsum("bic,bcaf->biaf", dmu, K)
-                             + torch.einsum("bice,bca,bef->biaf", d2mu, J, J))
+        x_kappa = torch.where((ks == k)[:, None], x, x_kappa)
+        a, b0 = n_act[k], n_act[k - 1] if k > 0 else 0   # active prefix; [b0, a) starts now
+        J[b0:a] = eye
+        db = nz[k]
+        mu = torch.empty_like(x)
+        rho = torch.empty_like(cost)
+        sigma = None
+        if a < M:    # paths before their kappa + 1: values only
+            mu[a:], rho[a:] = problem.drift_cost(prm, t[a:], x[a:])
+            sig_rest = problem.diffusion(prm, t[a:], x[a:])
+            sigma = sig_rest.new_empty((M, *sig_rest.shape[1:]))
+            sigma[a:] = sig_rest
+        if a > 0:    # active paths: values and x-derivatives, tangents carried forward
+            xa, ta, Ja = x[:a], t[:a], J[:a]
+            (mu_a, rho_a), (dmu, drho), hess = value_and_x_derivatives(
+                problem.drift_cost, prm, ta, xa, order, problem.drift_cost_jvp)
+            if problem.sigma_depends_on_x:
+                sig_a, dsig, hsig = value_and_x_derivatives(problem.diffusion, prm, ta, xa, order)
+            else:
+                sig_a, dsig, hsig = problem.diffusion(prm, ta, xa), None, None
+            mu[:a], rho[:a] = mu_a, rho_a
+            if sigma is None:
+                sigma = sig_a.new_empty((M, *sig_a.shape[1:]))
+            sigma[:a] = sig_a
+            lam[:a] += h * torch.einsum("bca,bc->ba", Ja, drho)
+            dba = db[:a]
+            J_new = Ja + h * torch.bmm(dmu, Ja)
             if dsig is not None:
-                K_new = K_new + torch.einsum("bilc,bl,bcaf->biaf", dsig, db, K) \
-                    + torch.einsum("bilce,bl,bca,bef->biaf", hsig, db, J, J)
-            K = K_new
-        x, J = x_new, J_new
-    reset = (kappa + 1 == N)
-    J = torch.where(reset[:, None, None], eye, J)
+                J_new = J_new + torch.einsum("bilc,bl,bca->bia", dsig, dba, Ja)
+            if need_hess:
+                d2mu, d2rho = hess
+                Ka = K[:a]
+                H[:a] += h * (torch.einsum("bca,bce,bef->baf", Ja, d2rho, Ja)
+                              + torch.einsum("bc,bcaf->baf", drho, Ka))
+                K_new = Ka + h * (torch.einsum("bic,bcaf->biaf", dmu, Ka)
+                                  + torch.einsum("bice,bca,bef->biaf", d2mu, Ja, Ja))
+                if dsig is not None:
+                    K_new = K_new + torch.einsum("bilc,bl,bcaf->biaf", dsig, dba, Ka) \
+                        + torch.einsum("bilce,bl,bca,bef->biaf", hsig, dba, Ja, Ja)
+                K[:a] = K_new
+            J[:a] = J_new
+        cost = cost + rho * h
+        x = euler_step(x, mu, sigma, db, h)
+    J[n_act[N - 1]:] = eye                    # kappa = N - 1: the tangent starts at X_N
     t_N = time_grid(problem, N, M, N, th)
     g, dg, d2g = value_and_x_derivatives(_terminal3(problem), prm, t_N, x, order)
     cost = cost + g
     lam = lam + torch.einsum("bca,bc->ba", J, dg)
     if need_hess:
-        K = torch.where(reset[:, None, None, None], torch.zeros_like(K), K)
         H = H + torch.einsum("bca,bce,bef->baf", J, d2g, J) + torch.einsum("bc,bcaf->baf", dg, K)
+    # back to the caller's path order
+    x, cost, lam, H, x_kappa = (v[inv] for v in (x, cost, lam, H, x_kappa))
     x_T = x
     t_kappa = kappa.to(dt) * h
     T = problem.T

@@ -1,6 +1,6 @@
 """Experiment drivers of the chapter: many policy-gradient runs advanced as one batch.
 
-Han, Razaviyayn, Xu (arXiv 2303.08431), Sec. 5 (``papers.md`` Sec. 4). A run is a
+Han, Razaviyayn, Xu (arXiv 2303.08431), Sec. 5 (chapter ``book/nearly_lq.md``). A run is a
 :class:`RunSpec` (model seed, kernel scale ``l``, spectral radius of the random ``A, B, C``,
 initialisation); :func:`run_pg_batch` builds every run's system, stacks them, runs the
 policy-gradient loop for all at once, finds each system's reference optimum by multi-start
@@ -118,22 +118,69 @@ def reference_optima(systems: list[NearlyLQ], x0: Tensor, horizon: int, max_iter
                 certified=conv[pick].cpu().numpy(), newton_steps=steps.cpu().numpy())
 
 
+def classify_runs(rel_gap: np.ndarray, diverged: np.ndarray, tol_converged: float) -> dict:
+    """The outcome of every run under one criterion, and the zero-iteration baseline under it.
+
+    ``rel_gap (n_scored, R)``: relative gaps ``(C(K_t) - C*) / C*`` at the scored iterations
+    (row 0: ``K_0``); ``diverged (R,)``. A run *converged* when its last scored gap is at most
+    ``tol_converged``, *diverged* when it blew up, else *stalled*. Nothing else enters (the
+    stability of the final policy is a separate record, not part of "converged"). The
+    *baseline* is the run stopped at zero iterations, judged by the same rule on row 0: where
+    it converges too, the run's "converged" decides nothing (``decided`` is False).
+    Returns ``outcome``, ``outcome_baseline`` (object arrays ``(R,)``), ``decided`` and
+    ``gap_closed = 1 - gap_T / gap_0`` (``(R,)``; NaN where ``gap_0 = 0``).
+    """
+    if not tol_converged > 0:
+        raise ValueError(f"tol_converged must be > 0, got {tol_converged}")
+    rel_gap = np.asarray(rel_gap, float)
+    diverged = np.asarray(diverged, bool)
+    last = np.array([g[np.isfinite(g)][-1] if np.isfinite(g).any() else np.inf
+                     for g in rel_gap.T])
+    outcome = np.where(diverged, "diverged",
+                       np.where(last <= tol_converged, "converged", "stalled")).astype(object)
+    base = np.where(rel_gap[0] <= tol_converged, "converged", "stalled").astype(object)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        closed = np.where(rel_gap[0] > 0, 1 - last / rel_gap[0], np.nan)
+    return dict(outcome=outcome, outcome_baseline=base, decided=base != "converged",
+                gap_closed=closed)
+
+
+def majority_outcome(outcomes: np.ndarray) -> np.ndarray:
+    """Per run, the outcome of a strict majority of estimator seeds (``outcomes (S, R)``);
+    ``"converged"`` only when more than half of the seeds converged, ``"diverged"`` when more
+    than half diverged, else ``"stalled"``."""
+    outcomes = np.asarray(outcomes, dtype=object)
+    S = outcomes.shape[0]
+    conv = (outcomes == "converged").sum(0) * 2 > S
+    div = (outcomes == "diverged").sum(0) * 2 > S
+    return np.where(conv, "converged", np.where(div, "diverged", "stalled")).astype(object)
+
+
 def run_pg_batch(specs: list[RunSpec], *, n_iter: int, step: float, n_perturb: int,
                  radius: float, horizon: int, n_eval: int = 256, eval_every: int = 1,
-                 seed: int = 0, newton_iter: int = 40, tol_converged: float = 0.05,
+                 seed: int = 0, n_estimator_seeds: int = 1, newton_iter: int = 40,
+                 tol_converged: float = 0.05,
                  newton_starts: tuple[str, ...] = ("klin", "cancel"), n: int = 3, p: int = 3,
                  progress: bool = False) -> dict:
     """Run the paper's zeroth-order policy gradient for every spec, as one stacked batch.
 
+    Every spec runs ``n_estimator_seeds`` times with independent estimator draws (replicas
+    stacked in the same batch; replica ``s`` of spec ``i`` is batch row ``s * len(specs) + i``).
     Each iterate is scored by the ``horizon``-step cost averaged over ``n_eval`` points of the
     unit sphere (:func:`sphere_points`); the same cost defines the reference optimum ``C*``
     (:func:`reference_optima`; an iterate of any run on the same model that does better
-    replaces it, so gaps are never negative). Outcome of a run
-    (our reading of "converges"/"fails"): ``converged`` when the final iterate stabilises the
-    linearised closed loop and ``(C(K_final) - C*) / C* <= tol_converged``; ``diverged`` when
-    the run blew up; otherwise ``stalled``. Returns a dict of per-run arrays (``rel_gap``
-    over iterations included) plus the per-model reference optima.
+    replaces it). Outcome of a replica (:func:`classify_runs`): ``converged`` when its final
+    relative gap is at most ``tol_converged``, ``diverged`` when it blew up, else ``stalled``;
+    the same rule is applied to ``K_0`` (``outcome_baseline``, the zero-iteration baseline).
+    The outcome of a spec is the strict-majority outcome over its replicas
+    (:func:`majority_outcome`). Returns per-spec arrays of replica 0 (``result``,
+    ``rel_gap (n_scored, R)``, ...), the per-replica ``outcome_seeds (S, R)``,
+    ``rel_gap_seeds (S, n_scored, R)``, ``gap_closed_seeds (S, R)``, the majority ``outcome``,
+    ``outcome_baseline``/``decided`` (zero iterations; the same for every replica), the final
+    closed-loop radii, and the per-model reference optima.
     """
+    if not isinstance(n_estimator_seeds, int) or n_estimator_seeds < 1:
+        raise ValueError(f"n_estimator_seeds must be an int >= 1, got {n_estimator_seeds!r}")
     models = sorted({s.model for s in specs})
     systems = {m: random_system(n, p, scale=m[1], seed=m[0], spectral_radius=m[2])
                for m in models}
@@ -142,35 +189,66 @@ def run_pg_batch(specs: list[RunSpec], *, n_iter: int, step: float, n_perturb: i
         K, note = initial_policy(systems[spec.model], spec)
         K0.append(K)
         notes.append(note)
-    run_systems = [systems[s.model] for s in specs]
+    R, S_rep = len(specs), n_estimator_seeds
+    run_systems = [systems[s.model] for s in specs] * S_rep
     S = stack_systems(run_systems)
     K0 = torch.stack(K0)
+    K0_all = K0.repeat(S_rep, 1, 1)
     x0 = sphere_points(n, n_eval)
-    X0 = x0.expand(len(specs), *x0.shape)
-    rho0 = closed_loop_radius(S, K0).cpu().numpy()
-    res: PGResult = policy_gradient(S, K0, n_iter, step, n_perturb=n_perturb, radius=radius,
-                                    horizon=horizon, x0_eval=X0, eval_every=eval_every,
-                                    seed=seed, check_initial=False, stop_if_unstable=False,
-                                    progress=progress)
+    X0 = x0.expand(R * S_rep, *x0.shape)
+    rho0 = closed_loop_radius(stack_systems(run_systems[:R]), K0).cpu().numpy()
+    res_all: PGResult = policy_gradient(S, K0_all, n_iter, step, n_perturb=n_perturb,
+                                        radius=radius, horizon=horizon, x0_eval=X0,
+                                        eval_every=eval_every, seed=seed, check_initial=False,
+                                        stop_if_unstable=False, progress=progress)
     ref = reference_optima([systems[m] for m in models], x0, horizon, max_iter=newton_iter,
                            starts=newton_starts)
     midx = np.array([models.index(s.model) for s in specs])
+    midx_all = np.tile(midx, S_rep)
     # every scored iterate is a candidate too: C* is the lowest cost seen for the model
-    seen = np.where(np.isfinite(res.cost), res.cost, np.inf).min(0)
-    best = np.array([min([ref["cost"][j]] + [seen[i] for i in np.flatnonzero(midx == j)])
+    seen = np.where(np.isfinite(res_all.cost), res_all.cost, np.inf).min(0)
+    best = np.array([min([ref["cost"][j]] + [seen[i] for i in np.flatnonzero(midx_all == j)])
                      for j in range(len(models))])
     c_star = best[midx]
-    rel_gap = (res.cost - c_star[None, :]) / c_star[None, :]
-    rho_final = closed_loop_radius(S, res.K_final).cpu().numpy()
-    outcome = np.where(res.diverged, "diverged",
-                       np.where((rho_final < 1) & (rel_gap[-1] <= tol_converged),
-                                "converged", "stalled"))
+    rel_all = (res_all.cost - c_star[None, np.tile(np.arange(R), S_rep)]) \
+        / c_star[None, np.tile(np.arange(R), S_rep)]
+    cls = classify_runs(rel_all, res_all.diverged, tol_converged)
+    rho_all = closed_loop_radius(S, res_all.K_final).cpu().numpy()
+    shape = (S_rep, R)
+    outcome_seeds = cls["outcome"].reshape(shape)
+    rel_gap_seeds = np.stack([rel_all[:, s * R:(s + 1) * R] for s in range(S_rep)])
+    rows = slice(0, R)
+    res = PGResult(res_all.K[:, rows], res_all.cost[:, rows], res_all.grad_norm[:, rows],
+                   res_all.diverged[rows], res_all.stopped_at[rows],
+                   list(res_all.reason)[rows], res_all.iters,
+                   dict(res_all.meta, n_estimator_seeds=S_rep))
     dist = (res.K_final - ref["K"][midx]).flatten(1).norm(dim=1).cpu().numpy()
     dist0 = (K0 - ref["K"][midx]).flatten(1).norm(dim=1).cpu().numpy()
     return dict(specs=specs, models=models, model_index=midx, result=res, reference=ref,
-                c_star=c_star, rel_gap=rel_gap, iters=res.iters, rho_init=rho0,
-                rho_final=rho_final, outcome=outcome, dist_final=dist, dist_init=dist0,
-                notes=notes, systems=systems)
+                c_star=c_star, rel_gap=rel_gap_seeds[0], rel_gap_seeds=rel_gap_seeds,
+                iters=res.iters, rho_init=rho0, rho_final=rho_all[:R],
+                rho_final_seeds=rho_all.reshape(shape),
+                outcome=majority_outcome(outcome_seeds), outcome_seeds=outcome_seeds,
+                outcome_baseline=cls["outcome_baseline"][:R], decided=cls["decided"][:R],
+                gap_closed=cls["gap_closed"][:R],
+                gap_closed_seeds=cls["gap_closed"].reshape(shape),
+                tol_converged=tol_converged, n_estimator_seeds=S_rep,
+                dist_final=dist, dist_init=dist0, notes=notes, systems=systems)
+
+
+def convergence_summary(out: dict, idx) -> dict:
+    """Method against baseline on the runs ``idx`` of ``out`` (:func:`run_pg_batch`): how many
+    converged (majority over estimator seeds), how many the zero-iteration baseline already
+    had converged, and how many converged where the baseline did not (``decided``); per-run
+    lists for the record's ``per_seed``."""
+    idx = np.asarray(idx, dtype=int)
+    conv = out["outcome"][idx] == "converged"
+    base = out["outcome_baseline"][idx] == "converged"
+    return dict(n=int(len(idx)), converged=int(conv.sum()), baseline_converged=int(base.sum()),
+                converged_not_baseline=int((conv & ~base).sum()),
+                per_run=conv.tolist(), per_run_baseline=base.tolist(),
+                per_seed_converged=(out["outcome_seeds"][:, idx] == "converged").sum(0).tolist(),
+                n_estimator_seeds=int(out["n_estimator_seeds"]))
 
 
 def select_runs(out: dict, **match) -> np.ndarray:
@@ -204,16 +282,35 @@ def hessian_at_klin(seed: int, scales, spectral_radius: float, x0: Tensor, horiz
                 rho=closed_loop_radius(S, K).cpu().numpy())
 
 
+def envelope_holds(gaps, iters, factor: float, rel_slack: float = 1e-9,
+                   abs_slack: float = 1e-12) -> bool:
+    """Whether ``gaps[i] <= factor ** iters[i] * gaps[0]`` at every scored iteration (up to
+    ``rel_slack`` / ``abs_slack`` round-off): the theorem's linear-rate envelope. Applied to a
+    constant sequence (a run that never moves) it holds only when ``factor ** iters[-1]`` is
+    about 1, i.e. when the envelope is vacuous over the run."""
+    gaps = np.asarray(gaps, float)
+    iters = np.asarray(iters, float)
+    if gaps.shape != iters.shape or gaps.ndim != 1 or len(gaps) < 2:
+        raise ValueError("gaps and iters must be 1-D of the same length >= 2")
+    if not 0 <= factor <= 1:
+        return False                     # mu <= 0 or eta mu > 1: no contraction is claimed
+    env = factor ** iters * gaps[0]
+    return bool(np.all(np.isfinite(gaps)) and np.all(gaps <= env * (1 + rel_slack) + abs_slack))
+
+
 def rate_experiment(seed: int, scales, spectral_radius: float, x0: Tensor, horizon: int,
                     n_iter: int, eval_every: int = 10, newton_iter: int = 40,
                     newton_starts: tuple[str, ...] = ("klin", "cancel"), n: int = 3, p: int = 3,
                     progress: bool = False) -> dict:
     """Exact-gradient descent from ``K^lin`` with the theorem's step ``eta = 1/L``.
 
-    ``L`` and ``mu`` are the Hessian extremes at the optimum ``K*`` (multi-start Newton on the
-    same sample cost). Returns per scale: the optimality gaps over iterations, ``eta``, ``mu``,
-    ``L``, the theorem's per-step factor ``1 - eta mu`` and the observed per-step contraction of
-    the gap (log-linear fit over the second half of the run).
+    ``mu`` and ``L`` are the extreme Hessian eigenvalues of ``C_T`` at ``K^lin`` (where the
+    chapter defines the theorem's constants; ``mu_star``/``L_star`` at the optimum ``K*`` are
+    returned beside them). The theorem's claim is the envelope ``gap_t <= (1 - eta mu)^t gap_0``
+    (:func:`envelope_holds`, ``bound_holds``); it is judged against the baseline of a run that
+    never moves (``baseline_bound_holds``: the constant gap passes only where the envelope is
+    vacuous over ``n_iter`` steps). ``applies``: ``mu > 0`` (else no rate is claimed). Also
+    the observed per-step contraction (log-linear fit over the second half of the run).
     """
     from .landscape import observed_rate
 
@@ -222,23 +319,31 @@ def rate_experiment(seed: int, scales, spectral_radius: float, x0: Tensor, horiz
     ref = reference_optima(systems, x0, horizon, max_iter=newton_iter, starts=newton_starts)
     S = stack_systems(systems)
     K0 = torch.stack([k_lin(s) for s in systems])
-    eta = torch.as_tensor(1.0 / ref["L"], dtype=K0.dtype)
     X0 = x0.expand(len(systems), *x0.shape[-2:])
+    mu, L = hessian_extremes(S, K0, X0, horizon)
+    mu, L = np.atleast_1d(mu), np.atleast_1d(L)
+    if not np.all(L > 0):
+        raise ValueError(f"the Hessian at K^lin has no positive eigenvalue (L = {L})")
+    eta = torch.as_tensor(1.0 / L, dtype=K0.dtype)
     res = policy_gradient(S, K0, n_iter, eta, estimator="exact", horizon=horizon, x0_train=X0,
                           x0_eval=X0, eval_every=eval_every, check_initial=False,
                           stop_if_unstable=False, progress=progress)
-    gaps = res.cost - ref["cost"][None, :]
+    c_star = np.minimum(ref["cost"], np.nanmin(res.cost, 0))
+    gaps = res.cost - c_star[None, :]
     half = len(res.iters) // 2
-    rates, bound_ok = [], []
+    theory = 1 - eta.cpu().numpy() * mu
+    rates, bound_ok, base_ok = [], [], []
     for j in range(len(systems)):
         g = np.clip(gaps[:, j], 1e-300, None)
         rates.append(observed_rate(g, start=half) ** (1.0 / eval_every))
-        contraction = (1 - eta[j].item() * ref["mu"][j]) ** res.iters
-        bound_ok.append(bool(np.all(gaps[:, j] <= contraction * gaps[0, j] * (1 + 1e-9) + 1e-12)))
-    return dict(scales=np.asarray(scales, float), iters=res.iters, gaps=gaps, eta=eta.cpu().numpy(),
-                mu=ref["mu"], L=ref["L"], theory=1 - eta.cpu().numpy() * ref["mu"],
-                observed=np.array(rates), bound_holds=np.array(bound_ok),
-                certified=ref["certified"], c_star=ref["cost"])
+        bound_ok.append(envelope_holds(gaps[:, j], res.iters, float(theory[j])))
+        base_ok.append(envelope_holds(np.full(len(res.iters), gaps[0, j]), res.iters,
+                                      float(theory[j])))
+    return dict(scales=np.asarray(scales, float), iters=res.iters, gaps=gaps,
+                eta=eta.cpu().numpy(), mu=mu, L=L, mu_star=ref["mu"], L_star=ref["L"],
+                theory=theory, applies=mu > 0, observed=np.array(rates),
+                bound_holds=np.array(bound_ok), baseline_bound_holds=np.array(base_ok),
+                certified=ref["certified"], c_star=c_star)
 
 
 def identification_curve(system: NearlyLQ, sizes, reps: int, noise_std: float,

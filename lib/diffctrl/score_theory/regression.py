@@ -1,5 +1,5 @@
 """Denoising score matching as regression with noisy labels (Han, Razaviyayn & Xu 2024;
-``papers.md`` §2).
+chapter ``book/score_estimation.md``).
 
 Forward process (the VP-SDE of :mod:`diffctrl.diffusion.schedules`, read in continuous time)::
 
@@ -21,12 +21,12 @@ Shapes: ``x``, ``x0``, ``f`` are ``(n, d)``; ``t`` is ``(n,)``.
 
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import torch
 
 from ..diffusion.exact import GaussianMixture
+from ..diffusion.exact import posterior_moments as _exact_posterior_moments
 from ..diffusion.schedules import vp_log_alpha_bar
 
 BETA_MIN, BETA_MAX = 0.1, 20.0
@@ -90,38 +90,20 @@ def posterior_moments(data: GaussianMixture, t: torch.Tensor, x: torch.Tensor,
     ``r_j ∝ w_j N(x; a m_j, Sigma_j)``, ``Sigma_j = a^2 S_j + s^2 I``, component means
     ``mu_j = m_j + a S_j Sigma_j^{-1} (x - a m_j)`` and covariances
     ``C_j = S_j - a^2 S_j Sigma_j^{-1} S_j`` (Gaussian conditioning). For a fixed ``t`` this is
-    :func:`diffctrl.diffusion.exact.posterior_mean` at ``alpha_bar = a_t^2``.
+    :func:`diffctrl.diffusion.exact.posterior_moments` at ``alpha_bar = a_t^2``, which is
+    what this calls (one implementation).
     """
     t = _check_t(t)
     if x.ndim != 2 or x.shape != (t.shape[0], data.dim):
         raise ValueError(f"x must have shape ({t.shape[0]}, {data.dim}), got {tuple(x.shape)}")
-    mix = data.to(dtype=torch.float64, device=x.device)
-    xx, tt = x.to(torch.float64), t.to(torch.float64)
-    a, s2 = vp_coefficients(tt, beta_min, beta_max)
-    d = mix.dim
-    eye = torch.eye(d, dtype=torch.float64, device=x.device)
-    S = mix.covs[None]  # (1, K, d, d)
-    Sigma = (a**2)[:, None, None, None] * S + s2[:, None, None, None] * eye  # (n, K, d, d)
-    L = torch.linalg.cholesky(Sigma)
-    diff = xx[:, None, :] - a[:, None, None] * mix.means[None]  # (n, K, d)
-    y = torch.linalg.solve_triangular(L, diff.unsqueeze(-1), upper=False)
-    maha = (y.squeeze(-1) ** 2).sum(-1)
-    logdet = 2 * torch.log(torch.diagonal(L, dim1=-2, dim2=-1)).sum(-1)
-    logn = -0.5 * (maha + logdet + d * math.log(2 * math.pi))
-    r = torch.softmax(logn + torch.log(mix.weights), dim=1)  # (n, K)
-    prec_diff = torch.linalg.solve_triangular(L.transpose(-1, -2), y, upper=True).squeeze(-1)
-    mu = mix.means[None] + a[:, None, None] * torch.einsum("kij,nkj->nki", mix.covs, prec_diff)
-    mean = (r[:, :, None] * mu).sum(1)
-    # C_j = S_j - a^2 S_j Sigma_j^{-1} S_j; tr(S Sigma^{-1} S) = ||L^{-1} S||_F^2
-    LinvS = torch.linalg.solve_triangular(L, S.expand_as(Sigma), upper=False)
-    trC = torch.diagonal(S, dim1=-2, dim2=-1).sum(-1) - (a**2)[:, None] * (LinvS**2).sum((-1, -2))
-    tr_cov = (r * (trC + (mu**2).sum(-1))).sum(1) - (mean**2).sum(-1)
-    return mean.to(x.dtype), tr_cov.clamp_min(0).to(x.dtype)
+    a, _ = vp_coefficients(t.to(device=x.device, dtype=torch.float64), beta_min, beta_max)
+    return _exact_posterior_moments(data, a**2, x)
 
 
 def posterior_mean(data: GaussianMixture, t: torch.Tensor, x: torch.Tensor,
                    beta_min: float = BETA_MIN, beta_max: float = BETA_MAX) -> torch.Tensor:
-    """The regression function ``f*(x, t) = E[X_0 | X_t = x]`` (n, d), one time per row."""
+    """The regression function ``f*(x, t) = E[X_0 | X_t = x]`` (n, d), one time per row
+    (:func:`diffctrl.diffusion.exact.posterior_mean` at the levels ``alpha_bar(t)``)."""
     return posterior_moments(data, t, x, beta_min, beta_max)[0]
 
 
