@@ -27,7 +27,10 @@ RESULTS_ENV = "DIFFCTRL_RESULTS_DIR"
 
 
 def results_dir() -> Path:
-    """Folder where results records are written (``$DIFFCTRL_RESULTS_DIR`` or ``./results``)."""
+    """Folder where results records are written (``$DIFFCTRL_RESULTS_DIR`` or ``./results``).
+
+    The pipeline always sets the variable; ``results/`` (a bare papermill or Jupyter run) is
+    git-ignored."""
     return Path(os.environ.get(RESULTS_ENV, "results"))
 
 
@@ -36,7 +39,11 @@ def to_jsonable(value: Any) -> Any:
     if hasattr(value, "detach"):  # torch tensor
         value = value.detach().cpu().numpy()
     if isinstance(value, np.ndarray):
-        return [to_jsonable(v) for v in value.tolist()] if value.ndim else to_jsonable(value.item())
+        return (
+            [to_jsonable(v) for v in value.tolist()]
+            if value.ndim
+            else to_jsonable(value.item())
+        )
     if isinstance(value, np.generic):
         return to_jsonable(value.item())
     if isinstance(value, float):
@@ -56,6 +63,9 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(
+            tmp, 0o666 & ~_umask()
+        )  # mkstemp makes 0600; a record is readable like any file
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
         os.replace(tmp, path)
@@ -63,6 +73,12 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _glue(key: str, value: Any) -> None:
@@ -85,10 +101,18 @@ def _glue_markdown(key: str, text: str) -> None:
 class Record:
     """Headline numbers of one notebook run: ``rec("key", value)`` glues and keeps a value."""
 
-    def __init__(self, notebook: str, profile: str, seed: int | None = None,
-                 device: Any = None, params: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        notebook: str,
+        profile: str,
+        seed: int | None = None,
+        device: Any = None,
+        params: dict[str, Any] | None = None,
+    ):
         if not notebook or "/" in notebook:
-            raise ValueError(f"notebook must be a bare name like 'preliminaries', got {notebook!r}")
+            raise ValueError(
+                f"notebook must be a bare name like 'preliminaries', got {notebook!r}"
+            )
         self.notebook = notebook
         self.profile = profile
         self.values: dict[str, Any] = {}
@@ -123,14 +147,23 @@ class Record:
         """Declare the claims this notebook judges, with their criteria, before computing."""
         for c in claims:
             if not isinstance(c, Claim):
-                raise TypeError(f"claims must hold Claim objects, got {type(c).__name__}")
+                raise TypeError(
+                    f"claims must hold Claim objects, got {type(c).__name__}"
+                )
             if c.key in self.claims:
                 raise ValueError(f"claim {c.key!r} declared twice")
             self.claims[c.key] = c.as_dict()
 
-    def verdict(self, key: str, verdict: str, *, evidence: dict[str, Any],
-                baseline_passes: bool | None, per_seed: Sequence[bool] | None = None,
-                note: str = "") -> str:
+    def verdict(
+        self,
+        key: str,
+        verdict: str,
+        *,
+        evidence: dict[str, Any],
+        baseline_passes: bool | None,
+        per_seed: Sequence[bool] | None = None,
+        note: str = "",
+    ) -> str:
         """Record the computed verdict of a declared claim with its evidence.
 
         ``baseline_passes``: whether the claim's baseline (see :class:`~diffctrl.claims.Claim`)
@@ -140,14 +173,22 @@ class Record:
         Markdown table of all verdicts so far).
         """
         if key not in self.claims:
-            raise ValueError(f"claim {key!r} was not declared (declared: {sorted(self.claims)})")
+            raise ValueError(
+                f"claim {key!r} was not declared (declared: {sorted(self.claims)})"
+            )
         check_verdict(verdict)
         if baseline_passes and verdict in POSITIVE:
-            raise ValueError(f"claim {key!r}: the baseline ({self.claims[key]['baseline']!r}) "
-                             "passes the criterion too, so it cannot confirm the claim")
-        self.claims[key].update(verdict=verdict, evidence=to_jsonable(dict(evidence)),
-                                baseline_passes=baseline_passes, note=note,
-                                per_seed=None if per_seed is None else [bool(p) for p in per_seed])
+            raise ValueError(
+                f"claim {key!r}: the baseline ({self.claims[key]['baseline']!r}) "
+                "passes the criterion too, so it cannot confirm the claim"
+            )
+        self.claims[key].update(
+            verdict=verdict,
+            evidence=to_jsonable(dict(evidence)),
+            baseline_passes=baseline_passes,
+            note=note,
+            per_seed=None if per_seed is None else [bool(p) for p in per_seed],
+        )
         _glue(f"verdict_{key}", verdict)
         _glue_markdown("verdicts", verdict_markdown(self.claims))
         return verdict
@@ -160,8 +201,10 @@ class Record:
             raise ValueError(f"declared claims without a verdict: {unjudged}")
         folder = Path(folder) if folder is not None else results_dir()
         payload = dict(self.meta, values=self.values, claims=self.claims)
-        return atomic_write_text(folder / f"{self.notebook}.json",
-                                 json.dumps(payload, indent=2, sort_keys=True) + "\n")
+        return atomic_write_text(
+            folder / f"{self.notebook}.json",
+            json.dumps(payload, indent=2, sort_keys=True) + "\n",
+        )
 
 
 def load(notebook: str, folder: str | os.PathLike | None = None) -> dict[str, Any]:
@@ -169,5 +212,7 @@ def load(notebook: str, folder: str | os.PathLike | None = None) -> dict[str, An
     folder = Path(folder) if folder is not None else results_dir()
     path = folder / f"{notebook}.json"
     if not path.exists():
-        raise FileNotFoundError(f"no results record for notebook {notebook!r} at {path}")
+        raise FileNotFoundError(
+            f"no results record for notebook {notebook!r} at {path}"
+        )
     return json.loads(path.read_text(encoding="utf-8"))

@@ -17,12 +17,16 @@ def pick_device(device: str | torch.device = "auto") -> torch.device:
     if isinstance(device, torch.device):
         return device
     if not isinstance(device, str):
-        raise TypeError(f"device must be a str or torch.device, got {type(device).__name__}")
+        raise TypeError(
+            f"device must be a str or torch.device, got {type(device).__name__}"
+        )
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} was asked for but CUDA is not available here")
+        raise ValueError(
+            f"device={device!r} was asked for but CUDA is not available here"
+        )
     return dev
 
 

@@ -1,4 +1,5 @@
-"""The LQ chapter's headline numbers (smoke profile) against the closed forms."""
+"""The LQ chapter's headline numbers (whichever profile's records
+exist: smoke in CI, full after the book command) against the closed forms."""
 
 import pytest
 
@@ -6,7 +7,6 @@ import pytest
 @pytest.fixture(scope="module")
 def rec(notebook_results):
     data = notebook_results("pift_lq")
-    assert data["profile"] == "smoke"
     return data["values"]
 
 

@@ -1,4 +1,5 @@
-"""The score-estimation notebook's headline numbers (smoke profile)."""
+"""The score-estimation notebook's headline numbers (whichever profile's records
+exist: smoke in CI, full after the book command)."""
 
 import pytest
 
@@ -6,7 +7,6 @@ import pytest
 @pytest.fixture(scope="module")
 def rec(notebook_results):
     data = notebook_results("score_estimation")
-    assert data["profile"] == "smoke"
     return data["values"]
 
 

@@ -9,8 +9,13 @@ from diffctrl.results import Record
 
 
 def _claim(key="rate"):
-    return Claim(key, paper="han2024score", statement="error falls as n^-1/2",
-                 criterion="fitted slope within [-0.6, -0.4]", baseline="zero iterations")
+    return Claim(
+        key,
+        paper="han2024score",
+        statement="error falls as n^-1/2",
+        criterion="fitted slope within [-0.6, -0.4]",
+        baseline="zero iterations",
+    )
 
 
 def test_count_verdict_rules():
@@ -26,15 +31,21 @@ def test_count_verdict_rules():
 def test_record_keeps_claims_and_verdicts(tmp_path):
     rec = Record("demo", "smoke")
     rec.declare([_claim()])
-    rec.verdict("rate", "confirmed", evidence={"slope": -0.51}, baseline_passes=False,
-                per_seed=[True, True, True])
+    rec.verdict(
+        "rate",
+        "confirmed",
+        evidence={"slope": -0.51},
+        baseline_passes=False,
+        per_seed=[True, True, True],
+    )
     data = json.loads(rec.save(tmp_path).read_text())
     c = data["claims"]["rate"]
     assert c["verdict"] == "confirmed" and c["evidence"] == {"slope": -0.51}
     assert c["criterion"].startswith("fitted slope") and c["baseline_passes"] is False
     rows = ledger(tmp_path)
     assert [(r["notebook"], r["key"], r["verdict"], r["passes"]) for r in rows] == [
-        ("demo", "rate", "confirmed", "3/3")]
+        ("demo", "rate", "confirmed", "3/3")
+    ]
 
 
 def test_a_criterion_the_baseline_passes_cannot_confirm():
@@ -43,7 +54,10 @@ def test_a_criterion_the_baseline_passes_cannot_confirm():
     with pytest.raises(ValueError, match="baseline"):
         rec.verdict("rate", "confirmed", evidence={}, baseline_passes=True)
     # the honest outcome is still recordable
-    assert rec.verdict("rate", "inconclusive", evidence={}, baseline_passes=True) == "inconclusive"
+    assert (
+        rec.verdict("rate", "inconclusive", evidence={}, baseline_passes=True)
+        == "inconclusive"
+    )
 
 
 def test_undeclared_unjudged_and_unknown_verdicts_are_refused(tmp_path):
@@ -59,3 +73,43 @@ def test_undeclared_unjudged_and_unknown_verdicts_are_refused(tmp_path):
         rec.save(tmp_path)
     with pytest.raises(ValueError, match="criterion"):
         Claim("x", paper="p", statement="s", criterion=" ")
+
+
+def test_ledger_page_and_rejudge_section(tmp_path):
+    from diffctrl.claims import ledger_page, ledger_text, rejudge_section
+
+    claim = Claim(
+        "acf",
+        paper="cao2026",
+        where="Sec. 5.1",
+        statement="acf | matches",
+        criterion="|acf1 - phi| < 0.05 for 2 of 3 seeds",
+        baseline="untrained net",
+    )
+    for folder, seed, outcome in (
+        (tmp_path / "book", 0, [True, True, True]),
+        (tmp_path / "again", 7, [True, False, False]),
+    ):
+        rec = Record("seq", "full", seed=seed)
+        rec.declare([claim])
+        rec.verdict(
+            "acf",
+            count_verdict(outcome, need=2 / 3),
+            evidence={"acf1": 0.61},
+            per_seed=outcome,
+            baseline_passes=False,
+        )
+        rec.save(folder)
+    (tmp_path / "book" / "notes.json").write_text("[1, 2]")  # not a record: skipped
+    rows = ledger(tmp_path / "book", order=["seq"])
+    page = ledger_page(rows, bib_keys={"cao2026"})
+    table = [ln for ln in page.splitlines() if ln.startswith("| {cite")]
+    assert table == [
+        "| {cite:t}`cao2026`, Sec. 5.1 | acf \\| matches | {doc}`/notebooks/seq` "
+        "| \\|acf1 - phi\\| < 0.05 for 2 of 3 seeds | **confirmed** | 3/3 "
+        "| untrained net: fails |"
+    ]
+    assert "`cao2026`" in ledger_page(rows, bib_keys=set())  # unknown key: not cited
+    again = rejudge_section(ledger(tmp_path / "again"), rows)
+    assert "| 7 | **inconclusive** | 1/3 | confirmed | **no** |" in again
+    assert "1 confirmed" in ledger_text(rows)

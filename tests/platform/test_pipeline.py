@@ -1,14 +1,18 @@
-"""The papermill pipeline on a throw-away book: success, failure, atomicity, parameter errors."""
+"""The papermill pipeline on a throw-away book: success, failure, atomicity, parameter errors,
+the execution cache, --out, clean pages, untracked drafts, interrupts, errors outside a clone."""
 
 import json
-import shutil
+import os
+import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from diffctrl import pipeline
 
-NOTEBOOK = '''---
+NOTEBOOK = """---
 jupytext:
   text_representation:
     extension: .md
@@ -21,6 +25,8 @@ kernelspec:
 
 # Demo
 
+Demo paragraph.
+
 ```{code-cell} ipython3
 :tags: [parameters]
 
@@ -31,16 +37,24 @@ device = "auto"
 ```
 
 ```{code-cell} ipython3
+import os
+import sys
+
+from tqdm.auto import tqdm
+
 from diffctrl.profiles import select_profile
 from diffctrl.results import Record
 cfg = select_profile({"smoke": dict(n=2, fail=False), "full": dict(n=5, fail=False)}, profile, overrides)
 rec = Record("demo", profile, seed=seed)
-rec("total", sum(range(cfg.n)))
+rec("total", sum(range(cfg.n)) + seed)
+for _ in tqdm(range(3), desc="loop"):
+    pass
+print("cwd", os.getcwd(), "prefix", sys.prefix, "artifacts", os.environ["DIFFCTRL_ARTIFACTS"])
 if cfg.fail:
     raise RuntimeError("asked to fail")
 rec.save();
 ```
-'''
+"""
 
 
 @pytest.fixture
@@ -48,42 +62,158 @@ def book(tmp_path):
     (tmp_path / "notebooks").mkdir()
     (tmp_path / "book").mkdir()
     (tmp_path / "book" / "intro.md").write_text("# Intro\n")
-    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n  - file: notebooks/demo\n")
-    (tmp_path / "_config.yml").write_text("title: t\n")
+    (tmp_path / "_toc.yml").write_text(
+        "format: jb-book\nroot: book/intro\nchapters:\n  - file: notebooks/demo\n"
+    )
+    (tmp_path / "_config.yml").write_text(
+        "title: t\nexecute:\n  execute_notebooks: 'off'\n"
+    )
     (tmp_path / "notebooks" / "demo.md").write_text(NOTEBOOK)
     return tmp_path
 
 
+def _stream_text(nb) -> str:
+    return "".join(
+        "".join(o.get("text", ""))
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
+        if o.get("output_type") == "stream"
+    )
+
+
 def test_execute_writes_notebook_and_record(book):
-    out = pipeline.execute_notebook(book, "demo", book / "notebooks" / "demo.md", "smoke")
+    import nbformat
+
+    out = pipeline.execute_notebook(
+        book, "demo", book / "notebooks" / "demo.md", "smoke"
+    )
     assert out == book / "_build" / "executed" / "notebooks" / "demo.ipynb"
-    rec = json.loads((book / "_build" / "results" / "demo.json").read_text())
+    record = book / "_build" / "results" / "demo.json"
+    rec = json.loads(record.read_text())
     assert rec["values"]["total"] == 1 and rec["profile"] == "smoke"
+    assert (
+        stat.S_IMODE(record.stat().st_mode) & 0o044 == 0o044
+    )  # readable by group and others
+    nb = nbformat.read(str(out), as_version=4)
+    key = nb.metadata["diffctrl"]["cache_key"]
+    assert rec["execution"]["cache_key"] == key and len(key) == 24
+    assert set(rec["execution"]["inputs"]) == {
+        "source",
+        "profile",
+        "parameters",
+        "diffctrl_code",
+        "packages",
+    }
+    # the injected parameters cell stays, hidden; one provenance line follows it
+    injected = [
+        c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])
+    ]
+    assert len(injected) == 1 and "remove-cell" in injected[0].metadata["tags"]
+    i = nb.cells.index(injected[0])
+    assert "`smoke` profile, seed `0`" in nb.cells[i + 1].source
+    # the page shows no progress bar, no tqdm warning and no path of this machine
+    text = _stream_text(nb)
+    assert "cwd . prefix <venv> artifacts <repo>/_build/artifacts" in text, text
+    assert "loop" not in text and "Tqdm" not in text and str(book) not in text
     assert pipeline.executed_profiles(book) == {"demo": "smoke"}
     assert not list((book / "_build" / "tmp").iterdir())  # no temp leftovers
 
     # a failing run removes the stale good outputs and keeps the failed notebook as a report
     with pytest.raises(pipeline.PipelineError, match="asked to fail"):
-        pipeline.execute_notebook(book, "demo", book / "notebooks" / "demo.md", "smoke",
-                                  overrides={"fail": True})
+        pipeline.execute_notebook(
+            book,
+            "demo",
+            book / "notebooks" / "demo.md",
+            "smoke",
+            overrides={"fail": True},
+        )
     assert not out.exists()
     assert not (book / "_build" / "results" / "demo.json").exists()
     assert (book / "_build" / "reports" / "demo.failed.ipynb").exists()
+    assert not list((book / "_build" / "tmp").iterdir())
     with pytest.raises(pipeline.PipelineError, match="not executed yet"):
-        pipeline.stage_site(book)
+        pipeline.stage_site(book, "smoke")
+    # without a required profile the build stages the source without outputs and says so
+    site, missing = pipeline.stage_site(book)
+    assert missing == ["demo"] and (site / "notebooks" / "demo.ipynb").exists()
+
+
+def test_cache_reuses_until_an_input_changes(book, capsys):
+    src = book / "notebooks" / "demo.md"
+    out = book / "_build" / "executed" / "notebooks" / "demo.ipynb"
+    pipeline.execute_all(book, "smoke")
+    first = out.stat().st_mtime_ns
+    capsys.readouterr()
+    pipeline.execute_all(book, "smoke")
+    assert "unchanged (cache key" in capsys.readouterr().out
+    assert out.stat().st_mtime_ns == first
+    pipeline.execute_all(book, "smoke", force=True)  # --force re-executes
+    assert "ok in" in capsys.readouterr().out
+    src.write_text(src.read_text().replace("n=2", "n=3"))  # the source changed
+    pipeline.execute_all(book, "smoke")
+    assert "ok in" in capsys.readouterr().out
+    data = json.loads((book / "_build" / "results" / "demo.json").read_text())
+    assert data["values"]["total"] == 3
+
+
+def test_out_and_seed_leave_the_book_untouched(book):
+    scratch = book / "_build" / "scratch"
+    outs = pipeline.execute_all(book, "smoke", overrides={"seed": 7}, out_dir=scratch)
+    assert outs == [scratch / "demo.ipynb"]
+    data = json.loads((scratch / "demo.json").read_text())
+    assert data["seed"] == 7 and data["values"]["total"] == 1 + 7
+    assert (
+        not (book / "_build" / "executed").exists()
+        and not (book / "_build" / "results").exists()
+    )
+    assert "seed 7" not in pipeline.verdicts(
+        book, scratch
+    )  # no claims: an empty ledger
+    assert "no judged claims" in pipeline.verdicts(book, scratch)
+
+
+def test_split_sets():
+    names = {"profile", "overrides", "seed", "device"}
+    assert pipeline.split_sets({"seed": 7, "T": 3, "device": "cpu"}, names) == (
+        {"seed": 7, "device": "cpu"},
+        {"T": 3},
+    )
 
 
 def test_unknown_override_fails_inside_the_notebook(book):
     with pytest.raises(pipeline.PipelineError, match=r"unknown parameter\(s\) \['m'\]"):
-        pipeline.execute_notebook(book, "demo", book / "notebooks" / "demo.md", "smoke",
-                                  overrides={"m": 1})
+        pipeline.execute_notebook(
+            book, "demo", book / "notebooks" / "demo.md", "smoke", overrides={"m": 1}
+        )
 
 
-def test_unknown_profile_and_toc_consistency(book):
+def test_interrupted_execution_leaves_no_temp(book, monkeypatch):
+    import papermill
+
+    def interrupted(*args, **kwargs):
+        assert list(
+            (book / "_build" / "tmp").iterdir()
+        )  # the temp folder exists meanwhile
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(papermill, "execute_notebook", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.execute_notebook(book, "demo", book / "notebooks" / "demo.md", "smoke")
+    assert not list((book / "_build" / "tmp").iterdir())
+
+
+def test_unknown_profile_and_untracked_sources(book, capsys):
     with pytest.raises(pipeline.PipelineError, match="unknown profile 'tiny'"):
         pipeline.execute_notebook(book, "demo", book / "notebooks" / "demo.md", "tiny")
-    (book / "notebooks" / "extra.md").write_text(NOTEBOOK)
-    with pytest.raises(pipeline.PipelineError, match=r"not in _toc.yml: \['extra'\]"):
+    # an untracked draft is skipped with a warning, not an error of every command
+    (book / "notebooks" / "extra.md").write_text("# not even a notebook\n")
+    assert list(pipeline.book_notebooks(book)) == ["demo"]
+    assert "not in _toc.yml are skipped: ['extra']" in capsys.readouterr().err
+    assert pipeline.drifted_twins(book) == ["demo (no twin demo.ipynb)"]
+    # a toc entry without a source stays an error
+    (book / "notebooks" / "demo.md").unlink()
+    with pytest.raises(pipeline.PipelineError, match="without a source"):
         pipeline.book_notebooks(book)
 
 
@@ -92,7 +222,12 @@ def test_source_needs_kernelspec_and_parameters(book):
     src.write_text(NOTEBOOK.replace(":tags: [parameters]\n", ""))
     with pytest.raises(pipeline.PipelineError, match="tagged 'parameters'"):
         pipeline.read_source(src)
-    src.write_text(NOTEBOOK.replace("kernelspec:\n  display_name: Python 3\n  language: python\n  name: python3\n", ""))
+    src.write_text(
+        NOTEBOOK.replace(
+            "kernelspec:\n  display_name: Python 3\n  language: python\n  name: python3\n",
+            "",
+        )
+    )
     with pytest.raises(pipeline.PipelineError, match="kernelspec"):
         pipeline.read_source(src)
 
@@ -111,15 +246,124 @@ def test_parameter_names():
 
     nb = jupytext.reads(NOTEBOOK, fmt="md:myst")
     assert pipeline.parameter_names(nb) == {"profile", "overrides", "seed", "device"}
+    assert pipeline.parameter_defaults(nb)["seed"] == 0
 
 
 def test_parallel_execution_writes_every_record(book):
-    (book / "notebooks" / "demo2.md").write_text(NOTEBOOK.replace('Record("demo"', 'Record("demo2"'))
-    (book / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n"
-                                   "  - file: notebooks/demo\n  - file: notebooks/demo2\n")
+    (book / "notebooks" / "demo2.md").write_text(
+        NOTEBOOK.replace('Record("demo"', 'Record("demo2"')
+    )
+    (book / "_toc.yml").write_text(
+        "format: jb-book\nroot: book/intro\nchapters:\n"
+        "  - file: notebooks/demo\n  - file: notebooks/demo2\n"
+    )
     outs = pipeline.execute_all(book, "smoke", jobs=2)
     assert sorted(p.name for p in outs) == ["demo.ipynb", "demo2.ipynb"]
     for name in ("demo", "demo2"):
-        assert json.loads((book / "_build" / "results" / f"{name}.json").read_text())["values"]["total"] == 1
+        assert (
+            json.loads((book / "_build" / "results" / f"{name}.json").read_text())[
+                "values"
+            ]["total"]
+            == 1
+        )
     with pytest.raises(pipeline.PipelineError, match="jobs must be >= 1"):
         pipeline.execute_all(book, "smoke", jobs=0)
+
+
+def test_default_threads_split_the_cores(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    assert [pipeline.default_threads(j) for j in (1, 2, 3, 16)] == [8, 4, 2, 1]
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert pipeline.default_threads(2) == 1
+
+
+def test_publish_extras_copies_artifacts_with_checksums(book):
+    import hashlib
+
+    art = book / "_build" / "artifacts" / "unet"
+    art.mkdir(parents=True)
+    (art / "model.pt").write_bytes(b"weights")
+    html = book / "_build" / "html"
+    html.mkdir(parents=True)
+    pipeline.publish_extras(book, html)
+    copied = html / "_static" / "artifacts" / "unet" / "model.pt"
+    assert copied.read_bytes() == b"weights"
+    sums = (html / "_static" / "artifacts" / "SHA256SUMS").read_text()
+    assert sums == f"{hashlib.sha256(b'weights').hexdigest()}  unet/model.pt\n"
+
+
+def _cli(args, cwd):
+    env = dict(os.environ, PYTHONPATH=str(Path(pipeline.__file__).parents[1]))
+    return subprocess.run(
+        [sys.executable, "-m", "diffctrl.pipeline", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+
+
+def test_outside_the_repository_one_line_error(tmp_path):
+    proc = _cli(["build"], tmp_path)
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("error: not inside the book's repository")
+    assert "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1
+
+
+def test_verdicts_cli_prints_the_ledger(tmp_path):
+    from diffctrl.claims import Claim
+    from diffctrl.results import Record
+
+    rec = Record("demo", "full", seed=3)
+    rec.declare(
+        [
+            Claim(
+                "rate",
+                paper="p2024",
+                statement="falls as 1/n",
+                criterion="|slope + 1| < 0.1",
+                baseline="zero steps",
+            )
+        ]
+    )
+    rec.verdict(
+        "rate",
+        "confirmed",
+        evidence={"slope": -1.02},
+        baseline_passes=False,
+        per_seed=[True, True, False, True],
+    )
+    rec.save(tmp_path)
+    proc = _cli(
+        ["verdicts", "--results", str(tmp_path)], tmp_path
+    )  # works outside a clone
+    assert proc.returncode == 0, proc.stderr
+    line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("demo"))
+    assert line.split() == ["demo", "rate", "confirmed", "3/4", "no", "full", "3"]
+    assert "1 confirmed, 0 confirmed with caveat" in proc.stdout
+
+
+@pytest.mark.slow
+def test_one_notebook_loop_then_build(book):
+    """The README's loop: execute one notebook, then build (the other never executed)."""
+    (book / "notebooks" / "demo2.md").write_text(
+        NOTEBOOK.replace('Record("demo"', 'Record("demo2"')
+    )
+    (book / "_toc.yml").write_text(
+        "format: jb-book\nroot: book/intro\nchapters:\n"
+        "  - file: notebooks/demo\n  - file: notebooks/demo2\n"
+    )
+    proc = _cli(["execute", "--profile", "smoke", "--only", "demo"], book)
+    assert proc.returncode == 0, proc.stderr
+    proc = _cli(["build"], book)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "rendered from their sources without outputs: ['demo2']" in proc.stderr
+    html = book / "_build" / "html"
+    assert (html / "notebooks" / "demo.html").exists() and (
+        html / "notebooks" / "demo2.html"
+    ).exists()
+    assert json.loads((html / "claims.json").read_text()) == []
+    # nothing changed: the second build does not re-render
+    proc = _cli(["build"], book)
+    assert proc.returncode == 0 and "is up to date" in proc.stdout

@@ -1,0 +1,53 @@
+"""diffctrl.deps: a notebook's imports followed through lib/, optional imports, extras."""
+
+from pathlib import Path
+
+from diffctrl import deps
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_code_imports_resolves_relative_and_skips_optional_and_magics():
+    code = (
+        "%matplotlib inline\n"
+        "import numpy as np\n"
+        "from .lora import attach\n"
+        "from . import sd\n"
+        "try:\n    import myst_nb\nexcept ImportError:\n    myst_nb = None\n"
+        "def f():\n    from peft import LoraConfig\n"
+    )
+    got = deps.code_imports(code, package="diffctrl.finetune")
+    assert got == {
+        "numpy",
+        "diffctrl.finetune.lora",
+        "diffctrl.finetune.lora.attach",
+        "diffctrl.finetune",
+        "diffctrl.finetune.sd",
+        "peft",
+        "peft.LoraConfig",
+    }
+
+
+def test_extras_closure_expands_self_references(tmp_path):
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "demo_pkg"\ndependencies = ["numpy>=1"]\n'
+        "[project.optional-dependencies]\n"
+        'a = ["Foo_Bar[x]>=2"]\nb = ["demo-pkg[a]", "baz"]\n'
+    )
+    assert deps.extras_closure(tmp_path) == {"numpy"}
+    assert deps.extras_closure(tmp_path, ["b"]) == {"numpy", "foo-bar", "baz"}
+
+
+def test_a_notebook_on_the_large_model_path_needs_the_large_extra(tmp_path):
+    src = tmp_path / "nb.md"
+    src.write_text(
+        "---\njupytext:\n  text_representation:\n    extension: .md\n    format_name: myst\n"
+        "kernelspec:\n  display_name: Python 3\n  language: python\n  name: python3\n---\n\n"
+        "```{code-cell} ipython3\nfrom diffctrl.finetune.lora import add_lora\n```\n"
+    )
+    need = deps.notebook_requirements(ROOT, src)
+    assert {"peft", "torch"} <= need and "diffctrl" not in need
+    assert deps.notebook_extras(ROOT, src) == ["large"]
+    assert ROOT / "lib" / "diffctrl" / "finetune" / "lora.py" in deps.source_files(
+        ROOT, src
+    )

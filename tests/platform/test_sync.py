@@ -1,0 +1,101 @@
+"""`pipeline sync` on a copy of the repository with two real notebooks: the Colab cells install
+exactly the extras each notebook imports, from the declared repository and ref; the last cell is
+the "Re-run this page" box; _config.yml's repository block follows; a second sync is a no-op."""
+
+import shutil
+from pathlib import Path
+
+import jupytext
+import pytest
+import yaml
+
+from diffctrl import deps, pipeline, sync
+
+ROOT = Path(__file__).resolve().parents[2]
+NAMES = ("pift_convergence", "benchmarks")
+
+
+@pytest.fixture
+def repo(tmp_path):
+    for name in ("pyproject.toml", "_config.yml"):
+        shutil.copy2(ROOT / name, tmp_path / name)
+    shutil.copytree(
+        ROOT / "lib",
+        tmp_path / "lib",
+        ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"),
+    )
+    (tmp_path / "notebooks").mkdir()
+    for name in NAMES:
+        shutil.copy2(ROOT / "notebooks" / f"{name}.md", tmp_path / "notebooks")
+    (tmp_path / "book").mkdir()
+    (tmp_path / "book" / "intro.md").write_text("# Intro\n")
+    (tmp_path / "_toc.yml").write_text(
+        "format: jb-book\nroot: book/intro\nchapters:\n"
+        + "".join(f"  - file: notebooks/{n}\n" for n in NAMES)
+    )
+    text = (tmp_path / "pyproject.toml").read_text()
+    text = text.replace('ref = "v0.1.0"', 'ref = "abc1234"').replace(
+        "https://github.com/diffctrl/diffctrl-book", "https://github.com/someone/book"
+    )
+    (tmp_path / "pyproject.toml").write_text(text)
+    return tmp_path
+
+
+def test_sync_generates_colab_cells_rerun_boxes_and_config(repo):
+    config_before = (repo / "_config.yml").read_text()
+    written = pipeline.sync_all(repo)
+    assert repo / "_config.yml" in written
+    assert {p.name for p in written} >= {f"{n}.md" for n in NAMES} | {
+        f"{n}.ipynb" for n in NAMES
+    }
+    assert sync.declared(repo) == sync.Declared(
+        "https://github.com/someone/book", "abc1234"
+    )
+
+    config = yaml.safe_load((repo / "_config.yml").read_text())
+    assert config["repository"]["url"] == "https://github.com/someone/book"
+    assert config["repository"]["branch"] == "abc1234"
+    # everything but the repository block is left as it was
+    after = (repo / "_config.yml").read_text()
+    assert sync._CONFIG_BLOCK.sub("", after) == sync._CONFIG_BLOCK.sub(
+        "", config_before
+    )
+    assert "sphinx:" in after and after.count("repository:") == 1
+
+    for name in NAMES:
+        source = repo / "notebooks" / f"{name}.md"
+        nb = jupytext.read(source)
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        extras = deps.notebook_extras(repo, source)
+        pkg = f"diffctrl[{','.join(extras)}]" if extras else "diffctrl"
+        assert (
+            f'"{pkg} @ git+https://github.com/someone/book@abc1234"' in code[0].source
+        )
+        assert code[0].metadata["tags"] == ["remove-cell"]
+        assert sum("google.colab" in c.source for c in code) == 1
+        last = nb.cells[-1]
+        assert last.cell_type == "markdown" and "Re-run this page" in last.source
+        assert f"execute --only {name} --set seed=7 --out _build/scratch" in last.source
+        assert (
+            f"colab.research.google.com/github/someone/book/blob/abc1234/notebooks/"
+            f"{name}.ipynb"
+        ) in last.source
+        assert (
+            f"mybinder.org/v2/gh/someone/book/abc1234?urlpath=tree/notebooks/{name}.ipynb"
+            in last.source
+        )
+        assert nb.cells[-2].cell_type == "code"  # rec.save() / environment(dev) stays
+    assert deps.notebook_extras(repo, repo / "notebooks" / "benchmarks.md") == ["large"]
+    assert deps.notebook_extras(repo, repo / "notebooks" / "pift_convergence.md") == []
+    assert pipeline.drifted_twins(repo) == []
+    # idempotent: a second sync changes nothing
+    assert pipeline.sync_all(repo) == []
+
+
+def test_declared_place_is_validated(repo):
+    text = (repo / "pyproject.toml").read_text()
+    (repo / "pyproject.toml").write_text(
+        text.replace("https://github.com/someone/book", "github.com/someone")
+    )
+    with pytest.raises(ValueError, match="repository must be"):
+        sync.declared(repo)
