@@ -1,7 +1,8 @@
 """KL-regularised fine-tuning of diffusion models as stochastic control (PI-FT).
 
 Han, Razaviyayn, Xu, "Stochastic Control for Fine-tuning Diffusion Models: Optimality,
-Regularity, and Convergence" (ICML 2025, arXiv 2412.18164); our reading in ``papers.md`` Sec. 1.
+Regularity, and Convergence" (ICML 2025, arXiv 2412.18164); our reading and notation in
+``book/notation.md`` (*The controlled chain*, *The tilted target and the Bellman recursion*).
 
 - ``rewards``     quadratic/linear (the LQ class), bump and log-sigmoid rewards, with gradients;
 - ``chain``       the controlled DDPM chain, the KL cost, Monte Carlo of the objective J(u);

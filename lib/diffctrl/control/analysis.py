@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
+from ..checks import call_reward, check_data
 from ..diffusion.metrics import gaussian_kl
 from ..diffusion.schedules import vp_sde_schedule
 from .chain import ControlledChain
@@ -47,6 +48,7 @@ def tilted_gap_vs_T(mu0, S0, reward, beta: float, Ts: Sequence[int], *,
     - ``mean_shift_exact``: the same from the exact level-N marginal;
     - ``full``: the unrestricted Gaussian-kernel (soft-Bellman) optimum from N(0, I);
     - ``full_exact``: that optimum from the exact marginal (only discretisation and memory left);
+
     and ``pretrained``: KL(pre-trained terminal law || p0), the pre-trained chain's own error.
     """
     mus, Ss = tilted_target(mu0, S0, reward, beta)
@@ -199,8 +201,10 @@ def beta_effect(problem: LQProblem, betas: Sequence[float], tol: float = 1e-8,
 
 def tilted_density_1d(data, reward, beta: float, x: torch.Tensor) -> torch.Tensor:
     """``p*(x) ∝ p0(x) exp(r(x)/beta)`` normalised on the uniform 1-D grid ``x`` (n,), shape (n,)."""
-    x = x.to(torch.float64)
-    logp = data.log_prob(x[:, None]) + reward(x[:, None]) / float(beta)
+    x = check_data(x, "x", ndim=1, min_rows=2, dtype=torch.float64)
+    if not float(beta) > 0:
+        raise ValueError(f"beta must be > 0, got {beta}")
+    logp = data.log_prob(x[:, None]) + call_reward(reward, x[:, None]) / float(beta)
     p = torch.exp(logp - logp.max())
     return p / (p.sum() * (x[1] - x[0]))
 
@@ -208,7 +212,11 @@ def tilted_density_1d(data, reward, beta: float, x: torch.Tensor) -> torch.Tenso
 def w1_to_density(samples: torch.Tensor, x: torch.Tensor, density: torch.Tensor) -> float:
     """1-D Wasserstein-1 distance ``int |F_n - F|`` between samples (n,) and a density on the
     uniform grid ``x`` (the density's CDF by the trapezoid rule)."""
-    x = x.to(torch.float64)
+    x = check_data(x, "x", ndim=1, min_rows=2, dtype=torch.float64)
+    density = check_data(density, "density", shape=(x.shape[0],), dtype=torch.float64)
+    samples = check_data(samples, "samples", min_rows=1)
+    if bool((density < 0).any()) or not float(density.sum()) > 0:
+        raise ValueError("density must be >= 0 with a positive total")
     dx = float(x[1] - x[0])
     F = torch.cumsum(density, 0) * dx
     F = F / F[-1]
@@ -220,7 +228,10 @@ def w1_to_density(samples: torch.Tensor, x: torch.Tensor, density: torch.Tensor)
 def sample_density_1d(x: torch.Tensor, density: torch.Tensor, n: int,
                       generator: torch.Generator | None = None) -> torch.Tensor:
     """``n`` samples from a density on a uniform 1-D grid by inverting its piecewise-linear CDF."""
-    x = x.to(torch.float64)
+    x = check_data(x, "x", ndim=1, min_rows=2, dtype=torch.float64)
+    density = check_data(density, "density", shape=(x.shape[0],), dtype=torch.float64)
+    if bool((density < 0).any()) or not float(density.sum()) > 0:
+        raise ValueError("density must be >= 0 with a positive total")
     F = torch.cumsum(density, 0)
     F = F / F[-1]
     q = torch.rand(n, generator=generator, dtype=torch.float64)

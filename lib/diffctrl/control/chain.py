@@ -1,6 +1,6 @@
 """The controlled DDPM chain and the KL-regularised fine-tuning objective.
 
-``papers.md`` Sec. 1 ([ours] reading of Han, Razaviyayn, Xu 2025, Sec. 2): reverse steps
+``book/notation.md``, *The controlled chain* ([ours] reading of Han, Razaviyayn, Xu 2025, Sec. 2): reverse steps
 ``t = 0..T-1`` (noise level ``k = N - t``, ``T = N``), pre-trained kernel
 ``Y_{t+1} = m_t(Y_t) + sigma_t W`` with ``m_t(y) = (y + beta_k s_k(y)) / sqrt(alpha_k)``. The
 fine-tuned kernel shifts the mean by a control ``u_t(y)``:
@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import torch
 from tqdm.auto import tqdm
 
+from ..checks import call_reward
 from ..diffusion.exact import GaussianMixture, ScoreFn, exact_score_fn
 from ..diffusion.samplers import VARIANCES, ancestral_mean
 from ..diffusion.schedules import Schedule
@@ -228,10 +229,17 @@ def estimate_objective(chain: ControlledChain, reward: Callable[[torch.Tensor], 
                        init=None, device: str | torch.device = "cpu",
                        dtype: torch.dtype = torch.float64, progress: bool = False) -> ObjectiveEstimate:
     """Estimate ``J(u)`` from ``n`` independent paths; ``stderr = std / sqrt(n)`` of the per-path
-    values ``r(Y_T) - sum_t beta_t KL_t``."""
+    values ``r(Y_T) - sum_t beta_t KL_t``.
+
+    ``reward(y)`` must return shape (n,) and finite values (``ValueError`` naming ``reward``
+    otherwise: an (n, 1) result is refused, not broadcast to (n, n))."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n (number of paths) must be an int >= 1, got {n!r}")
+    if not callable(reward):
+        raise TypeError(f"reward must be callable (n, d) -> (n,), got {type(reward).__name__}")
     roll = simulate(chain, control, n, generator=generator, init=init, device=device,
                     dtype=dtype, progress=progress)
-    r = reward(roll.y)
+    r = call_reward(reward, roll.y)
     per_path = r - roll.weighted_kl
 
     def mean_se(x):

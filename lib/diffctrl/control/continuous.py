@@ -1,6 +1,6 @@
 """The continuous-time limit: the controlled reverse VP-SDE and its HJB equation.
 
-``papers.md`` Sec. 1 (the paper's continuous-time extension; the equations below are [ours]).
+Han, Razaviyayn, Xu (2025) (the paper's continuous-time extension; notation of ``book/notation.md``; the equations below are [ours]).
 Forward VP-SDE ``dX = -b(s) X/2 ds + sqrt(b(s)) dB`` on s in [0, 1], ``b(s) = b_min + s (b_max - b_min)``
 (:func:`~diffctrl.diffusion.schedules.vp_sde_schedule` reads it at N levels). In reverse time
 ``tau = 1 - s`` the pre-trained model is ``dY = b (Y/2 + score_s(Y)) dtau + sqrt(b) dW``; the
@@ -34,6 +34,7 @@ import numpy as np
 import scipy.integrate
 import torch
 
+from ..checks import call_reward, check_data
 from ..diffusion.exact import GaussianMixture
 from .lq import _np, quadratic_mean
 from .rewards import QuadraticReward, check_psd
@@ -206,7 +207,7 @@ def cole_hopf_value(data: GaussianMixture, reward: Callable[[torch.Tensor], torc
     from .grid import gauss_hermite
 
     data = data.to(dtype=torch.float64)
-    y = y.to(torch.float64)
+    y = check_data(y, "y", shape=(None, data.dim), dtype=torch.float64)
     d = data.dim
     ab = vp_alpha_bar(1.0 - tau, beta_min, beta_max)
     resp, means, C = posterior_mixture(data, ab, y)
@@ -214,6 +215,6 @@ def cole_hopf_value(data: GaussianMixture, reward: Callable[[torch.Tensor], torc
     nodes, w = gauss_hermite(n_gh, d, torch.float64)
     B, K = resp.shape
     pts = means[:, :, None, :] + torch.einsum("kij,nj->kni", L, nodes)[None]  # (B, K, n, d)
-    r = reward(pts.reshape(-1, d)).reshape(B, K, -1) / beta
+    r = call_reward(reward, pts.reshape(-1, d)).reshape(B, K, -1) / beta
     log_inner = torch.logsumexp(r + torch.log(w), dim=-1)  # (B, K)
     return beta * torch.logsumexp(log_inner + torch.log(resp.clamp_min(1e-300)), dim=-1)

@@ -1,6 +1,6 @@
 """The linear-quadratic case solved exactly: Gaussian data, quadratic reward.
 
-``papers.md`` Sec. 1 (closed form, [ours]). Data ``N(mu0, S0)`` has the exact score
+``book/notation.md``, *The linear-quadratic case* (closed form, [ours]). Data ``N(mu0, S0)`` has the exact score
 ``s_k(x) = -Sigma_k^{-1} (x - sqrt(abar_k) mu0)``, ``Sigma_k = abar_k S0 + (1 - abar_k) I``, so the
 pre-trained mean is affine, ``m_t(y) = A_t y + c_t``. With ``r(y) = -1/2 y^T P_T y + p_T^T y + c_T``
 (:class:`~.rewards.QuadraticReward`) every value function is quadratic,
@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..checks import check_data
 from ..diffusion.exact import GaussianMixture
 from ..diffusion.metrics import gaussian_kl
 from ..diffusion.samplers import VARIANCES
@@ -410,7 +411,7 @@ def tilted_target(mu0, S0, reward: QuadraticReward, beta: float) -> tuple[torch.
     if not beta > 0 or not math.isfinite(beta):
         raise ValueError(f"beta must be finite and > 0, got {beta}")
     S0 = torch.as_tensor(S0, dtype=reward.Q.dtype, device=reward.Q.device)
-    mu0 = torch.as_tensor(mu0, dtype=reward.Q.dtype, device=reward.Q.device).reshape(-1)
+    mu0 = check_data(mu0, "mu0", ndim=(1, 2), dtype=reward.Q.dtype).to(reward.Q.device).reshape(-1)
     d = mu0.shape[0]
     if S0.ndim == 0:
         S0 = S0 * torch.eye(d, dtype=S0.dtype, device=S0.device)
@@ -451,6 +452,12 @@ def tilted_mixture(data: GaussianMixture, reward: QuadraticReward, beta: float) 
 
 def law_gap(mean, cov, mean_ref, cov_ref) -> dict[str, float]:
     """Distances between two Gaussian laws: max |mean diff|, max |cov diff| and KL(law || ref)."""
+    mean, mean_ref = check_data(mean, "mean", ndim=1), check_data(mean_ref, "mean_ref", ndim=1)
+    d = mean.shape[0]
+    cov = check_data(cov, "cov", shape=(d, d))
+    cov_ref = check_data(cov_ref, "cov_ref", shape=(d, d))
+    if mean_ref.shape != (d,):
+        raise ValueError(f"mean_ref must have shape ({d},) like mean, got {tuple(mean_ref.shape)}")
     return {
         "mean": float((mean - mean_ref).abs().max()),
         "cov": float((cov - cov_ref).abs().max()),

@@ -1,4 +1,5 @@
-"""PI-FT (Algorithm 1 as we read it, ``papers.md`` Sec. 1) and the plain outer policy iteration.
+"""PI-FT (Han, Razaviyayn, Xu 2025, Algorithm 1 as we read it; ``book/notation.md``,
+*The tilted target and the Bellman recursion*) and the plain outer policy iteration.
 
 Backward sweep ``t = T-1, ..., 0`` from ``V_T = r``. At each step start from the pre-trained
 model ``u^(0) = 0`` and iterate the policy-improvement map (the first-order condition)
@@ -36,6 +37,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..checks import call_reward
 from .grid import (Grid, GridFunction, gauss_hermite, hessian_bounds, interpolate,
                    lipschitz_field, pad_values, second_derivative_bound, smoothed_value_and_grad,
                    smoothing_matrices, sup_grad)
@@ -413,7 +415,7 @@ def pift_grid(chain, reward, grid: Grid, n_iter: int | Sequence[int] = 20, *, n_
     M, ell, kappa = _means_on_grid(chain, pts, T, grid, reg, record)
     V = torch.empty(T + 1, *grid.shape, dtype=dt, device=device)
     U = torch.zeros(T, *grid.shape, d, dtype=dt, device=device)
-    V[T] = reward(pts).reshape(grid.shape)
+    V[T] = call_reward(reward, pts).reshape(grid.shape)
     L = np.full(T + 1, np.nan)
     gsup = np.full(T + 1, np.nan)
     hr = np.full((T, 2), np.nan)
@@ -481,7 +483,7 @@ def evaluate_grid_policy(chain, reward, grid: Grid, u: torch.Tensor, *, n_gh: in
     M = means if means is not None else torch.stack([chain.mean(t, pts) for t in range(T)])
     sig, beta = chain.sigma.numpy(), chain.beta.detach().cpu().double().numpy()
     V = torch.empty(T + 1, *grid.shape, dtype=dt, device=device)
-    V[T] = reward(pts).reshape(grid.shape)
+    V[T] = call_reward(reward, pts).reshape(grid.shape)
     for t in range(T - 1, -1, -1):
         s, b = float(sig[t]), float(beta[t])
         ut = u[t].reshape(-1, d).to(dt)

@@ -3,7 +3,7 @@
 Every reward maps ``y`` of shape ``(B, d)`` to ``r(y)`` of shape ``(B,)`` and has ``grad(y)``
 (``(B, d)``) and ``lip_grad`` (a bound on the Lipschitz constant of ``grad r``, i.e. on
 ``sup ||Hess r||``), which sets the contraction factor of the policy-improvement map at the last
-step (``papers.md`` Sec. 1).
+step (``book/notation.md``, *The controlled chain*).
 
 - :class:`QuadraticReward` ``r(y) = -1/2 (y - a)^T Q (y - a) + g^T y`` (Q PSD): the LQ class, in
   which every value function stays quadratic (:mod:`.lq`); a linear reward is ``Q = 0``;
@@ -37,6 +37,8 @@ def check_psd(M: torch.Tensor, name: str, tol: float = 1e-10) -> None:
     """Raise ``ValueError`` unless ``M`` is a symmetric positive semi-definite (d, d) matrix."""
     if M.ndim != 2 or M.shape[0] != M.shape[1]:
         raise ValueError(f"{name} must be a square (d, d) matrix, got shape {tuple(M.shape)}")
+    if not bool(torch.isfinite(M).all()):
+        raise ValueError(f"{name} has non-finite entries (NaN or inf)")
     scale = max(1.0, float(M.abs().max()))
     if not torch.allclose(M, M.T, atol=1e-10 * scale):
         raise ValueError(f"{name} must be symmetric")

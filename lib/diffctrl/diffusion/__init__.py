@@ -1,6 +1,7 @@
 """The diffusion core: schedules, forward process, exact scores, score models, samplers, metrics.
 
-Conventions used throughout the book (``papers.md`` §1):
+Conventions used throughout the book (``book/notation.md``, *Noise levels, schedules and the forward
+process* and *The controlled chain*):
 
 - noise levels ``k = 0, 1, ..., N``; level 0 is the data. Schedule arrays have length ``N + 1``
   with ``alpha_bar[0] = 1`` and ``betas[0] = 0``, so ``sched.betas[k]`` is beta_k of the papers;

@@ -6,7 +6,7 @@ Gaussian score the steps are affine in ``x`` too, so :func:`propagate_gaussian` 
 covariance through the chain exactly.
 
 - ``"ddpm"``  ancestral step (Ho et al. 2020), written ``Y_{t+1} = m_t(Y_t) + sigma_t W`` with
-  ``m_t(y) = (y + beta_k s_k(y)) / sqrt(alpha_k)``, ``k = N - t`` (``papers.md`` §1): the control
+  ``m_t(y) = (y + beta_k s_k(y)) / sqrt(alpha_k)``, ``k = N - t`` (``book/notation.md``, *The controlled chain*): the control
   chapters add a control to exactly this step (:func:`ancestral_mean`, :func:`ancestral_sigma`);
 - ``"ddim"``  DDIM with parameter ``eta`` (Song, Meng, Ermon 2021);
 - ``"em"``    Euler-Maruyama for the reverse VP-SDE in the integrated time b_k = -log alpha_k:

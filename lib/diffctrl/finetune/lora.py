@@ -2,7 +2,7 @@
 ``UNet2DConditionModel``) as the pre-trained chain, low-rank adapters from peft as the control.
 
 With the adapters on, the UNet predicts ``eps_theta``; with them off, the pre-trained ``eps``. The
-control of PI-FT is the difference of the two ancestral means (``papers.md`` Sec. 1):
+control of PI-FT is the difference of the two ancestral means (``book/notation.md``, *The controlled chain*):
 
     u_theta(t, y) = m_t^theta(y) - m_t(y) = -b_k / (sqrt(alpha_k) sqrt(1 - abar_k)) (eps_theta - eps),
 
@@ -21,7 +21,10 @@ from torch import nn
 from ..control.chain import beta_schedule, step_sigmas
 from ..diffusion.schedules import Schedule
 
+#: The paper's settings (Han, Razaviyayn, Xu 2025, Sec. 6): KL weight, AdamW learning rate,
+#: trajectories and transitions per gradient step, gradient steps, LoRA rank.
 PAPER_DEFAULTS = dict(beta=0.01, lr=3e-4, n_traj=10, n_steps=50, steps=1000, rank=4)
+#: The attention projections of a diffusers UNet that carry the LoRA adapters.
 SD_TARGETS = ("to_q", "to_k", "to_v", "to_out.0")
 
 
@@ -59,7 +62,7 @@ def set_adapters(unet: nn.Module, enabled: bool) -> None:
 
 
 def schedule_from_diffusers(scheduler) -> Schedule:
-    """Our :class:`Schedule` from a diffusers ``DDPMScheduler`` (its ``betas``)."""
+    """Our :class:`~diffctrl.diffusion.schedules.Schedule` from a diffusers ``DDPMScheduler`` (its ``betas``)."""
     b = scheduler.betas.double()
     N = b.numel()
     return Schedule("diffusers", torch.cat([torch.zeros(1, dtype=torch.float64), b]),
@@ -127,9 +130,11 @@ class LoRAControl(nn.Module):
         self.unet = chain.unet
 
     def forward(self, t, y: torch.Tensor) -> torch.Tensor:
+        # The base network's parameters are frozen (requires_grad False), but it is NOT run under
+        # no_grad: d u / d y = -c (d eps_theta / d y - d eps / d y) needs both input Jacobians,
+        # or reward backpropagation through the chain (DRaFT) gets d(m + u)/dy wrong.
         _, c = self.chain._coef(t, y)
-        with torch.no_grad():
-            base = self.chain.eps(t, y, adapters=False)
+        base = self.chain.eps(t, y, adapters=False)
         return -c * (self.chain.eps(t, y, adapters=True) - base)
 
 

@@ -1,4 +1,4 @@
-"""Scores of a fine-tuned chain against the truth (``papers.md`` Sec. 1).
+"""Scores of a fine-tuned chain against the truth (``book/notation.md``, *The controlled chain*).
 
 - mean reward ``E r(Y_T)`` and path KL to the pre-trained chain
   ``E sum_t |u_t(Y_t)|^2 / (2 sigma_t^2)``, each with its standard error over paths;

@@ -1,7 +1,7 @@
 """Control networks ``u_theta(t, y)`` and value critics ``V_phi(t, y)`` of parametric PI-FT.
 
 The control is parametrised through the first-order condition of the per-step Bellman problem
-(``papers.md`` Sec. 1), ``u_t(y) = (sigma_t^2 / beta_t) g_theta(t, y)``: the network ``g_theta``
+(``book/notation.md``, *The tilted target and the Bellman recursion*), ``u_t(y) = (sigma_t^2 / beta_t) g_theta(t, y)``: the network ``g_theta``
 approximates ``E_W grad V_{t+1}``, a quantity of order one for every beta, and its last layer
 starts at zero, so training starts from the pre-trained model (u = 0). ``t`` is the reverse step
 0..T-1 (an int or a (B,) long tensor), embedded sinusoidally.

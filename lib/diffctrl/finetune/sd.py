@@ -39,6 +39,7 @@ from .lora import PAPER_DEFAULTS, DiffusersChain, LoRAControl, add_lora
 from .nets import ValueCNN
 from .parametric import FinetuneObjective
 
+#: DPOK's four prompts, the paper's (Sec. 6).
 PAPER_PROMPTS = ("A green colored rabbit", "A cat and a dog", "Four wolves in the park", "A dog on the moon")
 
 
@@ -58,6 +59,35 @@ def strided_schedule(alphas_cumprod: torch.Tensor, n_steps: int, offset: int = 1
     return Schedule("strided", betas, times), ts
 
 
+#: The parts of a diffusers Stable Diffusion folder and the config file each must hold.
+SD_PARTS = {"unet": "config.json", "vae": "config.json", "text_encoder": "config.json",
+            "tokenizer": "tokenizer_config.json", "scheduler": "scheduler_config.json"}
+
+
+def check_sd_folder(path: str | os.PathLike, n_steps: int | None = None) -> dict:
+    """Check a local diffusers folder *without loading any weights*: every part of
+    :data:`SD_PARTS` present with its config file, and (``n_steps``) that the strided sub-chain
+    of :func:`strided_schedule` fits the scheduler's training levels. Returns the scheduler's
+    config (a dict); raises ``FileNotFoundError`` / ``ValueError`` naming what is wrong."""
+    path = Path(path)
+    if not path.is_dir():
+        raise FileNotFoundError(f"sd_path: no Stable Diffusion folder at {path}")
+    missing = [f"{part}/{cfg}" for part, cfg in SD_PARTS.items() if not (path / part / cfg).is_file()]
+    if missing:
+        raise FileNotFoundError(f"sd_path: {path} lacks {', '.join(missing)} (diffusers layout)")
+    cfg = json.loads((path / "scheduler" / "scheduler_config.json").read_text(encoding="utf-8"))
+    if n_steps is not None:
+        n_train = int(cfg.get("num_train_timesteps", 1000))
+        offset = int(cfg.get("steps_offset", 0))
+        if isinstance(n_steps, bool) or not isinstance(n_steps, int) or not 1 <= n_steps <= n_train:
+            raise ValueError(f"n_steps must be an int in 1..{n_train} (the scheduler's "
+                             f"num_train_timesteps), got {n_steps!r}")
+        if (n_steps - 1) * (n_train // n_steps) + offset >= n_train:
+            raise ValueError(f"n_steps={n_steps} with steps_offset={offset} puts the last timestep "
+                             f"past {n_train - 1}")
+    return cfg
+
+
 def load_sd(path: str | os.PathLike, device="cpu", dtype=torch.float32) -> SimpleNamespace:
     """UNet, VAE, text encoder, tokenizer and scheduler from a local diffusers folder (no download);
     the networks frozen and in eval mode."""
@@ -65,8 +95,7 @@ def load_sd(path: str | os.PathLike, device="cpu", dtype=torch.float32) -> Simpl
     from transformers import CLIPTextModel, CLIPTokenizer
 
     path = Path(path)
-    if not path.is_dir():
-        raise FileNotFoundError(f"no Stable Diffusion folder at {path}")
+    check_sd_folder(path)
     kw = dict(local_files_only=True)
     sd = SimpleNamespace(
         unet=UNet2DConditionModel.from_pretrained(path, subfolder="unet", **kw),

@@ -224,7 +224,8 @@ def benchmark_estimators(ns: Sequence[float], methods: Sequence[str] = METHODS, 
 
             def run():
                 g = torch.Generator(device=device).manual_seed(seed + 1)
-                return estimate_gradient(method, problem, theta, n_paths=n_paths,
+                # noqa below: run() is called before the loop's `del problem, theta`
+                return estimate_gradient(method, problem, theta, n_paths=n_paths,  # noqa: F821
                                          n_steps=n_steps, generator=g, per_path=per_path)
 
             if method in last:

@@ -169,7 +169,7 @@ def stderr_ratios(problem: ControlledSDE, theta: torch.Tensor, *, n_paths: int, 
 def policy_race(problem: ControlledSDE, theta0: torch.Tensor, methods: Sequence[str], *,
                 n_iters: int, n_paths: int, n_steps: int, n_eval: int, lr: float, seed: int,
                 eval_every: int = 1) -> dict[str, dict[str, Any]]:
-    """:func:`optimise_policy` for each method from the same start, same gradient noise and
+    """:func:`~diffctrl.gradients.optimise.optimise_policy` for each method from the same start, same gradient noise and
     the same evaluation increments (``n_eval`` paths)."""
     eval_noise = _noise(problem, theta0, n_steps, n_eval, seed + 12345)
     return {m: optimise_policy(problem, theta0, m, n_iters=n_iters, n_paths=n_paths,

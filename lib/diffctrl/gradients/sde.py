@@ -33,6 +33,8 @@ from typing import Any
 import torch
 from torch.func import jacfwd, vmap
 
+from ..checks import check_reward_values
+
 DriftCost = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 Diffusion = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 Terminal = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -72,6 +74,8 @@ class ControlledSDE:
         if not isinstance(self.x0, torch.Tensor) or self.x0.ndim != 1 or self.x0.numel() < 1:
             got = getattr(self.x0, "shape", self.x0)
             raise ValueError(f"x0 must be a 1-d tensor (d,), got {got!r}")
+        if not bool(torch.isfinite(self.x0).all()):
+            raise ValueError("x0 has non-finite entries (NaN or inf)")
         if not isinstance(self.noise_dim, int) or self.noise_dim < 1:
             raise ValueError(f"noise_dim must be a positive int, got {self.noise_dim!r}")
         if not isinstance(self.n_params, int) or self.n_params < 1:
@@ -102,6 +106,8 @@ def check_theta(problem: ControlledSDE, theta: torch.Tensor) -> torch.Tensor:
                          f"{problem.name!r}, got {tuple(theta.shape)}")
     if not theta.is_floating_point():
         raise TypeError(f"theta must be a floating tensor, got dtype {theta.dtype}")
+    if not bool(torch.isfinite(theta).all()):
+        raise ValueError("theta has non-finite entries (NaN or inf)")
     return theta
 
 
@@ -183,7 +189,7 @@ def simulate(problem: ControlledSDE, theta: torch.Tensor, *, n_paths: int | None
         x = euler_step(x, mu, sigma, noise[k], h)
         if keep_path:
             path.append(x)
-    cost = cost + problem.terminal_cost(p, x)
+    cost = cost + check_reward_values(problem.terminal_cost(p, x), n_paths, "terminal_cost")
     out = {"cost": cost, "x_T": x}
     if keep_path:
         out["path"] = torch.stack(path)

@@ -16,10 +16,15 @@ import math
 
 import torch
 
+from ..checks import check_data
+
 
 def coordinate_z(samples: torch.Tensor, ref: torch.Tensor, ref_se: torch.Tensor | None = None
                  ) -> torch.Tensor:
     """z-scores ``(mean - ref) / sqrt(se^2 + ref_se^2)``; 0 where both are exactly equal."""
+    samples, ref = check_data(samples, "samples", min_rows=2), check_data(ref, "ref")
+    if ref_se is not None:
+        ref_se = check_data(ref_se, "ref_se", shape=tuple(ref.shape))
     if samples.ndim != 2 or ref.shape != samples.shape[1:]:
         raise ValueError(f"samples must be (M, n) and ref (n,), got {tuple(samples.shape)} "
                          f"and {tuple(ref.shape)}")
@@ -42,6 +47,7 @@ def hotelling_test(samples: torch.Tensor, ref: torch.Tensor, rel_tol: float = 1e
     """
     from scipy import stats
 
+    samples, ref = check_data(samples, "samples", min_rows=2), check_data(ref, "ref")
     if samples.ndim != 2 or ref.shape != samples.shape[1:]:
         raise ValueError(f"samples must be (M, n) and ref (n,), got {tuple(samples.shape)} "
                          f"and {tuple(ref.shape)}")
@@ -80,6 +86,7 @@ def two_sample_test(a: torch.Tensor, b: torch.Tensor, rel_tol: float = 1e-8
     """
     from scipy import stats
 
+    a, b = check_data(a, "a", min_rows=2), check_data(b, "b", min_rows=2)
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
         raise ValueError(f"a and b must be (M, n) with the same n, got {tuple(a.shape)} and "
                          f"{tuple(b.shape)}")

@@ -1,6 +1,6 @@
 """The model-free variant: least-squares estimates of ``(A, B, C)`` from one-step transitions.
 
-Han, Razaviyayn, Xu (arXiv 2303.08431), Sec. 4 (``papers.md`` Sec. 4): regress ``x_{t+1}`` on
+Han, Razaviyayn, Xu (arXiv 2303.08431), Sec. 4 (chapter ``book/nearly_lq.md``): regress ``x_{t+1}`` on
 ``w_t = [x_t; u_t; phi(x_t)]``,
 
     [A B C]^ = argmin_Theta sum_i || x'_i - Theta w_i ||^2 = X' W (W'W)^{-1},
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import torch
 
+from ..checks import check_data
 from .riccati import k_lin
 from .system import NearlyLQ, sample_x0
 
@@ -49,6 +50,8 @@ def least_squares(system: NearlyLQ, x: Tensor, u: Tensor, x_next: Tensor,
     unless ``min_norm`` (then the minimum-norm solution is returned).
     """
     n, p, d = system.n, system.p, system.d
+    x, u, x_next = (check_data(v, name, ndim=2) for v, name in ((x, "x"), (u, "u"),
+                                                                  (x_next, "x_next")))
     if x.ndim != 2 or x.shape[1] != n or u.shape != (x.shape[0], p) or x_next.shape != x.shape:
         raise ValueError(f"x, u, x_next must have shapes (N, {n}), (N, {p}), (N, {n}); got "
                          f"{tuple(x.shape)}, {tuple(u.shape)}, {tuple(x_next.shape)}")

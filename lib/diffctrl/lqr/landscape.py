@@ -1,6 +1,6 @@
 """The optimisation landscape of ``C(K)``: the global optimum, Hessians, observed rates.
 
-Han, Razaviyayn, Xu (arXiv 2303.08431), Sec. 3-4 (``papers.md`` Sec. 4): near ``K^lin`` the
+Han, Razaviyayn, Xu (arXiv 2303.08431), Sec. 3-4 (chapter ``book/nearly_lq.md``): near ``K^lin`` the
 cost is ``mu``-strongly convex and ``L``-smooth when the kernel's Lipschitz constants are small,
 so gradient descent with step ``eta <= 1/L`` contracts the optimality gap at least like
 ``(1 - eta mu)`` per step. Here both constants are measured as the extreme eigenvalues of the

@@ -1,6 +1,6 @@
 """Zeroth-order and exact policy gradients, and the policy-gradient loop.
 
-Han, Razaviyayn, Xu (arXiv 2303.08431), Algorithm 1 / Sec. 4 (``papers.md`` Sec. 4), after
+Han, Razaviyayn, Xu (arXiv 2303.08431), Algorithm 1 / Sec. 4 (chapter ``book/nearly_lq.md``), after
 Fazel et al. (2018): draw ``J`` perturbations ``U_j`` uniform on the Frobenius sphere of radius
 ``r`` in ``R^{p x (n + d)}``, roll out ``K + U_j`` for ``T`` steps from ``x0 ~ D`` to get the
 cost ``C_j``, and estimate

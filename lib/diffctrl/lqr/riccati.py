@@ -1,6 +1,6 @@
 """The linear-quadratic pieces: DARE, the LQR gain, the K^lin initialisation, exact LQ costs.
 
-Han, Razaviyayn, Xu (arXiv 2303.08431), Sec. 3 (``papers.md`` Sec. 4): the initial policy
+Han, Razaviyayn, Xu (arXiv 2303.08431), Sec. 3 (chapter ``book/nearly_lq.md``): the initial policy
 folds the nonlinearity's coefficient into the LQR solution of ``(A, B, Q, R)``,
 
     P = Q + A'PA - A'PB (R + B'PB)^{-1} B'PA                      (DARE)
@@ -26,8 +26,16 @@ def _np(x) -> np.ndarray:
 def solve_dare(A, B, Q, R) -> np.ndarray:
     """Stabilising solution ``P (n, n)`` of the DARE (scipy.linalg.solve_discrete_are)."""
     A, B, Q, R = map(_np, (A, B, Q, R))
-    if A.shape[0] != A.shape[1] or B.shape[0] != A.shape[0]:
-        raise ValueError(f"A must be (n, n) and B (n, p); got {A.shape}, {B.shape}")
+    for name, M in zip("ABQR", (A, B, Q, R)):
+        if M.ndim != 2:
+            raise ValueError(f"{name} must be a matrix, got shape {M.shape}")
+        if not np.isfinite(M).all():
+            raise ValueError(f"{name} has non-finite entries (NaN or inf)")
+    n, p = B.shape
+    for name, M, want in (("A", A, (n, n)), ("Q", Q, (n, n)), ("R", R, (p, p))):
+        if M.shape != want:
+            raise ValueError(f"{name} must have shape {want} for B of shape (n, p) = {B.shape}, "
+                             f"got {M.shape}")
     P = scipy.linalg.solve_discrete_are(A, B, Q, R)
     if not np.isfinite(P).all():
         raise ValueError("the DARE has no finite stabilising solution for these (A, B, Q, R)")

@@ -1,6 +1,6 @@
 """The nearly linear-quadratic regulator: dynamics, kernels, policies, batched rollouts, cost.
 
-Han, Razaviyayn, Xu (arXiv 2303.08431), Sec. 2 (``papers.md`` Sec. 4):
+Han, Razaviyayn, Xu (arXiv 2303.08431), Sec. 2 (chapter ``book/nearly_lq.md``):
 
     x_{t+1} = A x_t + B u_t + C phi(x_t),        u_t = -K1 x_t - K2 phi(x_t) = -K z_t,
     C(K) = E_{x0 ~ D} sum_t (x_t' Q x_t + u_t' R u_t),   z_t = [x_t; phi(x_t)],  K = [K1 K2].
@@ -361,6 +361,12 @@ def rollout(system: NearlyLQ, K: Tensor, x0: Tensor, horizon: int,
     everything else is batched.
     """
     _check_dim(horizon, "horizon")
+    if not isinstance(x0, Tensor):
+        raise TypeError(f"x0 must be a torch.Tensor (..., m, {system.n}), got {type(x0).__name__}")
+    if not isinstance(K, Tensor):
+        raise TypeError(f"K must be a torch.Tensor (..., p, n + d), got {type(K).__name__}")
+    if not bool(torch.isfinite(x0).all()):
+        raise ValueError("x0 has non-finite entries (NaN or inf)")
     if x0.shape[-1] != system.n:
         raise ValueError(f"x0 must have shape (..., m, {system.n}), got {tuple(x0.shape)}")
     if system.n_systems is not None and (x0.ndim < 3 or x0.shape[0] != system.n_systems):

@@ -1,5 +1,6 @@
 """Score estimation theory: denoising score matching as regression, a two-layer ReLU network
-trained by GD, its neural tangent kernel, kernel GD and early stopping (``papers.md`` §2;
+trained by GD, its neural tangent kernel, kernel GD and early stopping (chapter ``book/score_estimation.md``;
+notation ``book/notation.md``, *Score estimation as regression*;
 Han, Razaviyayn & Xu 2024)."""
 
 from .kernels import (KernelGD, critical_radius, fit_kernel_gd, kernel_gd_predict,

@@ -1,4 +1,4 @@
-"""The chapter's experiments on score estimation as regression (``papers.md`` §2, [ours]).
+"""The chapter's experiments on score estimation as regression (chapter ``book/score_estimation.md``, [ours]).
 
 One *problem* is a training set of ``n`` denoising pairs ``((X_t, t), X_0)`` on a Gaussian
 mixture, a hold-out set of ``n_val`` pairs (noisy labels, for the validation stopping rule) and a
@@ -74,7 +74,7 @@ def make_problem(data: GaussianMixture, n: int, n_val: int, n_test: int, t0: flo
 
 def tweedie_error(data: GaussianMixture, times: Sequence[float], n: int, seed: int) -> float:
     """Largest relative deviation, over ``times`` and ``n`` draws of ``X_t`` each, between the
-    score obtained from the exact denoiser by Tweedie (:func:`score_from_denoiser`) and the exact
+    score obtained from the exact denoiser by Tweedie (:func:`~diffctrl.score_theory.regression.score_from_denoiser`) and the exact
     marginal score of :func:`diffctrl.diffusion.exact.score_at`."""
     gen = torch.Generator().manual_seed(int(seed))
     worst = 0.0

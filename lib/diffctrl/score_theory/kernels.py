@@ -1,5 +1,5 @@
 """NTK kernel regression by gradient descent / gradient flow, and early-stopping rules
-(Han, Razaviyayn & Xu 2024; Raskutti, Wainwright & Yu 2014; ``papers.md`` §2).
+(Han, Razaviyayn & Xu 2024; Raskutti, Wainwright & Yu 2014; chapter ``book/score_estimation.md``).
 
 Kernel GD on the training inputs, started from 0, with the same loss and step as the network
 (``L = (1/2n) sum ||f(z_i) - y_i||^2``), is ``F_{k+1} = F_k - (lr/n) K (F_k - Y)``. In the
@@ -22,6 +22,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
+
+from ..checks import check_data
 
 
 def relu_ntk(z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
@@ -59,6 +61,7 @@ class KernelGD:
 
 def fit_kernel_gd(K: torch.Tensor, Y: torch.Tensor) -> KernelGD:
     """Eigendecompose the (n, n) Gram matrix ``K`` (float64) for labels ``Y`` (n, p)."""
+    K, Y = check_data(K, "K", ndim=2), check_data(Y, "Y", ndim=2)
     if K.ndim != 2 or K.shape[0] != K.shape[1]:
         raise ValueError(f"K must be a square (n, n) Gram matrix, got {tuple(K.shape)}")
     if Y.ndim != 2 or Y.shape[0] != K.shape[0]:
@@ -117,6 +120,8 @@ def validation_stop(val_losses: torch.Tensor | Sequence[float]) -> int:
     v = torch.as_tensor(val_losses, dtype=torch.float64)
     if v.ndim != 1 or v.numel() == 0:
         raise ValueError("val_losses must be a non-empty 1-D sequence")
+    if bool(torch.isnan(v).any()):
+        raise ValueError("val_losses has NaN entries (a diverged run cannot be stopped early)")
     return int(torch.argmin(v))
 
 

@@ -1,5 +1,5 @@
 """A two-layer ReLU network in NTK scaling with fixed ±1 output weights, trained by full-batch GD
-(Han, Razaviyayn & Xu 2024; ``papers.md`` §2).
+(Han, Razaviyayn & Xu 2024; chapter ``book/score_estimation.md``).
 
 ``f(z) = m^{-1/2} A relu(W z)``: ``W`` (m, D) is trained, ``A`` (p, m) has fixed entries ±1,
 ``z = (x, t, 1)`` (D = d + 2; the constant 1 is a bias). With the *antisymmetric* initialisation
@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import torch
 from tqdm.auto import tqdm
+
+from ..checks import check_data
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,9 @@ def train_gd(net: TwoLayerReLU, z: torch.Tensor, y: torch.Tensor, lr: float,
         raise ValueError("checkpoints must be non-empty non-negative step counts")
     if list(checkpoints) != steps:
         raise ValueError("checkpoints must be strictly increasing")
+    z, y = check_data(z, "z", ndim=2), check_data(y, "y", ndim=2)
+    if eval_z is not None:
+        eval_z = check_data(eval_z, "eval_z", shape=(None, z.shape[1]))
     if y.shape != (z.shape[0], net.out_dim):
         raise ValueError(f"y must have shape ({z.shape[0]}, {net.out_dim}), got {tuple(y.shape)}")
     if not lr > 0:
