@@ -187,7 +187,7 @@ def execute_notebook(
     (:mod:`diffctrl.outputs`: no progress bars, tqdm warnings or machine paths; the injected
     parameters cell hidden, one provenance line) and carries the cache key (:mod:`diffctrl.cache`),
     as does its record. On failure the stale outputs of an earlier run are removed, the failed
-    notebook is kept beside them (``.failed.ipynb``) and :class:`PipelineError` carries the
+    notebook is kept beside them (``.failed.ipynb``) and :class:`~diffctrl.booktree.PipelineError` carries the
     traceback. The temp folder is removed whatever happens (interrupt included).
     """
     import nbformat

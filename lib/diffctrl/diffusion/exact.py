@@ -33,7 +33,7 @@ def _as_tensor(x, dtype, device) -> torch.Tensor:
 class GaussianMixture:
     """``sum_j w_j N(m_j, S_j)`` in R^d: weights (K,), means (K, d), covs (K, d, d).
 
-    Build it with :meth:`create` or :meth:`gaussian`, which validate the input.
+    Build it with :meth:`create` or :meth:`~diffctrl.diffusion.exact.GaussianMixture.gaussian`, which validate the input.
     """
 
     weights: torch.Tensor
@@ -41,7 +41,8 @@ class GaussianMixture:
     covs: torch.Tensor
 
     def validate(self) -> "GaussianMixture":
-        """Check shapes, weights and covariances (run by :meth:`create` and :meth:`gaussian`)."""
+        """Check shapes, weights and covariances (run by :meth:`create` and
+        :meth:`~diffctrl.diffusion.exact.GaussianMixture.gaussian`)."""
         w, m, S = self.weights, self.means, self.covs
         if w.ndim != 1 or m.ndim != 2 or S.ndim != 3:
             raise ValueError("weights must be (K,), means (K, d), covs (K, d, d); got "

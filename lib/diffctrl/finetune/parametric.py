@@ -1,6 +1,6 @@
 """Parametric PI-FT and three baselines behind one interface, one budget counter, one trainer.
 
-The controlled chain (``papers.md`` Sec. 1; Han, Razaviyayn, Xu 2025, Sec. 2): reverse steps
+The controlled chain (``book/notation.md``, *The controlled chain*; Han, Razaviyayn, Xu 2025, Sec. 2): reverse steps
 ``t = 0..T-1``, ``Y_{t+1} = m_t(Y_t) + u_theta(t, Y_t) + sigma_t W_t``, ``Y_0 ~ N(0, I)``, objective
 ``J(theta) = E[r(Y_T)] - sum_t beta_t E[|u_theta(t, Y_t)|^2 / (2 sigma_t^2)]`` (the path KL to the
 pre-trained chain). Every method below maximises this same J, so all share the optimum; each

@@ -1,5 +1,5 @@
 """Tilted targets ``p*(x) ∝ p0(x) exp(r(x) / beta)``: the law that KL-regularised fine-tuning
-aims at (``papers.md`` Sec. 1; Han, Razaviyayn, Xu 2025, Sec. 2), in closed form where one exists.
+aims at (``book/notation.md``, *The controlled chain*; Han, Razaviyayn, Xu 2025, Sec. 2), in closed form where one exists.
 
 For a Gaussian mixture ``p0 = sum_k w_k N(m_k, S_k)``:
 
@@ -243,7 +243,7 @@ class GridTarget:
 
 def tilted_target(p0: GaussianMixture, reward, beta: float, **grid_kw):
     """The tilted target of ``reward`` (a :mod:`diffctrl.control.rewards` reward or any callable
-    ``(B, d) -> (B,)``): a :class:`GaussianMixture` in closed form for every
+    ``(B, d) -> (B,)``): a :class:`~diffctrl.diffusion.exact.GaussianMixture` in closed form for every
     ``QuadraticReward`` (Q = 0: linear; Q positive definite; Q only positive semi-definite, e.g.
     rank-deficient with a linear term: :func:`diffctrl.control.lq.tilted_mixture`), otherwise a
     :class:`GridTarget` (1-D / 2-D, with its edge check). Both have ``sample(n, generator)`` and

@@ -364,7 +364,7 @@ ESTIMATORS = {
 
 def estimate_gradient(method: str, problem: ControlledSDE, theta: torch.Tensor,
                       **kwargs) -> GradientEstimate:
-    """Dispatch to one of :data:`METHODS` (same keyword arguments for all)."""
+    """Dispatch to one of ``METHODS`` (same keyword arguments for all)."""
     if method not in ESTIMATORS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     return ESTIMATORS[method](problem, theta, **kwargs)

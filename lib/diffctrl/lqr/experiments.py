@@ -167,7 +167,7 @@ def run_pg_batch(specs: list[RunSpec], *, n_iter: int, step: float, n_perturb: i
     Every spec runs ``n_estimator_seeds`` times with independent estimator draws (replicas
     stacked in the same batch; replica ``s`` of spec ``i`` is batch row ``s * len(specs) + i``).
     Each iterate is scored by the ``horizon``-step cost averaged over ``n_eval`` points of the
-    unit sphere (:func:`sphere_points`); the same cost defines the reference optimum ``C*``
+    unit sphere (:func:`~diffctrl.lqr.system.sphere_points`); the same cost defines the reference optimum ``C*``
     (:func:`reference_optima`; an iterate of any run on the same model that does better
     replaces it). Outcome of a replica (:func:`classify_runs`): ``converged`` when its final
     relative gap is at most ``tol_converged``, ``diverged`` when it blew up, else ``stalled``;
