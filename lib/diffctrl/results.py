@@ -169,8 +169,8 @@ class Record:
         ``baseline_passes``: whether the claim's baseline (see :class:`~diffctrl.claims.Claim`)
         meets the same criterion; ``None`` only where the claim has no baseline (an identity
         checked to round-off, say). A positive verdict whose baseline passes is refused: that
-        criterion decides nothing. Glues ``verdict_<key>`` (the word) and ``verdicts`` (the
-        Markdown table of all verdicts so far).
+        criterion decides nothing. Glues ``verdict_<key>`` (the word); :meth:`save` glues the
+        table of all verdicts once, as ``verdicts`` (Markdown).
         """
         if key not in self.claims:
             raise ValueError(
@@ -190,7 +190,6 @@ class Record:
             per_seed=None if per_seed is None else [bool(p) for p in per_seed],
         )
         _glue(f"verdict_{key}", verdict)
-        _glue_markdown("verdicts", verdict_markdown(self.claims))
         return verdict
 
     def save(self, folder: str | os.PathLike | None = None) -> Path:
