@@ -10,30 +10,9 @@ description. On CUDA (``--device cuda``) each run ends with ``torch.cuda.synchro
 """
 
 import argparse
-import time
 
-import torch
-
-from diffctrl.diffusion.models import ScoreMLP
-from diffctrl.diffusion.samplers import sample
-from diffctrl.diffusion.schedules import vp_sde_schedule
-from diffctrl.fusion import FusedScore
+from diffctrl.fusion.bench import fusion_timings
 from diffctrl.runtime import environment, pick_device
-
-
-def time_fused(
-    models, sched, batch: int, dim: int, evaluation: str, repeats: int, device
-) -> float:
-    fused = FusedScore(models, sched, evaluation=evaluation).to(device)
-    best = float("inf")
-    for r in range(repeats):
-        gen = torch.Generator().manual_seed(r)
-        t0 = time.perf_counter()
-        sample(fused, sched, batch, dim, generator=gen, device=device)
-        if torch.device(device).type == "cuda":
-            torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def main() -> None:
@@ -47,22 +26,16 @@ def main() -> None:
     ap.add_argument("--device", default="auto")
     args = ap.parse_args()
     dev = pick_device(args.device)
-    sched = vp_sde_schedule(args.levels)
     env = environment(dev)
     print(
         f"# {env['device']}, torch {env['torch']}, {env['torch_threads']} threads, "
         f"N={args.levels}, batch={args.batch}, hidden={args.hidden}"
     )
     print(f"{'K':>4} {'vmap s':>9} {'loop s':>9} {'loop/vmap':>10}")
-    torch.manual_seed(0)
-    warm = [ScoreMLP(args.dim, args.levels, hidden=args.hidden) for _ in range(2)]
-    time_fused(warm, sched, 16, args.dim, "vmap", 1, dev)  # warm-up: imports, allocator
-    for K in args.K:
-        models = [ScoreMLP(args.dim, args.levels, hidden=args.hidden) for _ in range(K)]
-        tv = time_fused(models, sched, args.batch, args.dim, "vmap", args.repeats, dev)
-        tl = time_fused(models, sched, args.batch, args.dim, "loop", args.repeats, dev)
-        print(f"{K:>4} {tv:>9.3f} {tl:>9.3f} {tl / tv:>10.2f}")
-
+    rows = fusion_timings(args.K, batch=args.batch, dim=args.dim, levels=args.levels,
+                          hidden=args.hidden, repeats=args.repeats, device=dev)
+    for r in rows:
+        print(f"{r['K']:>4} {r['vmap_s']:>9.3f} {r['loop_s']:>9.3f} {r['ratio']:>10.2f}")
 
 if __name__ == "__main__":
     main()
