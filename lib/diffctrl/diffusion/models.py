@@ -168,22 +168,33 @@ def check_levels(levels: tuple[int, int] | None, N: int) -> tuple[int, int]:
 
 def dsm_loss(model: nn.Module, sched: Schedule, x0: torch.Tensor,
              generator: torch.Generator | None = None,
-             levels: tuple[int, int] | None = None) -> torch.Tensor:
+             levels: tuple[int, int] | None = None, *,
+             cond: torch.Tensor | None = None, per_entry: bool = False) -> torch.Tensor:
     """Denoising score matching (Vincent 2011; Ho et al. 2020), k ~ U{lo..hi}, eps ~ N(0, I).
 
     eps: |eps_hat - eps|^2; x0: |x0_hat - x0|^2 ab/(1-ab); score: |s_hat + eps/sqrt(1-ab)|^2 (1-ab).
     All three equal (1 - ab_k) |s_hat - s_target|^2, the lambda(k) = 1 - ab_k weighted DSM loss.
     ``levels=(lo, hi)`` restricts the noise levels drawn (default: all, 1..N), e.g. to the small
     levels only.
+
+    Two extensions (the sequential chapter): ``per_entry=True`` draws one level per *entry* of
+    ``x0`` (``k`` has the shape of ``x0``, each entry noised at its own level) instead of one per
+    sample; ``cond`` (rows aligned with ``x0``) is a conditioning input handed to the model as
+    ``model(x_k, k, cond)``. The sequential score network takes ``cond = x0`` and reads only
+    the clean prefix X_{<j} for entry j. Defaults reproduce the plain loss draw for draw.
     """
     lo, hi = check_levels(levels, sched.N)
+    if cond is not None and (not torch.is_tensor(cond) or cond.shape[0] != x0.shape[0]):
+        raise ValueError(f"cond must be a tensor with {x0.shape[0]} rows (one per sample of x0)")
     n = x0.shape[0]
     gdev = generator.device if generator is not None else torch.device("cpu")
-    k = torch.randint(lo, hi + 1, (n,), generator=generator, device=gdev).to(x0.device)
+    kshape = tuple(x0.shape) if per_entry else (n,)
+    k = torch.randint(lo, hi + 1, kshape, generator=generator, device=gdev).to(x0.device)
     eps = torch.randn(x0.shape, generator=generator, dtype=x0.dtype, device=gdev).to(x0.device)
-    ab = _bcast(sched.alpha_bar.to(x0.device)[k], x0)
+    ab = sched.alpha_bar.to(x0.device)[k].to(x0) if per_entry else _bcast(
+        sched.alpha_bar.to(x0.device)[k], x0)
     xk = ab.sqrt() * x0 + (1 - ab).sqrt() * eps
-    pred = model(xk, k)
+    pred = model(xk, k) if cond is None else model(xk, k, cond)
     p = model.parametrisation
     if p == "eps":
         err = (pred - eps) ** 2

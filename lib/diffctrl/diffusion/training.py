@@ -31,19 +31,26 @@ def train_dsm(model: torch.nn.Module, sched: Schedule,
               device: str | torch.device = "cpu", checkpoint: str | os.PathLike | None = None,
               checkpoint_every: int = 500, progress: bool = True,
               weight_decay: float = 0.0,
-              levels: tuple[int, int] | None = None) -> list[float]:
+              levels: tuple[int, int] | None = None, *,
+              cond: torch.Tensor | None = None, per_entry: bool = False) -> list[float]:
     """Train ``model`` with :func:`~diffctrl.diffusion.models.dsm_loss` and Adam(W).
 
     ``data`` is a tensor (N_data, *event) sampled with replacement, or a callable
     ``data(n, generator)`` returning fresh samples. With ``checkpoint`` set, the state (model,
     optimiser, generator, step, losses) is written there every ``checkpoint_every`` steps and at
     the end, and an existing checkpoint is resumed. ``levels=(lo, hi)`` restricts the noise
-    levels of the loss (see :func:`~diffctrl.diffusion.models.dsm_loss`). Returns the per-step
-    losses.
+    levels of the loss (see :func:`~diffctrl.diffusion.models.dsm_loss`). ``cond`` (a tensor
+    with one row per row of the tensor ``data``, drawn with the same minibatch indices) is the
+    model's conditioning input and ``per_entry=True`` noises every entry at its own level (both
+    passed to ``dsm_loss``). Returns the per-step losses.
     """
     if steps < 0 or batch_size < 1 or lr <= 0:
         raise ValueError(f"need steps >= 0, batch_size >= 1, lr > 0; got {steps}, {batch_size}, {lr}")
     check_levels(levels, sched.N)
+    if cond is not None:
+        if not isinstance(data, torch.Tensor) or not torch.is_tensor(cond) \
+                or cond.shape[0] != data.shape[0]:
+            raise ValueError("cond must be a tensor with one row per row of the tensor data")
     if isinstance(data, torch.Tensor) and data.shape[0] < 1:
         raise ValueError("data must hold at least one sample")
     device = torch.device(device)
@@ -73,10 +80,13 @@ def train_dsm(model: torch.nn.Module, sched: Schedule,
         if isinstance(data, torch.Tensor):
             idx = torch.randint(0, data.shape[0], (batch_size,), generator=gen)
             x0 = data[idx].to(device)
+            c = None if cond is None else cond[idx].to(device)
         else:
-            x0 = data(batch_size, gen).to(device)
+            x0, c = data(batch_size, gen).to(device), None
+        if c is not None and c.dtype == torch.float64:
+            c = c.float()
         loss = dsm_loss(model, sched, x0.float() if x0.dtype == torch.float64 else x0, generator=gen,
-                        levels=levels)
+                        levels=levels, cond=c, per_entry=per_entry)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -1,0 +1,118 @@
+"""Checks of generated sequences against the exact Gaussian law.
+
+- :func:`empirical_acf`: autocorrelation pooled over positions and samples (stationary data);
+- :func:`pacf_from_acf`: partial autocorrelation by the Durbin-Levinson recursion
+  (Brockwell & Davis 1991, Prop. 5.2.1);
+- :func:`conditional_fit`: least-squares regression of generated X_k on its prefix, the
+  estimate of the conditional mean (affine) and variance of X_k | X_{<k};
+- :func:`conditional_errors`: those against the exact conditionals of
+  :func:`~diffctrl.sequential.gaussian.conditionals`, in units of the exact conditional std;
+- :func:`tv_proxy`: sqrt(KL / 2) (Pinsker's bound on total variation) between the Gaussian
+  fitted to the samples and the true law (:func:`~diffctrl.diffusion.metrics.gaussian_kl`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ..diffusion.metrics import gaussian_kl
+from .gaussian import F64, check_cov, conditionals
+
+
+def _check_x(x: torch.Tensor) -> torch.Tensor:
+    if x.ndim != 2 or x.shape[0] < 2:
+        raise ValueError(f"x must be (n, L) with n >= 2 sequences, got {tuple(x.shape)}")
+    return x.double()
+
+
+def empirical_acf(x: torch.Tensor, nlags: int) -> torch.Tensor:
+    """rho_hat(0..nlags) of sequences x (n, L), pooled: gamma_h = mean over samples and t of
+    (x_t - m)(x_{t+h} - m), m the overall mean; rho = gamma / gamma_0."""
+    x = _check_x(x)
+    if isinstance(nlags, bool) or not isinstance(nlags, int) or not 0 <= nlags < x.shape[1]:
+        raise ValueError(f"nlags must be an int in 0..{x.shape[1] - 1}, got {nlags!r}")
+    y = x - x.mean()
+    g = torch.stack([(y[:, : y.shape[1] - h] * y[:, h:]).mean() for h in range(nlags + 1)])
+    return g / g[0]
+
+
+def pacf_from_acf(rho: torch.Tensor) -> torch.Tensor:
+    """Partial autocorrelations alpha(0..H) (alpha(0) = 1) from rho(0..H), Durbin-Levinson."""
+    rho = torch.as_tensor(rho, dtype=F64)
+    H = rho.shape[0] - 1
+    out = [1.0]
+    phi = torch.zeros(0, dtype=F64)
+    for h in range(1, H + 1):
+        num = rho[h] - (phi * rho[1:h].flip(0)).sum()
+        den = 1 - (phi * rho[1:h]).sum()
+        a = num / den
+        phi = torch.cat([phi - a * phi.flip(0), a.reshape(1)])
+        out.append(float(a))
+    return torch.tensor(out, dtype=F64)
+
+
+def conditional_fit(x: torch.Tensor, k: int, history: int | None = None) -> tuple[torch.Tensor, float, float]:
+    """OLS of x[:, k] on [1, x[:, k-h..k-1]] (h = ``history``, default the whole prefix).
+
+    Returns (coefficients (h,), intercept, residual variance with n - h - 1 degrees of freedom).
+    """
+    x = _check_x(x)
+    n, L = x.shape
+    if not 0 <= k < L:
+        raise ValueError(f"k must lie in 0..{L - 1}, got {k}")
+    h = k if history is None else min(int(history), k)
+    if history is not None and history < 0:
+        raise ValueError(f"history must be >= 0, got {history}")
+    if n <= h + 1:
+        raise ValueError(f"need more than {h + 1} sequences, got {n}")
+    X = torch.cat([torch.ones(n, 1, dtype=F64), x[:, k - h:k]], dim=1)
+    beta = torch.linalg.lstsq(X, x[:, k:k + 1]).solution[:, 0]
+    r = x[:, k] - X @ beta
+    return beta[1:], float(beta[0]), float((r**2).sum() / (n - h - 1))
+
+
+def conditional_errors(x: torch.Tensor, cov: torch.Tensor, mean: torch.Tensor | None = None,
+                       ks=None) -> dict[str, torch.Tensor]:
+    """Per position k: the error of the fitted conditional mean and the ratio of variances.
+
+    ``mean_err[k] = sqrt(E (m_hat(X) - m(X))^2) / sqrt(v_k)`` under the true prefix law (X_{<k}
+    ~ N(mean, cov)), with m, v the exact conditional mean and variance; ``var_ratio[k] =
+    v_hat / v_k``. ``ks`` defaults to 1..L-1.
+    """
+    cov = check_cov(cov)
+    L = cov.shape[0]
+    m = torch.zeros(L, dtype=F64) if mean is None else torch.as_tensor(mean, dtype=F64)
+    B, v = conditionals(cov)
+    ks = list(range(1, L)) if ks is None else list(ks)
+    me, vr = [], []
+    for k in ks:
+        b_hat, c_hat, v_hat = conditional_fit(x, k)
+        db = b_hat - B[k, :k]
+        # m_hat(X) - m(X) = c_hat + b_hat.X - (m_k + B_k.(X - m)) = const + db.X
+        const = c_hat - m[k] + B[k, :k] @ m[:k] + db @ m[:k]
+        sq = const**2 + db @ cov[:k, :k] @ db
+        me.append(float(sq.sqrt() / v[k].sqrt()))
+        vr.append(v_hat / float(v[k]))
+    return {"k": torch.tensor(ks), "mean_err": torch.tensor(me, dtype=F64),
+            "var_ratio": torch.tensor(vr, dtype=F64)}
+
+
+def tv_proxy(x: torch.Tensor, cov: torch.Tensor, mean: torch.Tensor | None = None) -> float:
+    """sqrt(KL(N(m_hat, S_hat) || N(mean, cov)) / 2): Pinsker's bound on the total variation
+    between the Gaussian fitted to x (n, L) and the true law. Its Monte Carlo floor for exact
+    samples is about sqrt(L (L + 3) / (8 n))."""
+    x = _check_x(x)
+    cov = check_cov(cov)
+    m = torch.zeros(cov.shape[0], dtype=F64) if mean is None else torch.as_tensor(mean, dtype=F64)
+    kl = gaussian_kl(x.mean(0), torch.cov(x.T), m, cov)
+    return math.sqrt(max(kl, 0.0) / 2)
+
+
+def loglog_slope(n: torch.Tensor, err: torch.Tensor) -> float:
+    """Least-squares slope of log err against log n."""
+    a = torch.log(torch.as_tensor(n, dtype=F64))
+    b = torch.log(torch.as_tensor(err, dtype=F64))
+    a = a - a.mean()
+    return float((a * (b - b.mean())).sum() / (a**2).sum())

@@ -1,0 +1,55 @@
+"""Sequence metrics against statsmodels and closed forms."""
+
+import numpy as np
+import pytest
+import torch
+from statsmodels.tsa.arima_process import ArmaProcess
+
+from diffctrl.sequential.arma import ARMA, arma_acf, arma_cov
+from diffctrl.sequential.gaussian import gaussian_paths
+from diffctrl.sequential.metrics import (conditional_errors, conditional_fit, loglog_slope,
+                                         pacf_from_acf, tv_proxy)
+
+
+def test_pacf_from_exact_acf_equals_statsmodels():
+    proc = ARMA((1.5, -0.56), (0.4,))
+    ours = pacf_from_acf(arma_acf(proc, 8)).numpy()
+    assert np.allclose(ours, ArmaProcess([1, -1.5, 0.56], [1, 0.4]).pacf(9), atol=1e-10)
+    # an AR(2) has zero partial autocorrelation beyond lag 2
+    ar2 = pacf_from_acf(arma_acf(ARMA((1.5, -0.56)), 6)).numpy()
+    assert np.allclose(ar2[3:], 0.0, atol=1e-12) and ar2[2] == pytest.approx(-0.56)
+
+
+def test_conditional_fit_recovers_the_ar1_law():
+    proc = ARMA((0.8,), sigma=0.5)
+    x = gaussian_paths(arma_cov(proc, 6), 50_000, generator=torch.Generator().manual_seed(0))
+    b, c, v = conditional_fit(x, 5)
+    assert np.allclose(b.numpy(), [0, 0, 0, 0, 0.8], atol=0.02)
+    assert abs(c) < 0.01 and v == pytest.approx(0.25, rel=0.03)
+    ce = conditional_errors(x, arma_cov(proc, 6))
+    assert float(ce["mean_err"].max()) < 0.05
+    assert np.allclose(ce["var_ratio"].numpy(), 1.0, atol=0.03)
+
+
+def test_conditional_errors_see_a_wrong_law():
+    cov = arma_cov(ARMA((0.8,)), 6)
+    x = gaussian_paths(arma_cov(ARMA((0.3,)), 6), 20_000, generator=torch.Generator().manual_seed(0))
+    ce = conditional_errors(x, cov)
+    assert float(ce["mean_err"].max()) > 0.5
+
+
+def test_tv_proxy_floor_and_slope():
+    cov = arma_cov(ARMA((0.5,)), 4)
+    n = 20_000
+    x = gaussian_paths(cov, n, generator=torch.Generator().manual_seed(3))
+    # E KL(fit || truth) ~ L(L + 3) / (4n) for exact samples: the proxy is near sqrt of half that
+    floor = (4 * 7 / (8 * n)) ** 0.5
+    assert 0.3 * floor < tv_proxy(x, cov) < 3 * floor
+    assert loglog_slope([10, 100, 1000], [1.0, 0.1, 0.01]) == pytest.approx(-1.0)
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="history"):
+        conditional_fit(torch.randn(10, 4), 3, history=-1)
+    with pytest.raises(ValueError, match="k must lie"):
+        conditional_fit(torch.randn(10, 4), 4)
