@@ -24,7 +24,9 @@ diffctrl.pipeline verdicts``).
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -103,6 +105,39 @@ def verdict_markdown(claims: dict[str, dict[str, Any]]) -> str:
             f"| **{c.get('verdict', '—')}** | {_count(c)} |"
         )
     return "\n".join(lines)
+
+
+def verdict_html(claims: dict[str, dict[str, Any]]) -> str:
+    """The same table as :func:`verdict_markdown` in HTML (what a prose page pastes with
+    ``{glue:any}`` and ``:doc:``, which carries no Markdown across documents); inline
+    ``$...$`` math becomes ``\\(...\\)`` for MathJax."""
+    head = "".join(f"<th>{h}</th>" for h in ("claim", "criterion", "verdict", "passes"))
+    rows = []
+    for c in claims.values():
+        cells = (_html_cell(c["statement"]), _html_cell(c["criterion"]),
+                 f"<strong>{html.escape(str(c.get('verdict', '—')))}</strong>",
+                 html.escape(_count(c)))
+        rows.append("<tr>" + "".join(f"<td>{x}</td>" for x in cells) + "</tr>")
+    return (f'<table class="table verdicts"><thead><tr>{head}</tr></thead>'
+            f"<tbody>{''.join(rows)}</tbody></table>")
+
+
+def _html_cell(text: Any) -> str:
+    out = html.escape(" ".join(str(text or "").split()))
+    return re.sub(r"\$([^$]+)\$", r"\\(\1\\)", out)
+
+
+class VerdictTable:
+    """A verdict table with a Markdown and an HTML representation (both glued)."""
+
+    def __init__(self, claims: dict[str, dict[str, Any]]):
+        self.claims = claims
+
+    def _repr_markdown_(self) -> str:
+        return verdict_markdown(self.claims)
+
+    def _repr_html_(self) -> str:
+        return verdict_html(self.claims)
 
 
 def _cell(text: Any) -> str:

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .claims import POSITIVE, Claim, check_verdict, verdict_markdown
+from .claims import POSITIVE, Claim, VerdictTable, check_verdict
 from .runtime import environment
 
 RESULTS_ENV = "DIFFCTRL_RESULTS_DIR"
@@ -89,13 +89,12 @@ def _glue(key: str, value: Any) -> None:
     glue(key, value, display=False)
 
 
-def _glue_markdown(key: str, text: str) -> None:
+def _glue_table(key: str, claims: dict[str, dict[str, Any]]) -> None:
     try:
-        from IPython.display import Markdown
         from myst_nb import glue
     except ImportError:
         return
-    glue(key, Markdown(text), display=False)
+    glue(key, VerdictTable(claims), display=False)
 
 
 class Record:
