@@ -60,3 +60,60 @@ def test_bad_inputs(setup):
         AdapterControl(unet, vp_sde_schedule(5), (1, 8, 8))
     with pytest.raises(ValueError, match="shape"):
         AdapterControl(unet, sched, (1, 8, 8))(0, torch.zeros(3, 10))
+
+
+def _perturbed(setup, dtype=torch.float64):
+    sched, unet, _ = setup
+    unet = unet.to(dtype)
+    chain = model_chain(unet, sched, 1.0, (1, 8, 8))
+    ctrl = AdapterControl(unet, sched, (1, 8, 8), rank=2).to(dtype)
+    with torch.no_grad():
+        for name, p in ctrl.tuned.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.3, generator=torch.Generator().manual_seed(len(name)))
+    return chain, ctrl
+
+
+def test_state_derivative_of_the_control_against_finite_differences(setup):
+    # u = m^theta - m: both networks depend on the state; freezing the base network's parameters
+    # must not cut its input derivative (the bug: D_y u came out as D_y m^theta alone)
+    _, ctrl = _perturbed(setup)
+    g = torch.Generator().manual_seed(2)
+    y = torch.randn(3, 64, generator=g, dtype=torch.float64).requires_grad_(True)
+    v = torch.randn(3, 64, generator=g, dtype=torch.float64)
+    w = torch.randn(3, 64, generator=g, dtype=torch.float64)
+    for t in (0, 2):
+        grad = torch.autograd.grad((ctrl(t, y) * w).sum(), y)[0]
+        h = 1e-5
+        with torch.no_grad():
+            fd = ((ctrl(t, y + h * v) - ctrl(t, y - h * v)) * w).sum() / (2 * h)
+        assert float((grad * v).sum()) == pytest.approx(float(fd), rel=1e-6), t
+        tuned_only = torch.autograd.grad((ctrl._score(ctrl.tuned, y.reshape(-1, 1, 8, 8), 4 - t)
+                                          * w.reshape(-1, 1, 8, 8)).sum(), y)[0]
+        assert not torch.allclose(tuned_only * float(ctrl.coef[4 - t]), grad, rtol=1e-3)
+
+
+def test_draft_gradient_with_adapters_against_finite_differences(setup):
+    # the DRaFT loss (reward backpropagated through every step) is a smooth function of the
+    # adapter weights for fixed noise: its autograd gradient must match central differences
+    chain, ctrl = _perturbed(setup)
+    obj = FinetuneObjective(chain, lambda y: -((y - 0.3) ** 2).sum(1), ctrl, "draft", n_traj=4,
+                            dtype=torch.float64)
+    params = [p for p in ctrl.parameters() if p.requires_grad]
+    loss = obj(torch.Generator().manual_seed(7))
+    grads = torch.autograd.grad(loss, params)
+    g = torch.Generator().manual_seed(8)
+    dirs = [torch.randn(p.shape, generator=g, dtype=p.dtype) for p in params]
+    analytic = sum(float((gr * d).sum()) for gr, d in zip(grads, dirs))
+    h = 1e-5
+
+    def at(sign):
+        with torch.no_grad():
+            for p, d in zip(params, dirs):
+                p.add_(sign * h * d)
+            out = float(obj(torch.Generator().manual_seed(7)))
+            for p, d in zip(params, dirs):
+                p.sub_(sign * h * d)
+            return out
+
+    assert analytic == pytest.approx((at(1) - at(-1)) / (2 * h), rel=1e-5)

@@ -11,8 +11,20 @@ from scipy.stats import entropy
 from diffctrl.diffusion import data as ddata
 from diffctrl.diffusion.models import SmallUNet
 from diffctrl.diffusion.schedules import vp_sde_schedule
-from diffctrl.finetune.classifier import (ClassLogProb, DigitClassifier, accuracy, class_entropy,
-                                          max_entropy, mean_pairwise_distance, train_classifier)
+from diffctrl.finetune.classifier import (
+    ClassLogProb,
+    DigitClassifier,
+    DigitCNN,
+    accuracy,
+    class_entropy,
+    digit_quality,
+    frechet_distance,
+    label_tv,
+    max_entropy,
+    mean_pairwise_distance,
+    nearest_distance,
+    train_classifier,
+)
 from diffctrl.finetune.images import model_chain
 
 
@@ -95,3 +107,108 @@ def test_bad_inputs_raise():
         mean_pairwise_distance(torch.zeros(1, 64))
     with pytest.raises(ValueError, match="N="):
         model_chain(SmallUNet(5, base=8), vp_sde_schedule(4), 0.5, (1, 8, 8))
+
+
+def test_a_cnn_judge_of_another_architecture_learns_the_digits(trained):
+    _, _, xte, yte = trained
+    x, y = ddata.load_digits()
+    perm = torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(0))
+    torch.manual_seed(0)
+    judge = DigitCNN(10, width=8, hidden=32)
+    train_classifier(judge, x[perm[:1300]], y[perm[:1300]], 300, seed=1)
+    assert accuracy(judge, xte, yte) > 0.9
+    assert judge.features(xte[:5]).shape == (5, 32)
+
+
+def test_frechet_distance_against_scipy_sqrtm():
+    from scipy.linalg import sqrtm
+
+    g = torch.Generator().manual_seed(3)
+    a = torch.randn(200, 4, generator=g, dtype=torch.float64) @ torch.randn(4, 4, generator=g, dtype=torch.float64)
+    b = torch.randn(150, 4, generator=g, dtype=torch.float64) * 0.5 + 1.0
+    ca, cb = np.cov(a.numpy().T), np.cov(b.numpy().T)
+    want = (((a.mean(0) - b.mean(0)) ** 2).sum().item()
+            + np.trace(ca + cb - 2 * np.real(sqrtm(ca @ cb))))
+    assert frechet_distance(a, b) == pytest.approx(want, rel=1e-8)
+    assert frechet_distance(a, a) == pytest.approx(0, abs=1e-8)
+
+
+def test_label_tv_and_nearest_distance_by_hand():
+    assert label_tv(torch.tensor([0, 0, 1, 1]), torch.tensor([0, 1, 1, 1]), 3) == pytest.approx(0.25)
+    assert label_tv(torch.tensor([2, 2]), torch.tensor([0, 1]), 3) == pytest.approx(1.0)
+    from scipy.spatial.distance import cdist
+
+    g = torch.Generator().manual_seed(0)
+    x, ref = torch.randn(7, 3, generator=g), torch.randn(11, 3, generator=g)
+    want = cdist(x.double().numpy(), ref.double().numpy()).min(1)
+    assert np.allclose(nearest_distance(x, ref).numpy(), want)
+
+
+def test_digit_quality_tells_digits_from_noise(trained):
+    clf = trained[0]
+    x, _ = ddata.load_digits()
+    perm = torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(5))
+    real = x[perm[:300]]  # digits that are not the comparison sets' (seed 1 draws others)
+    q_real = digit_quality(real, x, clf, seed=1)
+    noise = torch.rand(300, 1, 8, 8, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    q_noise = digit_quality(noise, x, clf, seed=1)
+    # real digits sit near the data-vs-data floors; uniform noise is far above every one
+    assert q_noise["fd"] > 10 * q_noise["fd_floor"] and q_noise["nn"] > 1.5 * q_noise["nn_floor"]
+    # the class histogram alone is a weak test: the classifier spreads noise over many classes
+    assert q_noise["tv"] > q_real["tv"]
+    assert q_real["fd"] < 3 * q_real["fd_floor"] and q_real["nn"] < 1.25 * q_real["nn_floor"]
+    assert q_real["tv"] < 0.15
+    with pytest.raises(ValueError, match="2 n"):
+        digit_quality(x[:1000], x, clf)
+
+
+def test_guarded_finetuning_retries_at_a_smaller_step_and_reports_divergence():
+    from diffctrl.finetune.images import finetune_guarded
+    from diffctrl.finetune.nets import ControlMLP
+    from diffctrl.finetune.parametric import FinetuneObjective
+
+    sched = vp_sde_schedule(3)
+    torch.manual_seed(0)
+    chain = model_chain(SmallUNet(3, base=8), sched, 1.0, (1, 8, 8))
+
+    def make():
+        torch.manual_seed(0)
+        ctrl = ControlMLP(64, chain.sigma, chain.beta, hidden=8)
+        return FinetuneObjective(chain, lambda y: -(y**2).sum(1), ctrl, "dpok", n_traj=4)
+
+    seen = []
+
+    def check(obj):  # the first attempt "blows up", the second passes
+        seen.append(obj)
+        return len(seen) > 1
+
+    obj, res, tries = finetune_guarded(make, 2, lr=0.1, lr_factors=(1.0, 0.25), check=check)
+    assert [t["lr"] for t in tries] == [0.1, 0.025]
+    assert [t["diverged"] for t in tries] == [True, False]
+    assert obj is seen[1] and len(res.losses) == 2
+    obj, res, tries = finetune_guarded(make, 1, lr=0.1, lr_factors=(1.0,), check=lambda o: False)
+    assert obj is None and res is None and tries[0]["diverged"]
+
+    def bad():  # a non-finite loss is a divergence, not an exception
+        o = make()
+        o.forward = lambda gen: torch.tensor(float("nan"), requires_grad=True)
+        return o
+
+    obj, _, tries = finetune_guarded(bad, 1, lr=0.1)
+    assert obj is None and "non-finite" in tries[0]["reason"]
+    with pytest.raises(ValueError, match="lr_factors"):
+        finetune_guarded(make, 1, lr=0.1, lr_factors=())
+
+
+def test_image_grid_tiles_row_by_row_with_gaps():
+    from diffctrl.finetune.images import image_grid
+
+    y = torch.arange(4 * 4, dtype=torch.float32).reshape(4, 1, 2, 2)
+    g = image_grid(y, 2, pad=1, background=-1.0)
+    assert g.shape == (7, 7)
+    assert torch.equal(g[1:3, 1:3], y[0, 0]) and torch.equal(g[1:3, 4:6], y[1, 0])
+    assert torch.equal(g[4:6, 1:3], y[2, 0]) and torch.equal(g[4:6, 4:6], y[3, 0])
+    assert torch.all(g[0] == -1) and torch.all(g[:, 3] == -1) and torch.all(g[-1] == -1)
+    assert torch.equal(image_grid(y.reshape(4, 4), 2), g)  # flattened square images
+    with pytest.raises(ValueError, match="side"):
+        image_grid(y, 3)

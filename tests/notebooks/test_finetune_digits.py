@@ -1,50 +1,137 @@
-"""The digits fine-tuning notebook's headline numbers (smoke profile) against common sense."""
+"""The digits fine-tuning notebook's record, on whichever profile ran: the machinery in every
+profile; in the full (published) profile, that the pre-trained chain makes digits. Every
+verdict is recomputed here from its evidence with the rule the notebook declares."""
 
 import math
 
 import pytest
 
+from diffctrl.claims import POSITIVE, count_verdict
+
 
 @pytest.fixture(scope="module")
-def rec(notebook_results):
-    data = notebook_results("finetune_digits")
-    assert data["profile"] == "smoke"
-    return data["values"]
+def record(notebook_results):
+    return notebook_results("finetune_digits")
 
 
-def test_the_classifier_works(rec):
-    assert rec["clf_accuracy"] > 0.85
-    assert -1.0 < rec["reward_data_target"] <= 0  # log p(c|x) of real digits of the class
+@pytest.fixture(scope="module")
+def rec(record):
+    return record["values"]
 
 
-def test_pift_raises_the_target_log_probability(rec):
+def _good(q):
+    return (
+        q["tv"] <= q["tv_floor"] + 0.05
+        and q["nn"] <= 1.25 * q["nn_floor"]
+        and q["fd"] <= 5 * q["fd_floor"]
+    )
+
+
+def test_every_declared_claim_is_judged(record):
+    assert set(record["claims"]) == {
+        "pretrained_digits",
+        "reward_up",
+        "pift_vs_dpok",
+        "pift_vs_dpok_lora",
+        "beta_kl",
+    }
+    for key, c in record["claims"].items():
+        assert c["verdict"] in (
+            "confirmed",
+            "confirmed with caveat",
+            "not reproduced",
+            "inconclusive",
+        ), key
+        assert not (c["baseline_passes"] and c["verdict"] in POSITIVE), key
+
+
+def test_the_classifiers_work(rec):
+    assert rec["clf_accuracy"] > 0.85 and rec["judge_accuracy"] > 0.85
+    assert (
+        -1.0 < rec["reward_data_target"] <= 0
+    )  # log p(c|x) of real digits of the class
+
+
+def test_quality_verdict_follows_its_rule(record):
+    c = record["claims"]["pretrained_digits"]
+    passes = [_good(q) for q in c["evidence"]["scores"]]
+    assert c["per_seed"] == passes and c["verdict"] == count_verdict(passes)
+    # the untrained U-Net is the baseline, and it must fail every seed
+    assert not any(_good(q) for q in c["evidence"]["untrained"])
+    for q in c["evidence"]["scores"]:
+        assert q["fd_floor"] > 0 and q["nn_floor"] > 0 and 0 <= q["tv_floor"] <= 1
+
+
+def test_the_published_model_makes_digits(record):
+    """On the full record, the fine-tuned chain's starting point still looks like digits in
+    the reward classifier's feature space (every seed within the claim's Frechet bound) and is
+    far from the untrained U-Net; the whole claim is judged by its (glued) verdict."""
+    if record["profile"] != "full":
+        pytest.skip("the smoke profile's tiny U-Net is not meant to make digits")
+    c = record["claims"]["pretrained_digits"]
+    for q in c["evidence"]["scores"]:
+        assert q["fd"] <= 5 * q["fd_floor"], q
+    for q in c["evidence"]["untrained"]:
+        assert q["fd"] > 100 * q["fd_floor"] and q["nn"] > 10 * q["nn_floor"], q
+
+
+def test_head_to_head_verdicts_follow_their_rule(record):
+    for key in ("pift_vs_dpok", "pift_vs_dpok_lora"):
+        c = record["claims"][key]
+        ev = c["evidence"]
+        wins = [
+            a is not None and (b is None or a > b)
+            for a, b in zip(ev["pift"], ev["dpok"])
+        ]
+        assert c["per_seed"] == wins and c["verdict"] == count_verdict(wins), key
+
+
+def test_pift_and_dpok_both_move_the_chain_and_pift_raises_the_reward(rec):
+    # PI-FT is not left out: whenever one of its seeds survived it must have moved the chain
+    # and raised the reward it was trained on; DPOK must have moved it
+    for prefix in ("", "lora_"):
+        for m in ("pift", "dpok"):
+            if rec[f"{prefix}diverged_{m}"] < rec["n_seeds"]:
+                assert rec[f"{prefix}kl_{m}"] > 0, (prefix, m)
+                assert math.isclose(
+                    rec[f"{prefix}J_{m}"],
+                    rec[f"{prefix}reward_{m}"]
+                    - rec["method_beta"] * rec[f"{prefix}kl_{m}"],
+                    rel_tol=1e-9,
+                    abs_tol=1e-9,
+                ), (prefix, m)
+    assert rec["diverged_pift"] < rec["n_seeds"]
     assert rec["reward_pift"] > rec["reward_pre"]
-    assert rec["kl_pift"] > 0
 
 
-def test_reward_gradient_methods_raise_the_objective(rec):
-    # J = E r - beta KL; at u = 0 it equals E r under the pre-trained model. (Not asserted for
-    # PI-FT: in the full profile it overshoots the KL at beta = 1 and ends below the pre-trained J.)
-    for m in ("draft", "adjoint"):
-        assert rec[f"objective_{m}"] > rec["objective_pre"], m
-    for m in ("pift", "draft", "dpok", "adjoint"):
-        assert rec[f"kl_{m}"] > 0, m
+def test_beta_verdict_follows_its_rule(record):
+    c = record["claims"]["beta_kl"]
+    betas = record["params"]["betas"]
+    per_beta = [c["evidence"][str(b)] for b in betas]
+    falls = []
+    for s in range(len(per_beta[0])):
+        kls = [col[s] for col in per_beta if col[s] is not None]
+        falls.append(len(kls) >= 2 and all(x > y for x, y in zip(kls, kls[1:])))
+    assert c["per_seed"] == falls and c["verdict"] == count_verdict(falls)
 
 
-def test_larger_beta_stays_closer_to_the_pretrained_model(rec):
-    assert rec["beta_diverged_0p3"] == 0 and rec["beta_diverged_3p0"] == 0
-    assert rec["beta_kl_0p3"] > rec["beta_kl_3p0"] > 0
-    assert rec["beta_reward_0p3"] > rec["beta_reward_3p0"]
+def test_reward_up_follows_its_rule(record):
+    c = record["claims"]["reward_up"]
+    ev = c["evidence"]
+    up = [
+        r is not None
+        and r["judge_target_frac"] >= ev["pre"] + 0.2
+        and r["nn"] <= 1.25 * ev["nn_floor"]
+        for r in ev["runs"]
+    ]
+    assert c["per_seed"] == up and c["verdict"] == count_verdict(up)
 
 
-def test_diversity_scores_are_in_range(rec):
-    for k in ("entropy_pre", "beta_entropy_0p3", "beta_entropy_3p0"):
-        assert 0 <= rec[k] <= math.log(10) + 1e-12, k
+def test_scores_are_in_range(rec, record):
+    for b in record["params"]["betas"]:
+        t = str(b).replace(".", "p")
+        if rec[f"beta_diverged_{t}"] < rec["n_seeds"]:
+            for k in ("class_entropy", "judge_entropy"):
+                assert 0 <= rec[f"beta_{k}_{t}"] <= math.log(10) + 1e-12, (k, b)
+            assert -1 <= rec[f"beta_hacking_gap_{t}"] <= 1
     assert rec["pairwise_pre"] > 0
-
-
-def test_lora_adapters_moved_the_chain(rec):
-    # u = m^theta - m is exactly 0 at the start (LoRA B = 0): a positive KL means the adapters moved
-    for m in ("pift", "dpok"):
-        assert rec[f"lora_kl_{m}"] > 0, m
-        assert math.isfinite(rec[f"lora_objective_{m}"]), m

@@ -83,8 +83,9 @@ class AdapterControl(nn.Module):
         k = self.N - t if isinstance(t, int) else self.N - torch.as_tensor(t, device=y.device)
         x = y.reshape(-1, *self.image_shape)
         base = self._base[0].to(y.device)
-        with torch.no_grad():
-            s0 = self._score(base, x, k)
+        # frozen parameters, not a cut graph: D_y u = D_y(m^theta - m) needs the base's input
+        # derivative too (reward backpropagation, Adjoint Matching, the LoRA chain's Jacobian)
+        s0 = self._score(base, x, k)
         s1 = self._score(self.tuned, x, k)
         c = self.coef.to(y.device)[torch.as_tensor(k, device=y.device)]
         c = c.reshape(-1, *([1] * (x.ndim - 1))) if c.ndim else c
@@ -96,12 +97,35 @@ def to_images(y: torch.Tensor, image_shape) -> torch.Tensor:
     return y.reshape(y.shape[0], *image_shape)
 
 
+def image_grid(y: torch.Tensor, side: int, pad: int = 1, background: float = -1.0
+               ) -> torch.Tensor:
+    """The first ``side**2`` single-channel images of ``y`` ((B, H, W), (B, 1, H, W) or
+    flattened square (B, H*H)) tiled row by row into one (side (H + pad) + pad, ...) image,
+    with ``pad`` pixels of ``background`` between tiles so that neighbours do not touch."""
+    y = y.detach().cpu()
+    if y.ndim == 2:
+        h = math.isqrt(y.shape[1])
+        if h * h != y.shape[1]:
+            raise ValueError(f"flattened images must be square, got {y.shape[1]} pixels")
+        y = y.reshape(-1, h, h)
+    y = y.reshape(y.shape[0], y.shape[-2], y.shape[-1])
+    if y.shape[0] < side * side or side < 1 or pad < 0:
+        raise ValueError(f"need side >= 1, pad >= 0 and at least side**2 = {side * side} "
+                         f"images, got side={side}, pad={pad}, {y.shape[0]} images")
+    t = nn.functional.pad(y[: side * side], (pad, 0, pad, 0), value=background)
+    H, W = t.shape[-2:]
+    g = t.reshape(side, side, H, W).permute(0, 2, 1, 3).reshape(side * H, side * W)
+    return nn.functional.pad(g, (0, pad, 0, pad), value=background)
+
+
 def score_samples(chain: ControlledChain, control, reward, classifier: nn.Module, target: int,
-                  n: int, *, seed: int = 0, device="cpu") -> tuple[dict, torch.Tensor]:
+                  n: int, *, seed: int = 0, device="cpu", judge: nn.Module | None = None
+                  ) -> tuple[dict, torch.Tensor]:
     """``n`` terminal samples of the (controlled) chain (``control=None``: pre-trained) and their
     scores: mean reward and path KL (each with ``_se``), fraction classified as ``target``,
-    entropy of the predicted labels (nats) and mean pairwise distance. Returns (scores, samples
-    (n, dim))."""
+    entropy of the predicted labels (nats) and mean pairwise distance; with a ``judge`` (a
+    second classifier, never trained against) also its ``judge_target_frac``, ``judge_logp``
+    (mean ``log p(target | x)``) and ``judge_entropy``. Returns (scores, samples (n, dim))."""
     from .classifier import class_entropy, mean_pairwise_distance, predict
     from .metrics import _mean_se
     from .parametric import rollout
@@ -112,10 +136,44 @@ def score_samples(chain: ControlledChain, control, reward, classifier: nn.Module
         roll = rollout(chain, ctrl, reward, n, gen, device=device)
         y = roll.y[-1]
         labels = predict(classifier, y)
-    out = {}
+        out = {}
+        if judge is not None:
+            logits = judge(y)
+            jl = logits.argmax(1)
+            out["judge_target_frac"] = float((jl == target).double().mean())
+            out["judge_logp"] = float(torch.log_softmax(logits.double(), 1)[:, target].mean())
+            out["judge_entropy"] = class_entropy(jl, judge.n_classes)
     out["reward"], out["reward_se"] = _mean_se(roll.r)
     out["kl"], out["kl_se"] = _mean_se(roll.kl.sum(0))
     out["target_frac"] = float((labels == target).double().mean())
     out["class_entropy"] = class_entropy(labels, classifier.n_classes)
     out["pairwise"] = mean_pairwise_distance(y)
     return out, y
+
+
+def finetune_guarded(make, steps: int, *, lr: float, lr_factors=(1.0,), check=None,
+                     **kwargs) -> tuple[object, object, list[dict]]:
+    """Train ``make()`` (a fresh :class:`.parametric.FinetuneObjective`) with
+    :func:`.parametric.finetune` at ``lr * f`` for the first factor ``f`` of ``lr_factors``
+    whose run neither raises ``FloatingPointError`` (a non-finite loss) nor fails
+    ``check(objective)`` (e.g. samples far out of the pixel range). Returns ``(objective,
+    result, attempts)``; ``objective`` and ``result`` are ``None`` when every attempt diverged,
+    ``attempts`` lists ``{"lr", "diverged", "reason"}`` per try."""
+    from .parametric import finetune
+
+    if not lr_factors or any(not f > 0 for f in lr_factors):
+        raise ValueError(f"lr_factors must be positive numbers, got {lr_factors!r}")
+    attempts = []
+    for f in lr_factors:
+        obj = make()
+        try:
+            res = finetune(obj, steps, lr=lr * f, **kwargs)
+        except FloatingPointError as err:
+            attempts.append({"lr": lr * f, "diverged": True, "reason": str(err)})
+            continue
+        if check is not None and not check(obj):
+            attempts.append({"lr": lr * f, "diverged": True, "reason": "check failed"})
+            continue
+        attempts.append({"lr": lr * f, "diverged": False, "reason": ""})
+        return obj, res, attempts
+    return None, None, attempts
