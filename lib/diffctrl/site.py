@@ -149,16 +149,28 @@ def site_digest(site: Path) -> str:
 
 
 def publish_extras(root: Path, html: Path) -> None:
-    """Copy ``claims.json`` beside the HTML, and ``_build/artifacts/*`` to
-    ``_static/artifacts/`` with a ``SHA256SUMS`` list."""
+    """Copy ``claims.json`` beside the HTML, and the artifacts of ``_build/artifacts/`` that
+    the results records name (``<stem>-<key>.<ext>`` whose key a record quotes, e.g. the
+    shared digit U-Net's ``unet_key``; stale keys stay behind) to ``_static/artifacts/``
+    with a ``SHA256SUMS`` list."""
     site = root / "_build" / "site"
     if (site / "claims.json").exists():
         shutil.copy2(site / "claims.json", html / "claims.json")
     src = root / "_build" / "artifacts"
     dest = html / "_static" / "artifacts"
     shutil.rmtree(dest, ignore_errors=True)
+    records = " ".join(
+        p.read_text(encoding="utf-8")
+        for p in sorted((root / "_build" / "results").glob("*.json"))
+    )
     files = (
-        sorted(p for p in src.rglob("*") if p.is_file() and not p.name.startswith("."))
+        sorted(
+            p
+            for p in src.rglob("*")
+            if p.is_file()
+            and not p.name.startswith(".")
+            and p.stem.rsplit("-", 1)[-1] in records
+        )
         if src.is_dir()
         else []
     )

@@ -278,19 +278,24 @@ def test_default_threads_split_the_cores(monkeypatch):
     assert pipeline.default_threads(2) == 1
 
 
-def test_publish_extras_copies_artifacts_with_checksums(book):
+def test_publish_extras_copies_the_named_artifacts_with_checksums(book):
     import hashlib
 
     art = book / "_build" / "artifacts" / "unet"
     art.mkdir(parents=True)
-    (art / "model.pt").write_bytes(b"weights")
+    (art / "model-abc123.pt").write_bytes(b"weights")
+    (art / "model-stale99.pt").write_bytes(b"old")
+    results = book / "_build" / "results"
+    results.mkdir(parents=True, exist_ok=True)
+    (results / "nb.json").write_text('{"values": {"unet_key": "abc123"}}')
     html = book / "_build" / "html"
     html.mkdir(parents=True)
     pipeline.publish_extras(book, html)
-    copied = html / "_static" / "artifacts" / "unet" / "model.pt"
+    copied = html / "_static" / "artifacts" / "unet" / "model-abc123.pt"
     assert copied.read_bytes() == b"weights"
+    assert not (copied.parent / "model-stale99.pt").exists()  # no record names that key
     sums = (html / "_static" / "artifacts" / "SHA256SUMS").read_text()
-    assert sums == f"{hashlib.sha256(b'weights').hexdigest()}  unet/model.pt\n"
+    assert sums == f"{hashlib.sha256(b'weights').hexdigest()}  unet/model-abc123.pt\n"
 
 
 def _cli(args, cwd):

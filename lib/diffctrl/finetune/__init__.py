@@ -12,7 +12,9 @@ exact tilted target ``p* ∝ p0 exp(r / beta)``.
 - :mod:`.optimum`     the T-step optimum by grid PI-FT (the yardstick of the control error) and
   the mode weights that show how far that optimum is from p* at finite T;
 - :mod:`.classifier`  a small digit classifier, its class log-probability as a reward, and the
-  diversity scores (class entropy, mean pairwise distance) of the digits experiment;
+  diversity scores of the digits experiment, a judge CNN and the quality scores of a digit model;
+- :mod:`.pretrained`  the book's shared pre-trained digit U-Net (train once or load the cached
+  artifact, strided sub-chain);
 - :mod:`.images`      a trained image score model (the core's SmallUNet) as the pre-trained chain;
 - :mod:`.lora`        the large-model path: diffusers UNets with peft LoRA adapters;
 - :mod:`.ddp`         the same trainer under ``torchrun`` with DistributedDataParallel.
