@@ -1,5 +1,5 @@
 """A small digit classifier, its class log-probability as a fine-tuning reward, and the
-diversity scores of a set of images (experiment 2 of ``papers.md`` Sec. 1, on the 8x8 digits).
+diversity scores of a set of images (the digits experiment of the chapter ``book/finetune.md``, on the 8x8 digits).
 
 - :class:`DigitClassifier`: an MLP ``f(x) -> logits`` over flattened images, shape (B, n_classes),
   with ``features(x)`` its last hidden layer; :class:`DigitCNN` a small convolutional network of

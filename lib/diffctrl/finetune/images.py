@@ -6,7 +6,7 @@
 that the 2-D machinery (``nets.ControlMLP``, ``nets.ValueMLP``, every method of
 :mod:`.parametric`) runs unchanged. Unlike :func:`diffctrl.diffusion.models.model_score`, the
 score is differentiable in its input (the network's parameters frozen): reward backpropagation
-and Adjoint Matching need ``D m_t(y)`` (``papers.md`` Sec. 1; the mean is
+and Adjoint Matching need ``D m_t(y)`` (``book/notation.md``, *The controlled chain*; the mean is
 ``m_t(y) = (y + b_k s_k(y)) / sqrt(1 - b_k)``, ``k = N - t``).
 
 :class:`AdapterControl` is the paper's parametrisation of the control on such a model: a copy of
