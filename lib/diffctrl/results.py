@@ -197,6 +197,8 @@ class Record:
         unjudged = [k for k, c in self.claims.items() if "verdict" not in c]
         if unjudged:
             raise ValueError(f"declared claims without a verdict: {unjudged}")
+        if self.claims:  # the table of all verdicts, glued once (Markdown and HTML)
+            _glue_table("verdicts", self.claims)
         folder = Path(folder) if folder is not None else results_dir()
         payload = dict(self.meta, values=self.values, claims=self.claims)
         return atomic_write_text(
