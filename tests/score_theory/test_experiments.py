@@ -88,3 +88,18 @@ def test_early_stopped_error_decreases_with_n_at_smoke_size():
     assert -1.2 < loglog_slope(r["ns"], r["err_val"])[0] < -0.15
     assert loglog_slope(r["ns"], r["delta2"])[0] < -0.3
     assert torch.all(r["err_oracle"] <= r["err_val"] + 1e-12)
+
+
+def test_rkhs_norm_lower_bound_is_the_norm_of_a_kernel_expansion():
+    from diffctrl.score_theory.experiments import KernelFit, rkhs_norm_lower_bound
+    from diffctrl.score_theory.kernels import fit_kernel_gd, relu_ntk
+
+    gen = torch.Generator().manual_seed(0)
+    z = torch.randn(30, 4, generator=gen, dtype=torch.float64)
+    K = relu_ntk(z, z)
+    a = torch.randn(30, 2, generator=gen, dtype=torch.float64)
+    c = float(K.diagonal().max())
+    fit = KernelFit(fit_kernel_gd(K, K @ a), lr=1.0, kernel_scale=c)
+    exact = float((c * (a * (K @ a)).sum()).sqrt())  # |f|_H of f = sum_i a_i k(z_i, .)
+    assert abs(rkhs_norm_lower_bound(fit, K @ a, rel_cutoff=0.0) - exact) < 1e-6 * exact
+    assert rkhs_norm_lower_bound(fit, K @ a, rel_cutoff=1e-2) <= exact

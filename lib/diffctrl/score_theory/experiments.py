@@ -224,6 +224,24 @@ def stopping_summary(curves: dict, fit: KernelFit, problem: Problem,
             "err_last": float(test[-1]), "err_init": float(test[0])}
 
 
+def rkhs_norm_lower_bound(fit: KernelFit, f_train: torch.Tensor,
+                          rel_cutoff: float = 1e-8) -> float:
+    """A lower bound on ``||f*||_H`` in the RKHS of the normalised kernel ``K / c`` (the one
+    the Raskutti-Wainwright-Yu rule assumes of norm <= 1), from ``f_train = f*(z_i)`` (n, p).
+
+    Every ``f`` in ``H`` with these values has at least the norm of the minimum-norm
+    interpolant, ``(c sum_i |u_i^T f_train|^2 / lambda_i)^(1/2)`` (``(lambda_i, u_i)`` the Gram
+    matrix's eigenpairs); keeping only the terms with ``lambda_i >= rel_cutoff lambda_max``
+    (the rest is round-off) lowers the sum, so the bound stays valid.
+    """
+    if f_train.shape[0] != fit.kgd.n:
+        raise ValueError(f"f_train must have {fit.kgd.n} rows, got {f_train.shape[0]}")
+    lam, U = fit.kgd.eigvals.double(), fit.kgd.eigvecs.double()
+    keep = lam >= rel_cutoff * lam[0]
+    coef = U[:, keep].T @ f_train.double().reshape(fit.kgd.n, -1)
+    return float((fit.kernel_scale * (coef**2).sum(1) / lam[keep]).sum().sqrt())
+
+
 def sample_size_sweep(data: GaussianMixture, ns: Sequence[int], seeds: Sequence[int],
                       t0: float, T: float, n_test: int, max_steps: int, val_fraction: float = 0.25,
                       lr_scale: float = 1.0, num_checkpoints: int = 60, width: int | None = None,
