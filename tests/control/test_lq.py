@@ -201,3 +201,19 @@ def test_bellman_residuals_helper_is_round_off_and_detects_a_wrong_value():
             return sol.value(t, y) + (0.1 * y[:, 0] if t == 5 else 0.0)
 
     assert max(bellman_residuals(pb, Shifted(), y)) > 1e-3
+
+
+def test_first_order_residuals_separate_the_optimum_from_the_pretrained_policy():
+    """The Bellman residual checks a policy's own evaluation equation, so u = 0 passes it; the
+    first-order condition u_t = (sigma^2/beta) E grad V_{t+1} holds only at the optimum."""
+    from diffctrl.control.analysis import bellman_residuals, foc_residuals
+    from diffctrl.control.lq import pretrained_policy, random_lq_problem, solve_lq
+
+    pb = random_lq_problem(2, 10, 3)
+    y = 2 * torch.randn(50, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    sol, pre = solve_lq(pb), pretrained_policy(pb)
+    assert max(foc_residuals(pb, sol, y)) < 1e-10
+    assert max(bellman_residuals(pb, pre, y)) < 1e-10  # the old criterion cannot tell
+    assert max(foc_residuals(pb, pre, y)) > 1e-2
+    with pytest.raises(ValueError, match="y must have shape"):
+        foc_residuals(pb, sol, y[:, :1])

@@ -1,29 +1,91 @@
-"""The fine-tuning notebook's headline numbers (whichever profile's records
-exist: smoke in CI, full after the book command)."""
+"""The mixture fine-tuning notebook's record (whichever profile's record exists: smoke in CI,
+full after the book command): every declared claim judged, the verdicts the prose relies on,
+and the headline numbers."""
 
 import pytest
 
+CLAIMS = (
+    "reaches_optimum",
+    "samples_pstar",
+    "pift_vs_dpok",
+    "linear_convergence",
+    "beta_faster",
+    "beta_closer",
+)
+
 
 @pytest.fixture(scope="module")
-def rec(notebook_results):
-    data = notebook_results("finetune_mixture")
-    return data["values"]
+def record(notebook_results):
+    return notebook_results("finetune_mixture")
+
+
+@pytest.fixture(scope="module")
+def rec(record):
+    return record["values"]
+
+
+@pytest.fixture(scope="module")
+def claims(record):
+    return record["claims"]
+
+
+def test_every_declared_claim_is_judged_and_baselines_fail(claims):
+    assert set(claims) == set(CLAIMS)
+    for key, c in claims.items():
+        assert c.get("verdict"), key
+        assert c["baseline_passes"] is False, key
+
+
+def test_seed_comparisons_need_several_seeds(claims, rec):
+    if rec["n_seeds"] < 2:
+        assert claims["pift_vs_dpok"]["verdict"] == "inconclusive"
+    if rec["lq_n_seeds"] < 2:
+        assert claims["beta_faster"]["verdict"] == "inconclusive"
+    # a gap inside the seed spread is never "confirmed"
+    if rec["beta_pairs_faster"] < rec["beta_pairs"]:
+        assert claims["beta_faster"]["verdict"] in ("inconclusive", "not reproduced")
+    if rec["pift_beats_dpok_rewards"] < 3:
+        assert claims["pift_vs_dpok"]["verdict"] in ("inconclusive", "not reproduced")
+
+
+def test_linear_convergence_fails_where_the_error_first_rises(claims, rec):
+    # the error of the AdamW actor-critic first rises at the smallest beta: not "confirmed"
+    assert rec["lq_rises_0p01"] >= 1
+    assert claims["linear_convergence"]["verdict"] not in (
+        "confirmed",
+        "confirmed with caveat",
+    )
+    assert claims["beta_closer"]["verdict"] == "confirmed"
+
+
+def test_optimum_approaches_p_star_only_as_T_grows(claims, rec):
+    assert rec["mode_gap_slope"] < rec["mode_gap_pre_slope"]  # the baseline stays put
+    assert claims["samples_pstar"]["verdict"] != "confirmed"
+
+
+def test_grid_sensitivity_is_computed(rec):
+    for r in ("linear", "quadratic", "bump"):
+        for k in ("reward", "kl", "w2"):
+            assert 0 <= rec[f"grid_sens_{k}_{r}"] < 0.5, (k, r)
 
 
 def test_every_method_moves_towards_p_star(rec):
     for m in ("pift", "draft", "dpok", "adjoint"):
         assert rec[f"w2_{m}_linear"] < 0.7 * rec["w2_pre_linear"], m
-    assert rec["w2_pift_linear"] < 3.0 * rec["w2_floor_linear"]
+        # no method reaches the noise floor (the optimum itself does not)
+        assert rec[f"w2_{m}_linear"] > rec["w2_floor_linear"], m
 
 
 def test_every_method_approaches_the_grid_optimum(rec):
     # relative control error: 1 = the pre-trained chain, 0 = the T-step optimum (grid PI-FT)
     for r in ("linear", "quadratic", "bump"):
         for m in ("pift", "draft", "dpok", "adjoint"):
-            assert rec[f"err_{m}_{r}"] < 0.8, (m, r, rec[f"err_{m}_{r}"])
+            if (m, r) != ("adjoint", "bump"):  # the prose: Adjoint Matching fails there
+                assert rec[f"err_{m}_{r}"] < 0.8, (m, r, rec[f"err_{m}_{r}"])
             # no method beats the optimum of the problem it solves (up to Monte Carlo error)
             assert rec[f"J_{m}_{r}"] < rec[f"J_opt_{r}"] + 0.05, (m, r)
         assert rec[f"J_opt_{r}"] > rec[f"J_pre_{r}"]
+    assert rec["err_adjoint_bump"] > rec["err_pift_bump"]
 
 
 def test_the_optimum_is_not_p_star_at_finite_T_but_gets_closer(rec):

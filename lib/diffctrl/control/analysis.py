@@ -49,10 +49,12 @@ def tilted_gap_vs_T(mu0, S0, reward, beta: float, Ts: Sequence[int], *,
     - ``full``: the unrestricted Gaussian-kernel (soft-Bellman) optimum from N(0, I);
     - ``full_exact``: that optimum from the exact marginal (only discretisation and memory left);
 
-    and ``pretrained``: KL(pre-trained terminal law || p0), the pre-trained chain's own error.
+    and ``pretrained``: KL(pre-trained terminal law || p0), the pre-trained chain's own error;
+    ``pretrained_target``: KL(pre-trained terminal law || p*), the u = 0 baseline.
     """
     mus, Ss = tilted_target(mu0, S0, reward, beta)
-    out = {k: [] for k in ("mean_shift", "mean_shift_exact", "full", "full_exact", "pretrained")}
+    out = {k: [] for k in ("mean_shift", "mean_shift_exact", "full", "full_exact", "pretrained",
+                           "pretrained_target")}
     for T in Ts:
         sched = schedule(int(T))
         for kernel, init, key in (("mean-shift", "standard", "mean_shift"),
@@ -64,6 +66,7 @@ def tilted_gap_vs_T(mu0, S0, reward, beta: float, Ts: Sequence[int], *,
         pb = LQProblem.create(sched, mu0, S0, reward, beta, variance=variance)
         m, C = pretrained_policy(pb).terminal_law()
         out["pretrained"].append(gaussian_kl(m, C, pb.mu0, pb.S0))
+        out["pretrained_target"].append(gaussian_kl(m, C, mus, Ss))
     return {k: np.array(v) for k, v in out.items()} | {"T": np.asarray(Ts)}
 
 
@@ -262,6 +265,29 @@ def regularity_ratios(result) -> dict[str, np.ndarray]:
         rv[t, :n] = np.asarray(result.lip_gradV[t]) / Bv
         fp[t] = fixed_point_value_bound(rho, ell, result.kappa[t], result.L[t + 1], result.grad_sup[t + 1])
     return {"u": ru, "v": rv, "fixed_point": fp}
+
+
+def foc_residuals(problem, sol, y: torch.Tensor, n_nodes: int = 3) -> list[float]:
+    """Relative residual of the first-order condition of an LQ policy at the points ``y`` (n, d).
+
+    For every step t: ``max |u_t(y) - (sigma_t^2/beta_t) E_W grad V_{t+1}(m_t(y) + u_t(y) +
+    sigma_t W)| / (1 + |u_t(y)|)`` with ``V_{t+1}`` the policy's own value (Gauss-Hermite
+    quadrature, exact for the affine gradient with 3 nodes). Zero for the optimum; the
+    pre-trained policy (u = 0) fails it wherever its value has a gradient.
+    """
+    if y.ndim != 2 or y.shape[1] != problem.d:
+        raise ValueError(f"y must have shape (n, {problem.d}), got {tuple(y.shape)}")
+    A, c = problem.pretrained_affine()
+    nodes, w = gauss_hermite(n_nodes, problem.d)
+    out = []
+    for t in range(problem.T):
+        s, b = float(problem.sigma[t]), float(problem.beta[t])
+        u = sol.control(t, y)
+        z = (y @ A[t].T + c[t] + u)[:, None, :] + s * nodes[None]
+        g = sol.value_grad(t + 1, z.reshape(-1, problem.d)).reshape(y.shape[0], -1, problem.d)
+        rhs = (s**2 / b) * torch.einsum("nkd,k->nd", g, w)
+        out.append(float(((u - rhs).norm(dim=-1) / (1 + u.norm(dim=-1))).max()))
+    return out
 
 
 def bellman_residuals(problem, sol, y: torch.Tensor, n_nodes: int = 3) -> list[float]:
