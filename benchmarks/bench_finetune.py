@@ -47,25 +47,45 @@ def main() -> None:
     dev = pick_device(args.device)
     p0 = ddata.ring_mixture(K=4, radius=2.0, var=0.1)
     reward = QuadraticReward.linear([0.6, 0.3])
-    chain = ControlledChain.from_data(p0, vp_sde_schedule(args.T), args.beta, variance="large")
+    chain = ControlledChain.from_data(
+        p0, vp_sde_schedule(args.T), args.beta, variance="large"
+    )
     target = tilted_target(p0, reward, args.beta)
     floor = evaluate(chain, None, reward, 1000, target=target, seed=1)["w2_floor"]
     t0 = time.perf_counter()
     u_opt = grid_optimum(chain, reward, device=dev).as_control()
     t_grid = time.perf_counter() - t0
-    w2_opt = evaluate(chain, u_opt, reward, 1000, target=target, seed=1, floor=False)["w2"]
-    size = control_error(chain, lambda t, y: torch.zeros_like(y), u_opt, 1000, seed=2)[0]
+    w2_opt = evaluate(chain, u_opt, reward, 1000, target=target, seed=1, floor=False)[
+        "w2"
+    ]
+    size = control_error(chain, lambda t, y: torch.zeros_like(y), u_opt, 1000, seed=2)[
+        0
+    ]
     print(environment(dev))
-    print(f"T={args.T} n_traj={args.n_traj}; grid optimum in {t_grid:.1f} s, its W2 to p* {w2_opt:.3g} "
-          f"(noise floor {floor:.3g}); targets: W2 <= {args.factor} x {w2_opt:.3g}, control error <= {args.err_goal}")
-    print(f"{'method':8s} {'s/iter':>9s} {'nfe/iter':>10s} {'reward/iter':>12s} {'nfe to W2':>12s} {'wall to W2':>11s}"
-          f" {'nfe to err':>12s} {'wall to err':>11s}")
+    print(
+        f"T={args.T} n_traj={args.n_traj}; grid optimum in {t_grid:.1f} s, its W2 to p* {w2_opt:.3g} "
+        f"(noise floor {floor:.3g}); targets: W2 <= {args.factor} x {w2_opt:.3g}, control error <= {args.err_goal}"
+    )
+    print(
+        f"{'method':8s} {'s/iter':>9s} {'nfe/iter':>10s} {'reward/iter':>12s} {'nfe to W2':>12s} {'wall to W2':>11s}"
+        f" {'nfe to err':>12s} {'wall to err':>11s}"
+    )
     for method in METHODS:
+
         def make(s=0):
             torch.manual_seed(s)
             ctrl = ControlMLP(2, chain.sigma, chain.beta).to(dev)
             critic = ValueMLP(2, args.T + 1).to(dev) if method == "pift" else None
-            return FinetuneObjective(chain, reward, ctrl, method, critic=critic, n_traj=args.n_traj, device=dev)
+            return FinetuneObjective(
+                chain,
+                reward,
+                ctrl,
+                method,
+                critic=critic,
+                n_traj=args.n_traj,
+                device=dev,
+            )
+
         best = math.inf
         for _ in range(args.repeats):
             obj = make()
@@ -75,17 +95,35 @@ def main() -> None:
         per_nfe, per_rew = obj.budget.nfe / 10, obj.budget.reward_evals / 10
         for s in args.seeds:
             obj = make(s)
+
             def cb(o):
-                out = evaluate(chain, o.control, reward, 1000, target=target, seed=1, floor=False)
-                out["err"] = control_error(chain, o.control, u_opt, 1000, seed=2)[0] / size
+                out = evaluate(
+                    chain, o.control, reward, 1000, target=target, seed=1, floor=False
+                )
+                out["err"] = (
+                    control_error(chain, o.control, u_opt, 1000, seed=2)[0] / size
+                )
                 return out
 
-            res = finetune(obj, args.iters, lr=args.lr, seed=s, eval_every=args.eval_every, callback=cb)
+            res = finetune(
+                obj,
+                args.iters,
+                lr=args.lr,
+                seed=s,
+                eval_every=args.eval_every,
+                callback=cb,
+            )
             reach = []
             for key, goal in (("w2", args.factor * w2_opt), ("err", args.err_goal)):
                 hit = next((r for r in res.history if r[key] <= goal), None)
-                reach.append(f"{hit['nfe']:12,d} {hit['wall']:10.2f}s" if hit else f"{'-':>12s} {'-':>11s}")
-            print(f"{method:8s} {best:9.4f} {per_nfe:10,.0f} {per_rew:12,.0f} {' '.join(reach)}  seed {s}")
+                reach.append(
+                    f"{hit['nfe']:12,d} {hit['wall']:10.2f}s"
+                    if hit
+                    else f"{'-':>12s} {'-':>11s}"
+                )
+            print(
+                f"{method:8s} {best:9.4f} {per_nfe:10,.0f} {per_rew:12,.0f} {' '.join(reach)}  seed {s}"
+            )
 
 
 if __name__ == "__main__":

@@ -32,10 +32,20 @@ def main() -> None:
         f"N={args.levels}, batch={args.batch}, hidden={args.hidden}"
     )
     print(f"{'K':>4} {'vmap s':>9} {'loop s':>9} {'loop/vmap':>10}")
-    rows = fusion_timings(args.K, batch=args.batch, dim=args.dim, levels=args.levels,
-                          hidden=args.hidden, repeats=args.repeats, device=dev)
+    rows = fusion_timings(
+        args.K,
+        batch=args.batch,
+        dim=args.dim,
+        levels=args.levels,
+        hidden=args.hidden,
+        repeats=args.repeats,
+        device=dev,
+    )
     for r in rows:
-        print(f"{r['K']:>4} {r['vmap_s']:>9.3f} {r['loop_s']:>9.3f} {r['ratio']:>10.2f}")
+        print(
+            f"{r['K']:>4} {r['vmap_s']:>9.3f} {r['loop_s']:>9.3f} {r['ratio']:>10.2f}"
+        )
+
 
 if __name__ == "__main__":
     main()

@@ -30,13 +30,19 @@ def main() -> None:
     model = ScoreMLP(2, args.levels, hidden=args.hidden, depth=3)
     sched = vp_sde_schedule(args.levels)
     env = environment(dev)
-    print(f"# {env['device']}, torch {env['torch']}, {env['torch_threads']} threads, N={args.levels}")
-    print(f"{'batch':>7} {'diffusers s':>12} {'ours s':>8} {'model s':>8} {'ours samples/s':>15} {'speed-up':>9}")
+    print(
+        f"# {env['device']}, torch {env['torch']}, {env['torch_threads']} threads, N={args.levels}"
+    )
+    print(
+        f"{'batch':>7} {'diffusers s':>12} {'ours s':>8} {'model s':>8} {'ours samples/s':>15} {'speed-up':>9}"
+    )
     time_samplers(model, sched, 16, 2, 1, dev)  # warm-up: imports, allocator
     for b in args.batch:
         r = time_samplers(model, sched, b, 2, args.repeats, dev)
-        print(f"{b:>7} {r['diffusers']:>12.3f} {r['ours']:>8.3f} {r['model_only']:>8.3f} "
-              f"{b / r['ours']:>15.0f} {r['speedup']:>9.2f}")
+        print(
+            f"{b:>7} {r['diffusers']:>12.3f} {r['ours']:>8.3f} {r['model_only']:>8.3f} "
+            f"{b / r['ours']:>15.0f} {r['speedup']:>9.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -24,12 +24,18 @@ def main() -> None:
     args = ap.parse_args()
     dev = pick_device(args.device)
     env = environment(dev)
-    print(f"# {env['device']}, torch {env['torch']}, {env['torch_threads']} threads, "
-          f"N={args.levels}, batch={args.batch}, ODE (Heun)")
-    print(f"{'sampler':>24} {'L':>4} {'head evals':>10} {'encoder':>8} {'ms/sequence':>12}")
+    print(
+        f"# {env['device']}, torch {env['torch']}, {env['torch_threads']} threads, "
+        f"N={args.levels}, batch={args.batch}, ODE (Heun)"
+    )
+    print(
+        f"{'sampler':>24} {'L':>4} {'head evals':>10} {'encoder':>8} {'ms/sequence':>12}"
+    )
     for r in sampling_costs(args.lengths, args.levels, args.batch, args.repeats, dev):
-        print(f"{r['sampler']:>24} {r['L']:>4} {r['head']:>10} {r['encoder']:>8} "
-              f"{r['ms_per_sequence']:>12.3f}")
+        print(
+            f"{r['sampler']:>24} {r['L']:>4} {r['head']:>10} {r['encoder']:>8} "
+            f"{r['ms_per_sequence']:>12.3f}"
+        )
 
 
 if __name__ == "__main__":

@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import html
 import json
-import re
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -114,12 +114,17 @@ def verdict_html(claims: dict[str, dict[str, Any]]) -> str:
     head = "".join(f"<th>{h}</th>" for h in ("claim", "criterion", "verdict", "passes"))
     rows = []
     for c in claims.values():
-        cells = (_html_cell(c["statement"]), _html_cell(c["criterion"]),
-                 f"<strong>{html.escape(str(c.get('verdict', '—')))}</strong>",
-                 html.escape(_count(c)))
+        cells = (
+            _html_cell(c["statement"]),
+            _html_cell(c["criterion"]),
+            f"<strong>{html.escape(str(c.get('verdict', '—')))}</strong>",
+            html.escape(_count(c)),
+        )
         rows.append("<tr>" + "".join(f"<td>{x}</td>" for x in cells) + "</tr>")
-    return (f'<table class="table verdicts"><thead><tr>{head}</tr></thead>'
-            f"<tbody>{''.join(rows)}</tbody></table>")
+    return (
+        f'<table class="table verdicts"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table>"
+    )
 
 
 def _html_cell(text: Any) -> str:

@@ -65,12 +65,16 @@ def select_profile(
     never a silent default.
     """
     if not isinstance(profiles, Mapping) or not profiles:
-        raise ValueError("profiles must be a non-empty dict {profile name: {parameter: value}}")
+        raise ValueError(
+            "profiles must be a non-empty dict {profile name: {parameter: value}}"
+        )
     missing = [p for p in PROFILE_NAMES if p not in profiles]
     if missing:
         raise ValueError(f"profiles must declare {PROFILE_NAMES}; missing {missing}")
     if profile not in profiles:
-        raise ValueError(f"unknown profile {profile!r}; choose one of {sorted(profiles)}")
+        raise ValueError(
+            f"unknown profile {profile!r}; choose one of {sorted(profiles)}"
+        )
     keys = {name: set(values) for name, values in profiles.items()}
     reference = keys[profile]
     for name, names in keys.items():

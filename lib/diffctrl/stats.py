@@ -15,8 +15,10 @@ def loglog_fit(x, y) -> tuple[float, float]:
     if y.ndim == 1:
         y = y[:, None]
     if x.ndim != 1 or len(x) < 2 or y.ndim != 2 or y.shape[0] != len(x):
-        raise ValueError(f"need x of length >= 2 and y of shape (len(x),) or (len(x), seeds); "
-                         f"got {x.shape}, {y.shape}")
+        raise ValueError(
+            f"need x of length >= 2 and y of shape (len(x),) or (len(x), seeds); "
+            f"got {x.shape}, {y.shape}"
+        )
     if np.any(x <= 0) or np.any(y <= 0):
         raise ValueError("a log-log fit needs positive x and y")
     X = np.repeat(np.log(x), y.shape[1])

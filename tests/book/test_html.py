@@ -23,7 +23,9 @@ BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 
 
 def _launch_links(html: str) -> list[str]:
-    return re.findall(r'href="(https://(?:colab\.research\.google\.com|mybinder\.org)[^"]+)"', html)
+    return re.findall(
+        r'href="(https://(?:colab\.research\.google\.com|mybinder\.org)[^"]+)"', html
+    )
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
@@ -32,14 +34,18 @@ def test_launch_buttons_point_at_committed_twins(built_html, name):
     links = _launch_links(html)
     kinds = {urlparse(u).netloc for u in links}
     assert {"colab.research.google.com", "mybinder.org"} <= kinds, links
-    repo = urlparse(yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]).path
+    repo = urlparse(
+        yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
+    ).path
     for url in links:
         u = urlparse(url)
         if u.netloc == "mybinder.org":
             path = u.query.split("urlpath=tree/", 1)[1]
         else:
             path = u.path.split(f"{repo}/blob/", 1)[1].split("/", 1)[1]  # after the ref
-        assert (ROOT / path).is_file(), f"launch link {url} -> {path} is not in the repository"
+        assert (ROOT / path).is_file(), (
+            f"launch link {url} -> {path} is not in the repository"
+        )
         assert path == f"notebooks/{name}.ipynb"
 
 
@@ -58,15 +64,32 @@ def _browser() -> str | None:
 
 
 def _render(browser: str, page: Path, shot: Path) -> str:
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             "--hide-scrollbars", "--virtual-time-budget=15000", "--window-size=1280,2000"]
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--hide-scrollbars",
+        "--virtual-time-budget=15000",
+        "--window-size=1280,2000",
+    ]
     with tempfile.TemporaryDirectory() as profile:
         flags.append(f"--user-data-dir={profile}")
-        dom = subprocess.run([browser, *flags, "--dump-dom", page.as_uri()], capture_output=True,
-                             text=True, timeout=120).stdout
-        subprocess.run([browser, *flags, f"--screenshot={shot}", page.as_uri()],
-                       capture_output=True, timeout=120)
+        dom = subprocess.run(
+            [browser, *flags, "--dump-dom", page.as_uri()],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        ).stdout
+        subprocess.run(
+            [browser, *flags, f"--screenshot={shot}", page.as_uri()],
+            capture_output=True,
+            timeout=120,
+        )
     return dom
 
 
@@ -97,8 +120,11 @@ def test_page_shows_typeset_math_and_figures(built_html, page):
 def _pages(built_html: Path) -> list[Path]:
     """Every rendered page of the book (not the theme's search and index pages)."""
     skip = {"search.html", "genindex.html", "py-modindex.html"}
-    return sorted(p for p in built_html.rglob("*.html")
-                  if p.name not in skip and not {"_static", "_sources"} & set(p.parts))
+    return sorted(
+        p
+        for p in built_html.rglob("*.html")
+        if p.name not in skip and not {"_static", "_sources"} & set(p.parts)
+    )
 
 
 def _soup(page: Path) -> BeautifulSoup:
@@ -119,7 +145,9 @@ def _reader_text(soup: BeautifulSoup) -> str:
 
 WARNING = re.compile(r"\b[A-Z]\w*Warning: ")
 TRACEBACK = re.compile(r"Traceback \(most recent call last\)|\w+Error\s+Traceback")
-PROGRESS = re.compile(r"\d+%\|[^|\n]{0,80}\|\s*\d+/\d+|\[\d+:\d\d<[\d:?]+|\d(?:it/s|s/it)\]")
+PROGRESS = re.compile(
+    r"\d+%\|[^|\n]{0,80}\|\s*\d+/\d+|\[\d+:\d\d<[\d:?]+|\d(?:it/s|s/it)\]"
+)
 HEADING_NUMBERED_TWICE = re.compile(r"^\d+(\.\d+)*\.\s+\d+\.")
 
 
@@ -139,16 +167,23 @@ def test_no_warning_traceback_progress_bar_or_machine_path_on_any_page(built_htm
         rel = page.relative_to(built_html)
         if soup.select("div.output.stderr, div.stderr"):
             problems.append(f"{rel}: a stderr output block")
-        for name, pattern in (("warning", WARNING), ("traceback", TRACEBACK),
-                              ("progress-bar frame", PROGRESS)):
+        for name, pattern in (
+            ("warning", WARNING),
+            ("traceback", TRACEBACK),
+            ("progress-bar frame", PROGRESS),
+        ):
             m = pattern.search(text)
             if m:
-                problems.append(f"{rel}: {name} {text[max(m.start() - 40, 0):m.end() + 40]!r}")
+                problems.append(
+                    f"{rel}: {name} {text[max(m.start() - 40, 0) : m.end() + 40]!r}"
+                )
         html = page.read_text(encoding="utf-8")
         for path in machine:
             if path in html:
                 i = html.index(path)
-                problems.append(f"{rel}: path of the building machine {html[i - 40:i + 60]!r}")
+                problems.append(
+                    f"{rel}: path of the building machine {html[i - 40 : i + 60]!r}"
+                )
     assert not problems, "\n".join(problems)
 
 
@@ -172,8 +207,12 @@ def test_no_title_carries_math(built_html):
         titles = list(_article(soup).find_all(["h1", "h2", "h3", "h4", "h5", "h6"]))
         titles += soup.select("nav a.reference, .bd-sidebar a, .bd-toc a")
         for t in titles:
-            if t.select(".math, mjx-container") or re.search(r"\\[(\[]|\$", t.get_text()):
-                bad.append(f"{page.relative_to(built_html)}: {t.get_text(' ').strip()!r}")
+            if t.select(".math, mjx-container") or re.search(
+                r"\\[(\[]|\$", t.get_text()
+            ):
+                bad.append(
+                    f"{page.relative_to(built_html)}: {t.get_text(' ').strip()!r}"
+                )
     assert not bad, "\n".join(sorted(set(bad)))
 
 
@@ -196,32 +235,57 @@ def test_notebook_page_opens_with_narrative_and_folds_the_set_up(built_html, nam
     article = _article(_soup(built_html / "notebooks" / f"{name}.html"))
     cells = article.select("div.cell")
     assert cells, "no code cell on a notebook page"
-    first_p = next((p for p in article.find_all("p")
-                    if p.find_parent("div", class_="cell") is None and p.get_text(strip=True)),
-                   None)
+    first_p = next(
+        (
+            p
+            for p in article.find_all("p")
+            if p.find_parent("div", class_="cell") is None and p.get_text(strip=True)
+        ),
+        None,
+    )
     assert first_p is not None, "no paragraph of prose on the page"
     visible = _visible_code_cells(article)
     assert visible, "no visible code cell"
     order = {id(n): i for i, n in enumerate(article.find_all(True))}
     assert order[id(first_p)] < order[id(visible[0])], (
-        "a code cell comes before the first paragraph: " + visible[0].get_text()[:120])
+        "a code cell comes before the first paragraph: " + visible[0].get_text()[:120]
+    )
     for cell in visible:
         code = cell.select_one("div.cell_input").get_text()
-        assert not code.lstrip().startswith("# Parameters"), "papermill's injected cell is visible"
+        assert not code.lstrip().startswith("# Parameters"), (
+            "papermill's injected cell is visible"
+        )
         assert "injected-parameters" not in cell.get("class", [])
         assert "PROFILES = " not in code, "the set-up cell (PROFILES) is not folded"
 
 
 def _render_all(browser: str, pages: list[Path]) -> dict[Path, str]:
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             "--virtual-time-budget=15000"]
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--virtual-time-budget=15000",
+    ]
 
     def dump(page: Path) -> str:
         with tempfile.TemporaryDirectory() as profile:
-            return subprocess.run([browser, *flags, f"--user-data-dir={profile}", "--dump-dom",
-                                   page.as_uri()], capture_output=True, text=True,
-                                  timeout=180).stdout
+            return subprocess.run(
+                [
+                    browser,
+                    *flags,
+                    f"--user-data-dir={profile}",
+                    "--dump-dom",
+                    page.as_uri(),
+                ],
+                capture_output=True,
+                text=True,
+                timeout=180,
+            ).stdout
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         return dict(zip(pages, pool.map(dump, pages)))
@@ -239,11 +303,13 @@ def test_no_page_shows_untypeset_math(built_html):
     for page, dom in _render_all(browser, _pages(built_html)).items():
         assert dom, f"{page}: the browser rendered nothing"
         soup = BeautifulSoup(dom, "html.parser")
-        for node in soup.select("pre, code, script, style, div.cell_input, mjx-assistive-mml"):
+        for node in soup.select(
+            "pre, code, script, style, div.cell_input, mjx-assistive-mml"
+        ):
             node.decompose()
         text = soup.get_text(" ")
         m = re.search(r"\\[(\[]", text)
         if m:
-            context = text[max(m.start() - 60, 0):m.end() + 60]
+            context = text[max(m.start() - 60, 0) : m.end() + 60]
             bad.append(f"{page.relative_to(built_html)}: {context!r}")
     assert not bad, "\n".join(bad)

@@ -25,9 +25,25 @@ SUFFIXES = {".py", ".md", ".yml", ".yaml", ".toml", ".cfg", ".txt", ".sh", ".bib
 
 # Files outside the repository that older text pointed at; named only as string pieces here so
 # that this file does not match itself.
-OUTSIDE = [re.compile(p) for p in (r"papers" + r"\.md", r"\.\./" + r"shared/",
-                                   r"/work/" + r"shared", r"(?<![\w_])seeds/")]
-TOP = ("book/", "lib/", "notebooks/", "tests/", "scripts/", "benchmarks/", ".github/", ".ci/")
+OUTSIDE = [
+    re.compile(p)
+    for p in (
+        r"papers" + r"\.md",
+        r"\.\./" + r"shared/",
+        r"/work/" + r"shared",
+        r"(?<![\w_])seeds/",
+    )
+]
+TOP = (
+    "book/",
+    "lib/",
+    "notebooks/",
+    "tests/",
+    "scripts/",
+    "benchmarks/",
+    ".github/",
+    ".ci/",
+)
 _TOP = "|".join(re.escape(t) for t in TOP)
 BACKTICKED = re.compile(r"``((?:" + _TOP + r")[^`\s<>*{}]+)``")
 MD_LINK = re.compile(r"\]\(([\w./-]+?)(?:#[\w-]*)?\)")
@@ -50,8 +66,14 @@ def scanned_files(root: Path = ROOT) -> list[Path]:
         if p.is_file():
             out.append(p)
         elif p.is_dir():
-            out += [f for f in sorted(p.rglob("*")) if f.is_file() and f.suffix in SUFFIXES
-                    and "__pycache__" not in f.parts and ".ipynb_checkpoints" not in f.parts]
+            out += [
+                f
+                for f in sorted(p.rglob("*"))
+                if f.is_file()
+                and f.suffix in SUFFIXES
+                and "__pycache__" not in f.parts
+                and ".ipynb_checkpoints" not in f.parts
+            ]
     return out
 
 
@@ -75,9 +97,11 @@ def broken_references(path: Path, text: str, root: Path = ROOT) -> list[str]:
         for m in DOC_ROLE.finditer(text):
             target = m.group(1).strip()
             base = root if target.startswith("/") else path.parent
-            stem = (base / target.lstrip("/"))
-            if not any(stem.with_suffix(s).exists() for s in (".md", ".ipynb")) \
-                    and not stem.exists():
+            stem = base / target.lstrip("/")
+            if (
+                not any(stem.with_suffix(s).exists() for s in (".md", ".ipynb"))
+                and not stem.exists()
+            ):
                 bad.append(target)
     for m in GLUE.finditer(text):
         if not (root / f"{m.group(1)}.md").exists():
@@ -105,7 +129,8 @@ def test_every_reference_resolves_inside_the_repository():
     new = {f: [b for b in bad if (f, b) not in PENDING] for f, bad in found.items()}
     new = {f: b for f, b in new.items() if b}
     assert not new, "references to files the repository does not hold:\n" + "\n".join(
-        f"  {f}: {sorted(set(b))}" for f, b in sorted(new.items()))
+        f"  {f}: {sorted(set(b))}" for f, b in sorted(new.items())
+    )
     stale = {pair for pair in PENDING if pair[1] not in found.get(pair[0], [])}
     assert not stale, f"fixed: remove from PENDING: {sorted(stale)}"
 
@@ -115,19 +140,22 @@ def test_the_notation_page_exists_and_is_in_the_toc():
     assert "book/notation" in (ROOT / "_toc.yml").read_text(encoding="utf-8")
 
 
-@pytest.mark.parametrize("text, bad", [
-    ("see ``papers.md`` Sec. 1", ["papers.md"]),
-    ("conventions of ../shared/papers.md", ["papers.md", "../shared/"]),
-    ("(``book/nowhere.md``, *The chain*)", ["book/nowhere.md"]),
-    ("(``book/notation.md``, *The controlled chain*)", []),
-    ("[the notebook](../notebooks/missing.ipynb)", ["../notebooks/missing.ipynb"]),
-    ("[the chapter](notation.md#notation-chain)", []),
-    ("$[0, 1](x)$ and [a](https://example.org/x.md)", []),
-    ("{doc}`../notebooks/nothing_here`", ["../notebooks/nothing_here"]),
-    ("{doc}`the LQ notebook <../notebooks/pift_lq>`", []),
-    ("{glue:text}`/notebooks/ghost.ipynb::key:.3g`", ["`/notebooks/ghost.ipynb::"]),
-    ("{glue:text}`/notebooks/pift_lq.ipynb::key:.3g`", []),
-])
+@pytest.mark.parametrize(
+    "text, bad",
+    [
+        ("see ``papers.md`` Sec. 1", ["papers.md"]),
+        ("conventions of ../shared/papers.md", ["papers.md", "../shared/"]),
+        ("(``book/nowhere.md``, *The chain*)", ["book/nowhere.md"]),
+        ("(``book/notation.md``, *The controlled chain*)", []),
+        ("[the notebook](../notebooks/missing.ipynb)", ["../notebooks/missing.ipynb"]),
+        ("[the chapter](notation.md#notation-chain)", []),
+        ("$[0, 1](x)$ and [a](https://example.org/x.md)", []),
+        ("{doc}`../notebooks/nothing_here`", ["../notebooks/nothing_here"]),
+        ("{doc}`the LQ notebook <../notebooks/pift_lq>`", []),
+        ("{glue:text}`/notebooks/ghost.ipynb::key:.3g`", ["`/notebooks/ghost.ipynb::"]),
+        ("{glue:text}`/notebooks/pift_lq.ipynb::key:.3g`", []),
+    ],
+)
 def test_the_scanner_finds_broken_references(text, bad):
     assert broken_references(ROOT / "book" / "page.md", text) == bad
 
@@ -136,7 +164,8 @@ def _api_extension():
     import importlib.util
 
     spec = importlib.util.spec_from_file_location(
-        "diffctrl_api", ROOT / "book" / "_ext" / "diffctrl_api.py")
+        "diffctrl_api", ROOT / "book" / "_ext" / "diffctrl_api.py"
+    )
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
@@ -152,10 +181,14 @@ def test_the_api_page_documents_every_module():
     ext = _api_extension()
     text = (ROOT / "book" / "api.md").read_text(encoding="utf-8")
     packages = re.findall(r"^\.\. diffctrl-modules:: (\S+)$", text, flags=re.M)
-    top = "diffctrl" in packages and re.search(r"diffctrl-modules:: diffctrl\n\s+:top-level:", text)
+    top = "diffctrl" in packages and re.search(
+        r"diffctrl-modules:: diffctrl\n\s+:top-level:", text
+    )
     assert top, "book/api.md must document diffctrl's top-level modules"
     plain, subs = ext.package_modules("diffctrl")
-    assert set(subs) <= set(packages), f"add a section to book/api.md for {set(subs) - set(packages)}"
+    assert set(subs) <= set(packages), (
+        f"add a section to book/api.md for {set(subs) - set(packages)}"
+    )
     covered = set(plain) | {m for p in subs for m in ext.all_modules(p)} | set(subs)
     modules = {m.name for m in pkgutil.walk_packages(diffctrl.__path__, "diffctrl.")}
     assert covered == modules

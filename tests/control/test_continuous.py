@@ -3,7 +3,12 @@ import pytest
 import torch
 
 from diffctrl.control.chain import ControlledChain
-from diffctrl.control.continuous import cole_hopf_value, posterior_mixture, solve_hjb_lq, vp_alpha_bar
+from diffctrl.control.continuous import (
+    cole_hopf_value,
+    posterior_mixture,
+    solve_hjb_lq,
+    vp_alpha_bar,
+)
 from diffctrl.control.grid import Grid
 from diffctrl.control.lq import LQProblem, solve_lq, tilted_target
 from diffctrl.control.pift import pift_grid
@@ -31,7 +36,9 @@ def test_posterior_mixture_mean_is_tweedie():
     y = torch.randn(5, 2, dtype=F64)
     ab = vp_alpha_bar(0.4)
     r, m, _ = posterior_mixture(data, ab, y)
-    assert torch.allclose((r[:, :, None] * m).sum(1), posterior_mean(data, ab, y), atol=1e-12)
+    assert torch.allclose(
+        (r[:, :, None] * m).sum(1), posterior_mean(data, ab, y), atol=1e-12
+    )
 
 
 def test_discrete_optimum_converges_to_the_continuous_one_at_rate_1_over_N():
@@ -75,4 +82,6 @@ def test_bad_inputs_raise():
     with pytest.raises(ValueError, match="dimension"):
         solve_hjb_lq(torch.zeros(3), torch.eye(3), REW, 0.1)
     with pytest.raises(ValueError, match="tau"):
-        cole_hopf_value(GaussianMixture.gaussian(MU, S0), REW, 0.1, 1.0, torch.zeros(2, 2))
+        cole_hopf_value(
+            GaussianMixture.gaussian(MU, S0), REW, 0.1, 1.0, torch.zeros(2, 2)
+        )

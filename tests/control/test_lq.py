@@ -3,9 +3,17 @@ import torch
 
 from diffctrl.control.chain import estimate_objective
 from diffctrl.control.grid import gauss_hermite
-from diffctrl.control.lq import (LQProblem, bellman_step, evaluate_affine_policy, law_gap,
-                                 pretrained_policy, random_lq_problem, solve_lq, tilted_mixture,
-                                 tilted_target)
+from diffctrl.control.lq import (
+    LQProblem,
+    bellman_step,
+    evaluate_affine_policy,
+    law_gap,
+    pretrained_policy,
+    random_lq_problem,
+    solve_lq,
+    tilted_mixture,
+    tilted_target,
+)
 from diffctrl.control.rewards import QuadraticReward
 from diffctrl.diffusion.exact import GaussianMixture
 from diffctrl.diffusion.samplers import ancestral_mean
@@ -25,10 +33,14 @@ def test_pretrained_mean_is_affine_and_matches_the_sampler(d):
     score = pb.chain().score
     y = torch.randn(9, d, dtype=F64)
     for t in (0, 12, 24):
-        assert torch.allclose(ancestral_mean(score, pb.sched, t, y), y @ A[t].T + c[t], atol=1e-12)
+        assert torch.allclose(
+            ancestral_mean(score, pb.sched, t, y), y @ A[t].T + c[t], atol=1e-12
+        )
 
 
-@pytest.mark.parametrize("d,variance", [(1, "large"), (2, "large"), (5, "large"), (2, "small")])
+@pytest.mark.parametrize(
+    "d,variance", [(1, "large"), (2, "large"), (5, "large"), (2, "small")]
+)
 def test_riccati_solution_satisfies_the_bellman_equation(d, variance):
     pb = random_problem(d, 30, 10 + d, variance=variance)
     sol = solve_lq(pb)
@@ -41,7 +53,9 @@ def test_riccati_solution_satisfies_the_bellman_equation(d, variance):
         def rhs(u):
             z = (y @ A[t].T + c[t] + u)[:, None, :] + s * nodes[None]
             EV = sol.value(t + 1, z.reshape(-1, d)).reshape(len(y), -1) @ w
-            kl = (u**2).sum(-1) / (2 * s**2) if s > 0 else torch.zeros(len(y), dtype=F64)
+            kl = (
+                (u**2).sum(-1) / (2 * s**2) if s > 0 else torch.zeros(len(y), dtype=F64)
+            )
             return -b * kl + EV
 
         u = sol.control(t, y)
@@ -70,7 +84,10 @@ def test_bellman_step_matches_brute_force_in_1d():
     for y in ys:
         m = float(y @ A[t].T + c[t])
         z = (m + us)[:, None] + s * nodes[None, :, 0]
-        obj = -b * us**2 / (2 * s**2) + sol.value(t + 1, z.reshape(-1, 1)).reshape(len(us), -1) @ w
+        obj = (
+            -b * us**2 / (2 * s**2)
+            + sol.value(t + 1, z.reshape(-1, 1)).reshape(len(us), -1) @ w
+        )
         i = int(obj.argmax())
         assert abs(float(us[i]) - float(sol.control(t, y[None])[0, 0])) < 2e-4
         assert float(obj[i]) == pytest.approx(float(sol.value(t, y[None])[0]), abs=1e-8)
@@ -79,25 +96,36 @@ def test_bellman_step_matches_brute_force_in_1d():
 def test_monte_carlo_objective_matches_the_exact_value():
     pb = random_problem(2, 40, 7, beta=0.3)
     sol = solve_lq(pb)
-    est = estimate_objective(pb.chain(), pb.reward, sol.as_control(), 20000,
-                             generator=torch.Generator().manual_seed(0))
+    est = estimate_objective(
+        pb.chain(),
+        pb.reward,
+        sol.as_control(),
+        20000,
+        generator=torch.Generator().manual_seed(0),
+    )
     assert abs(est.value - sol.objective()) < 3 * est.stderr
     assert abs(est.kl - sol.expected_kl()) < 3 * est.kl_stderr
-    assert sol.objective() == pytest.approx(sol.expected_reward() - sol.expected_kl(), abs=1e-10)
+    assert sol.objective() == pytest.approx(
+        sol.expected_reward() - sol.expected_kl(), abs=1e-10
+    )
 
 
 def test_policy_evaluation_and_optimality():
     pb = random_problem(2, 30, 8, beta=0.5)
     sol = solve_lq(pb)
     ev = evaluate_affine_policy(pb, sol.G, sol.g)
-    assert torch.allclose(ev.P, sol.P, atol=1e-12) and torch.allclose(ev.c, sol.c, atol=1e-12)
+    assert torch.allclose(ev.P, sol.P, atol=1e-12) and torch.allclose(
+        ev.c, sol.c, atol=1e-12
+    )
     pert = evaluate_affine_policy(pb, sol.G * 1.05, sol.g + 0.01)
     pre = pretrained_policy(pb)
     assert pert.objective() < sol.objective() and pre.objective() < sol.objective()
     full = solve_lq(pb, "full")  # a larger class: same P, p, larger value
     assert torch.allclose(full.P, sol.P) and torch.allclose(full.p, sol.p)
     assert full.objective() >= sol.objective()
-    assert full.objective() == pytest.approx(full.expected_reward() - full.expected_kl(), abs=1e-10)
+    assert full.objective() == pytest.approx(
+        full.expected_reward() - full.expected_kl(), abs=1e-10
+    )
 
 
 def test_beta_schedule_per_step():
@@ -107,8 +135,13 @@ def test_beta_schedule_per_step():
     assert torch.allclose(sol.P, sol2.P)
     sched = torch.linspace(0.1, 1.0, 20)
     sol3 = solve_lq(pb.with_beta(sched))
-    est = estimate_objective(pb.with_beta(sched).chain(), pb.reward, sol3.as_control(), 20000,
-                             generator=torch.Generator().manual_seed(2))
+    est = estimate_objective(
+        pb.with_beta(sched).chain(),
+        pb.reward,
+        sol3.as_control(),
+        20000,
+        generator=torch.Generator().manual_seed(2),
+    )
     assert abs(est.value - sol3.objective()) < 3 * est.stderr
 
 
@@ -140,7 +173,9 @@ def test_fine_tuned_law_approaches_the_tilted_target_like_1_over_T():
     mus, Ss = tilted_target(mu0, S0, rew, 0.1)
     errs = []
     for T in (100, 400):
-        m, C = solve_lq(LQProblem.create(vp_sde_schedule(T), mu0, S0, rew, 0.1)).terminal_law()
+        m, C = solve_lq(
+            LQProblem.create(vp_sde_schedule(T), mu0, S0, rew, 0.1)
+        ).terminal_law()
         errs.append(law_gap(m, C, mus, Ss)["mean"])
     assert 3.0 < errs[0] / errs[1] < 5.0
 
@@ -148,8 +183,16 @@ def test_fine_tuned_law_approaches_the_tilted_target_like_1_over_T():
 def test_bad_inputs_raise():
     sched = vp_sde_schedule(10)
     rew = QuadraticReward.create(Q=1.0, a=[0.0, 0.0])
-    mk = lambda **kw: LQProblem.create(**{"sched": sched, "mu0": [0.0, 0.0], "S0": 0.5,  # noqa: E731
-                                          "reward": rew, "beta": 0.1, **kw})
+    mk = lambda **kw: LQProblem.create(
+        **{
+            "sched": sched,
+            "mu0": [0.0, 0.0],
+            "S0": 0.5,  # noqa: E731
+            "reward": rew,
+            "beta": 0.1,
+            **kw,
+        }
+    )
     mk()
     with pytest.raises(ValueError, match="beta"):
         mk(beta=0.0)
@@ -176,7 +219,9 @@ def test_bad_inputs_raise():
     with pytest.raises(ValueError, match="beta"):
         tilted_target([0.0, 0.0], 0.5, rew, 0.0)
     with pytest.raises(ValueError, match="beta"):
-        bellman_step(torch.eye(2), torch.zeros(2), 0.0, torch.eye(2), torch.zeros(2), 0.1, -0.5)
+        bellman_step(
+            torch.eye(2), torch.zeros(2), 0.0, torch.eye(2), torch.zeros(2), 0.1, -0.5
+        )
     sol = solve_lq(mk())
     with pytest.raises(ValueError, match="shape"):
         sol.value(0, torch.zeros(4, 3))
@@ -190,7 +235,9 @@ def test_bellman_residuals_helper_is_round_off_and_detects_a_wrong_value():
 
     pb = random_lq_problem(2, 10, 3)
     sol = solve_lq(pb)
-    y = torch.randn(50, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    y = torch.randn(
+        50, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64
+    )
     assert max(bellman_residuals(pb, sol, y)) < 1e-10
 
     class Shifted:  # a value function off by a non-constant term must fail the check
@@ -210,7 +257,9 @@ def test_first_order_residuals_separate_the_optimum_from_the_pretrained_policy()
     from diffctrl.control.lq import pretrained_policy, random_lq_problem, solve_lq
 
     pb = random_lq_problem(2, 10, 3)
-    y = 2 * torch.randn(50, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    y = 2 * torch.randn(
+        50, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64
+    )
     sol, pre = solve_lq(pb), pretrained_policy(pb)
     assert max(foc_residuals(pb, sol, y)) < 1e-10
     assert max(bellman_residuals(pb, pre, y)) < 1e-10  # the old criterion cannot tell

@@ -2,13 +2,20 @@ import numpy as np
 import pytest
 import torch
 
-from diffctrl.control.lq import LQProblem, random_lq_problem as random_problem, solve_lq
-from diffctrl.control.pift import (control_lipschitz_bound, damped_rate, lq_iteration_rate,
-                                   measured_rate, optimal_damping, outer_pi_lq, pift_lq,
-                                   pift_lq_work)
+from diffctrl.control.lq import LQProblem, solve_lq
+from diffctrl.control.lq import random_lq_problem as random_problem
+from diffctrl.control.pift import (
+    control_lipschitz_bound,
+    damped_rate,
+    lq_iteration_rate,
+    measured_rate,
+    optimal_damping,
+    outer_pi_lq,
+    pift_lq,
+    pift_lq_work,
+)
 from diffctrl.control.rewards import QuadraticReward
 from diffctrl.diffusion.schedules import vp_sde_schedule
-
 
 
 def _ratios(e, floor=1e-8):
@@ -32,14 +39,23 @@ def test_pift_converges_to_the_exact_control_at_the_predicted_rate(seed):
         if res.u_err[t][0] < 1e-14:
             continue
         rate = res.rate[t]
-        assert rate == pytest.approx(lq_iteration_rate(ref.P[t + 1], float(pb.sigma[t]), float(pb.beta[t]), eta), abs=1e-8)
+        assert rate == pytest.approx(
+            lq_iteration_rate(ref.P[t + 1], float(pb.sigma[t]), float(pb.beta[t]), eta),
+            abs=1e-8,
+        )
         if eta == 1.0:
-            assert res.rho[t] == pytest.approx(rate, abs=1e-9)  # plain iteration: rate = rho_t
+            assert res.rho[t] == pytest.approx(
+                rate, abs=1e-9
+            )  # plain iteration: rate = rho_t
         r_u = _ratios(res.u_err[t])
         r_v = _ratios(res.v_err[t])
         # slack: 1 % (round-off near the floor, V_{t+1} exact only to the tolerance)
         assert r_u.size == 0 or r_u.max() <= 1.01 * rate + 1e-6, (t, r_u.max(), rate)
-        assert r_v.size == 0 or r_v.max() <= 1.01 * rate**2 + 1e-6, (t, r_v.max(), rate**2)
+        assert r_v.size == 0 or r_v.max() <= 1.01 * rate**2 + 1e-6, (
+            t,
+            r_v.max(),
+            rate**2,
+        )
         if len(r_u) > 2:
             assert measured_rate(res.u_err[t]) <= 1.01 * rate + 1e-6
             if d == 1:  # one eigen-direction: the bound is attained
@@ -97,7 +113,9 @@ def test_measured_rate_and_bounds():
     e = 3.0 * 0.37 ** np.arange(30)
     assert measured_rate(e) == pytest.approx(0.37)
     rho, ell = 0.4, 1.3
-    assert control_lipschitz_bound(rho, ell, 7) == pytest.approx(rho * ell * (1 - rho**7) / (1 - rho))
+    assert control_lipschitz_bound(rho, ell, 7) == pytest.approx(
+        rho * ell * (1 - rho**7) / (1 - rho)
+    )
     pb = random_problem(1, 5, 0)
     with pytest.raises(ValueError, match="n_iter"):
         pift_lq(pb, -1)

@@ -12,15 +12,29 @@ REWARDS = [
 
 @pytest.mark.parametrize("reward", REWARDS)
 def test_gradient_and_hessian_bound_match_autograd(reward):
-    y = torch.randn(64, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0)) * 2
+    y = (
+        torch.randn(
+            64, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0)
+        )
+        * 2
+    )
     y.requires_grad_(True)
     g_auto = torch.autograd.grad(reward(y).sum(), y)[0]
     assert torch.allclose(reward.grad(y.detach()), g_auto, atol=1e-12)
     v, g = reward.value_and_grad(y.detach())
-    assert torch.allclose(v, reward(y.detach())) and torch.allclose(g, g_auto, atol=1e-12)
+    assert torch.allclose(v, reward(y.detach())) and torch.allclose(
+        g, g_auto, atol=1e-12
+    )
     # sup ||Hess r|| <= lip_grad, and attained (up to the sampling) where it should be
-    pts = torch.cat([y.detach(), getattr(reward, "a", torch.zeros(2)).reshape(1, 2).double()])
-    H = torch.stack([torch.autograd.functional.hessian(lambda z: reward(z[None])[0], p) for p in pts])
+    pts = torch.cat(
+        [y.detach(), getattr(reward, "a", torch.zeros(2)).reshape(1, 2).double()]
+    )
+    H = torch.stack(
+        [
+            torch.autograd.functional.hessian(lambda z: reward(z[None])[0], p)
+            for p in pts
+        ]
+    )
     sup = torch.linalg.eigvalsh(H).abs().max()
     assert sup <= reward.lip_grad + 1e-10
     if not isinstance(reward, LogSigmoidReward):

@@ -59,7 +59,9 @@ def test_estimate_objective_refuses_nan_and_column_rewards():
     gen = lambda: torch.Generator().manual_seed(0)  # noqa: E731
     with pytest.raises(ValueError, match="reward returned 1 non-finite"):
         estimate_objective(chain, nan_reward, None, 50, generator=gen())
-    with pytest.raises(ValueError, match=r"reward must return shape \(50,\).*\(50, 1\)"):
+    with pytest.raises(
+        ValueError, match=r"reward must return shape \(50,\).*\(50, 1\)"
+    ):
         estimate_objective(chain, column_reward, None, 50, generator=gen())
     with pytest.raises(ValueError, match="n"):
         estimate_objective(chain, lambda y: y[:, 0], None, 0)
@@ -86,8 +88,9 @@ def test_cole_hopf_value_checks_reward_and_states():
     with pytest.raises(ValueError, match=r"y must have shape \(\*, 2\)"):
         cole_hopf_value(DATA, lambda x: x[:, 0], 1.0, 0.5, torch.zeros(3, 1), n_gh=4)
     # a zero reward has value 0 at every state (log E[exp 0] = 0)
-    v = cole_hopf_value(DATA, lambda x: torch.zeros(x.shape[0], dtype=x.dtype), 1.0, 0.5, y,
-                        n_gh=4)
+    v = cole_hopf_value(
+        DATA, lambda x: torch.zeros(x.shape[0], dtype=x.dtype), 1.0, 0.5, y, n_gh=4
+    )
     assert torch.allclose(v, torch.zeros(3, dtype=torch.float64), atol=1e-12)
 
 
@@ -98,8 +101,12 @@ def test_density_helpers_check_their_arrays():
     with pytest.raises(ValueError, match="beta"):
         tilted_density_1d(DATA1, lambda y: y[:, 0], 0.0, x)
     with pytest.raises(ValueError, match="x has non-finite"):
-        tilted_density_1d(DATA1, lambda y: y[:, 0], 1.0, torch.tensor([0.0, float("nan")]))
-    p = tilted_density_1d(DATA1, lambda y: torch.zeros(y.shape[0], dtype=y.dtype), 1.0, x)
+        tilted_density_1d(
+            DATA1, lambda y: y[:, 0], 1.0, torch.tensor([0.0, float("nan")])
+        )
+    p = tilted_density_1d(
+        DATA1, lambda y: torch.zeros(y.shape[0], dtype=y.dtype), 1.0, x
+    )
     ref = DATA1.log_prob(x[:, None]).exp()
     assert torch.allclose(p, ref / (ref.sum() * (x[1] - x[0])), atol=1e-12)
     with pytest.raises(ValueError, match=r"density must have shape \(401,\)"):
@@ -115,11 +122,18 @@ def test_tilted_target_and_law_gap_refuse_nan_moments():
     with pytest.raises(ValueError, match="mu0 has non-finite"):
         tilted_target([0.0, float("nan")], torch.eye(2), reward, 1.0)
     with pytest.raises(ValueError, match="S0 has non-finite"):
-        tilted_target([0.0, 0.0], torch.tensor([[1.0, 0.0], [0.0, float("nan")]]), reward, 1.0)
+        tilted_target(
+            [0.0, 0.0], torch.tensor([[1.0, 0.0], [0.0, float("nan")]]), reward, 1.0
+        )
     # well formed: S* = (S0^-1 + Q/beta)^-1 = I/2 for S0 = Q = I, beta = 1, a = 0
     mu, S = tilted_target([0.0, 0.0], torch.eye(2), reward, 1.0)
     assert torch.allclose(S, 0.5 * torch.eye(2, dtype=torch.float64), atol=1e-12)
     with pytest.raises(ValueError, match="cov_ref must have shape"):
         law_gap(torch.zeros(2), torch.eye(2), torch.zeros(2), torch.eye(3))
     with pytest.raises(ValueError, match="mean has non-finite"):
-        law_gap(torch.tensor([float("nan"), 0.0]), torch.eye(2), torch.zeros(2), torch.eye(2))
+        law_gap(
+            torch.tensor([float("nan"), 0.0]),
+            torch.eye(2),
+            torch.zeros(2),
+            torch.eye(2),
+        )

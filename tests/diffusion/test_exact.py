@@ -5,28 +5,45 @@ import pytest
 import torch
 from scipy.stats import multivariate_normal
 
-from diffctrl.diffusion.exact import GaussianMixture, exact_score_fn, posterior_mean, score_at
+from diffctrl.diffusion.exact import (
+    GaussianMixture,
+    exact_score_fn,
+    posterior_mean,
+    score_at,
+)
 from diffctrl.diffusion.forward import q_sample
 from diffctrl.diffusion.schedules import linear_schedule
 
 
 @pytest.fixture
 def gmm():
-    return GaussianMixture.create([0.2, 0.5, 0.3], [[0, 0], [2, 1], [-1, 2]],
-                                  [[[1, 0.4], [0.4, 0.5]], [[0.3, 0], [0, 0.2]], [[0.6, -0.1], [-0.1, 0.4]]])
+    return GaussianMixture.create(
+        [0.2, 0.5, 0.3],
+        [[0, 0], [2, 1], [-1, 2]],
+        [[[1, 0.4], [0.4, 0.5]], [[0.3, 0], [0, 0.2]], [[0.6, -0.1], [-0.1, 0.4]]],
+    )
 
 
 def test_log_prob_matches_scipy(gmm):
-    x = torch.randn(20, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    ref = sum(float(w) * multivariate_normal(m.numpy(), S.numpy()).pdf(x.numpy())
-              for w, m, S in zip(gmm.weights, gmm.means, gmm.covs))
+    x = torch.randn(
+        20, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64
+    )
+    ref = sum(
+        float(w) * multivariate_normal(m.numpy(), S.numpy()).pdf(x.numpy())
+        for w, m, S in zip(gmm.weights, gmm.means, gmm.covs)
+    )
     assert np.allclose(gmm.log_prob(x).numpy(), np.log(ref), rtol=1e-12)
 
 
 @pytest.mark.parametrize("ab", [1.0, 0.7, 0.05])
 def test_score_is_gradient_of_log_density(gmm, ab):
     marg = gmm.marginal(ab)
-    x = torch.randn(50, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64) * 2
+    x = (
+        torch.randn(
+            50, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64
+        )
+        * 2
+    )
     x.requires_grad_(True)
     (g,) = torch.autograd.grad(marg.log_prob(x).sum(), x)
     assert torch.allclose(marg.score(x.detach()), g, atol=1e-12)
@@ -34,7 +51,9 @@ def test_score_is_gradient_of_log_density(gmm, ab):
 
 @pytest.mark.parametrize("ab", [0.9, 0.3, 0.01])
 def test_tweedie_identity(gmm, ab):
-    x = torch.randn(50, 2, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    x = torch.randn(
+        50, 2, generator=torch.Generator().manual_seed(2), dtype=torch.float64
+    )
     tweedie = (x + (1 - ab) * score_at(gmm, ab, x)) / math.sqrt(ab)
     assert torch.allclose(posterior_mean(gmm, ab, x), tweedie, atol=1e-10)
 
@@ -45,12 +64,17 @@ def test_posterior_mean_by_monte_carlo():
     gen = torch.Generator().manual_seed(3)
     x0 = g.sample(400_000, gen)
     ab = 0.4
-    xk = math.sqrt(ab) * x0 + math.sqrt(1 - ab) * torch.randn(x0.shape, generator=gen, dtype=x0.dtype)
+    xk = math.sqrt(ab) * x0 + math.sqrt(1 - ab) * torch.randn(
+        x0.shape, generator=gen, dtype=x0.dtype
+    )
     for c in (-1.0, 0.0, 0.8):
         sel = (xk[:, 0] - c).abs() < 0.02
         mc = x0[sel, 0]
         exact = float(posterior_mean(g, ab, torch.tensor([[c]], dtype=torch.float64)))
-        assert abs(float(mc.mean()) - exact) < 4 * float(mc.std()) / math.sqrt(len(mc)) + 0.02
+        assert (
+            abs(float(mc.mean()) - exact)
+            < 4 * float(mc.std()) / math.sqrt(len(mc)) + 0.02
+        )
 
 
 def test_forward_marginal_moments(gmm):
@@ -78,7 +102,9 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match="non-negative"):
         GaussianMixture.create([1.0], [[0.0, 0.0]], [[-1.0, 1.0]])
     with pytest.raises(ValueError, match="shape mismatch|covs must be"):
-        GaussianMixture.create([0.5, 0.5], [[0.0, 0.0], [1.0, 1.0]], torch.ones(3, 2, 2))
+        GaussianMixture.create(
+            [0.5, 0.5], [[0.0, 0.0], [1.0, 1.0]], torch.ones(3, 2, 2)
+        )
     with pytest.raises(ValueError, match="sum to 1"):
         GaussianMixture.create([0.5, 0.2], [[0.0], [1.0]], [1.0, 1.0])
     g = GaussianMixture.gaussian(torch.zeros(2), torch.eye(2))
@@ -122,4 +148,4 @@ def test_posterior_moments_of_one_gaussian_in_closed_form():
         C = S - ab * S @ np.linalg.solve(Sig, S)
         np.testing.assert_allclose(mean[i].numpy(), mu, rtol=1e-12, atol=1e-12)
         assert float(trc[i]) == pytest.approx(np.trace(C), rel=1e-10)
-        torch.testing.assert_close(posterior_mean(g, ab, x[i:i + 1])[0], mean[i])
+        torch.testing.assert_close(posterior_mean(g, ab, x[i : i + 1])[0], mean[i])

@@ -3,7 +3,13 @@ import torch
 
 from diffctrl.diffusion.data import load_digits, ring_mixture
 from diffctrl.diffusion.exact import exact_score_fn
-from diffctrl.diffusion.models import ScoreMLP, SmallUNet, dsm_loss, model_score, to_score
+from diffctrl.diffusion.models import (
+    ScoreMLP,
+    SmallUNet,
+    dsm_loss,
+    model_score,
+    to_score,
+)
 from diffctrl.diffusion.schedules import linear_schedule, vp_sde_schedule
 from diffctrl.diffusion.training import train_dsm
 
@@ -33,13 +39,27 @@ def test_dsm_training_learns_the_score():
     def err(score):
         tot = 0.0
         for k in (5, 15, 30, 50):
-            x = data.marginal(sched.alpha_bar[k]).sample(2000, torch.Generator().manual_seed(k)).float()
-            tot += float(((score(x, k) - exact(x, k)) ** 2).sum(1).mean() * (1 - sched.alpha_bar[k]))
+            x = (
+                data.marginal(sched.alpha_bar[k])
+                .sample(2000, torch.Generator().manual_seed(k))
+                .float()
+            )
+            tot += float(
+                ((score(x, k) - exact(x, k)) ** 2).sum(1).mean()
+                * (1 - sched.alpha_bar[k])
+            )
         return tot / 4
 
     before = err(model_score(model, sched))
-    train_dsm(model, sched, lambda n, g: data.sample(n, g), steps=600, batch_size=256, lr=3e-3,
-              progress=False)
+    train_dsm(
+        model,
+        sched,
+        lambda n, g: data.sample(n, g),
+        steps=600,
+        batch_size=256,
+        lr=3e-3,
+        progress=False,
+    )
     after = err(model_score(model, sched))
     assert after < 0.15 * before and after < 0.2
 
@@ -57,9 +77,13 @@ def test_checkpoint_resume_continues_the_same_trajectory(tmp_path):
     l_full = train_dsm(full, sched, x, steps=6, batch_size=8, seed=3, progress=False)
     part = fresh()
     ck = tmp_path / "ck.pt"
-    train_dsm(part, sched, x, steps=3, batch_size=8, seed=3, checkpoint=ck, progress=False)
+    train_dsm(
+        part, sched, x, steps=3, batch_size=8, seed=3, checkpoint=ck, progress=False
+    )
     resumed = fresh()
-    l_res = train_dsm(resumed, sched, x, steps=6, batch_size=8, seed=3, checkpoint=ck, progress=False)
+    l_res = train_dsm(
+        resumed, sched, x, steps=6, batch_size=8, seed=3, checkpoint=ck, progress=False
+    )
     assert l_res == pytest.approx(l_full, rel=1e-6)
     for a, b in zip(full.state_dict().values(), resumed.state_dict().values()):
         assert torch.allclose(a, b, atol=1e-6)
@@ -99,7 +123,9 @@ def test_dsm_loss_draws_only_the_requested_levels():
             return torch.zeros_like(x)
 
     x0 = torch.zeros(4000, 2)
-    dsm_loss(Recorder(), sched, x0, generator=torch.Generator().manual_seed(0), levels=(3, 7))
+    dsm_loss(
+        Recorder(), sched, x0, generator=torch.Generator().manual_seed(0), levels=(3, 7)
+    )
     ks = seen[0]
     assert int(ks.min()) == 3 and int(ks.max()) == 7  # both ends reached in 4000 draws
     dsm_loss(Recorder(), sched, x0, generator=torch.Generator().manual_seed(0))

@@ -3,8 +3,13 @@ import torch
 
 from diffctrl.diffusion.exact import GaussianMixture, exact_score_fn
 from diffctrl.diffusion.metrics import gaussian_kl
-from diffctrl.diffusion.samplers import (METHODS, ancestral_mean, ancestral_sigma, propagate_gaussian,
-                                         sample)
+from diffctrl.diffusion.samplers import (
+    METHODS,
+    ancestral_mean,
+    ancestral_sigma,
+    propagate_gaussian,
+    sample,
+)
 from diffctrl.diffusion.schedules import linear_schedule, vp_sde_schedule
 
 MU = torch.tensor([1.0, -0.5], dtype=torch.float64)
@@ -24,7 +29,9 @@ def test_exact_terminal_law_error_shrinks_with_N(method):
     for N in (32, 128, 512):
         sched = vp_sde_schedule(N)
         m0, c0 = _start(sched)
-        m, c = propagate_gaussian(exact_score_fn(DATA, sched), sched, method, m0, c0, eta=0.5)
+        m, c = propagate_gaussian(
+            exact_score_fn(DATA, sched), sched, method, m0, c0, eta=0.5
+        )
         kls.append(gaussian_kl(m, c, MU, S0))
     assert kls[0] > kls[1] > kls[2]
     assert kls[2] < 1e-3
@@ -36,8 +43,15 @@ def test_monte_carlo_matches_exact_propagation():
     sched = linear_schedule(100, scale_with_N=True)
     score = exact_score_fn(DATA, sched)
     m, c = propagate_gaussian(score, sched, "ddpm", d=2)
-    x = sample(score, sched, 100_000, 2, "ddpm", generator=torch.Generator().manual_seed(0),
-               dtype=torch.float64)
+    x = sample(
+        score,
+        sched,
+        100_000,
+        2,
+        "ddpm",
+        generator=torch.Generator().manual_seed(0),
+        dtype=torch.float64,
+    )
     se_mean = (c.diagonal() / len(x)).sqrt()
     assert torch.all((x.mean(0) - m).abs() < 4 * se_mean)
     assert torch.allclose(torch.cov(x.T), c, atol=0.01)
@@ -52,8 +66,12 @@ def test_ancestral_step_form():
     k = sched.N - t
     expected = (y + sched.betas[k] * score(y, k)) / (1 - sched.betas[k]).sqrt()
     assert torch.allclose(ancestral_mean(score, sched, t, y), expected)
-    assert ancestral_sigma(sched, t, "large") == pytest.approx(float(sched.betas[k]) ** 0.5)
-    assert ancestral_sigma(sched, sched.N - 1, "small") == 0.0  # last step is deterministic
+    assert ancestral_sigma(sched, t, "large") == pytest.approx(
+        float(sched.betas[k]) ** 0.5
+    )
+    assert (
+        ancestral_sigma(sched, sched.N - 1, "small") == 0.0
+    )  # last step is deterministic
 
 
 def test_same_seed_same_samples():

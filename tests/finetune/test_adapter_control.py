@@ -28,13 +28,15 @@ def test_starts_at_zero_and_equals_the_difference_of_means(setup):
         for name, p in ctrl.tuned.named_parameters():
             if "lora_B" in name:
                 p.normal_(0, 0.1)
-    tuned_chain = model_chain(ctrl.tuned, sched, 1.0, (1, 8, 8))  # the adapted network's own chain
+    tuned_chain = model_chain(
+        ctrl.tuned, sched, 1.0, (1, 8, 8)
+    )  # the adapted network's own chain
     for t in range(4):
         want = tuned_chain.mean(t, y) - chain.mean(t, y)
         assert torch.allclose(ctrl(t, y), want, atol=1e-5), t
         assert want.abs().max() > 1e-3
     tt = torch.tensor([0, 1, 2, 3, 3])  # a batch of steps gives the same rows
-    rows = torch.stack([ctrl(int(t), y[i:i + 1])[0] for i, t in enumerate(tt)])
+    rows = torch.stack([ctrl(int(t), y[i : i + 1])[0] for i, t in enumerate(tt)])
     assert torch.allclose(ctrl(tt, y), rows, atol=1e-5)
 
 
@@ -44,11 +46,21 @@ def test_training_moves_only_the_adapters(setup):
     ctrl = AdapterControl(unet, sched, (1, 8, 8), rank=2)
     trainable = {k for k, p in ctrl.named_parameters() if p.requires_grad}
     assert trainable and all("lora_" in k for k in trainable)
-    obj = FinetuneObjective(chain, lambda y: -(y**2).sum(1), ctrl, "pift",
-                            critic=ValueMLP(64, 5, hidden=16), n_traj=4)
+    obj = FinetuneObjective(
+        chain,
+        lambda y: -(y**2).sum(1),
+        ctrl,
+        "pift",
+        critic=ValueMLP(64, 5, hidden=16),
+        n_traj=4,
+    )
     finetune(obj, 2, lr=1e-2, seed=0)
     assert all(torch.equal(before[k], v) for k, v in unet.state_dict().items())
-    moved = max(float(p.detach().abs().max()) for k, p in ctrl.named_parameters() if "lora_B" in k)
+    moved = max(
+        float(p.detach().abs().max())
+        for k, p in ctrl.named_parameters()
+        if "lora_B" in k
+    )
     assert moved > 0
 
 
@@ -88,8 +100,13 @@ def test_state_derivative_of_the_control_against_finite_differences(setup):
         with torch.no_grad():
             fd = ((ctrl(t, y + h * v) - ctrl(t, y - h * v)) * w).sum() / (2 * h)
         assert float((grad * v).sum()) == pytest.approx(float(fd), rel=1e-6), t
-        tuned_only = torch.autograd.grad((ctrl._score(ctrl.tuned, y.reshape(-1, 1, 8, 8), 4 - t)
-                                          * w.reshape(-1, 1, 8, 8)).sum(), y)[0]
+        tuned_only = torch.autograd.grad(
+            (
+                ctrl._score(ctrl.tuned, y.reshape(-1, 1, 8, 8), 4 - t)
+                * w.reshape(-1, 1, 8, 8)
+            ).sum(),
+            y,
+        )[0]
         assert not torch.allclose(tuned_only * float(ctrl.coef[4 - t]), grad, rtol=1e-3)
 
 
@@ -97,8 +114,14 @@ def test_draft_gradient_with_adapters_against_finite_differences(setup):
     # the DRaFT loss (reward backpropagated through every step) is a smooth function of the
     # adapter weights for fixed noise: its autograd gradient must match central differences
     chain, ctrl = _perturbed(setup)
-    obj = FinetuneObjective(chain, lambda y: -((y - 0.3) ** 2).sum(1), ctrl, "draft", n_traj=4,
-                            dtype=torch.float64)
+    obj = FinetuneObjective(
+        chain,
+        lambda y: -((y - 0.3) ** 2).sum(1),
+        ctrl,
+        "draft",
+        n_traj=4,
+        dtype=torch.float64,
+    )
     params = [p for p in ctrl.parameters() if p.requires_grad]
     loss = obj(torch.Generator().manual_seed(7))
     grads = torch.autograd.grad(loss, params)

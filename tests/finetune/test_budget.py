@@ -56,7 +56,12 @@ class CountedChain:
 
     def __init__(self, chain, tally: Tally):
         self._chain, self.tally = chain, tally
-        self.T, self.sigma, self.beta, self.dim = chain.T, chain.sigma, chain.beta, chain.dim
+        self.T, self.sigma, self.beta, self.dim = (
+            chain.T,
+            chain.sigma,
+            chain.beta,
+            chain.dim,
+        )
 
     def mean(self, t, y):
         return self.tally.seen(self._chain.mean(t, y))
@@ -75,8 +80,15 @@ def run_counted(setting, method, truncation=None, iters=2):
     torch.manual_seed(0)
     ctrl = Counted(ControlMLP(2, chain.sigma, chain.beta, hidden=8), nets)
     critic = Counted(ValueMLP(2, T + 1, hidden=8), nets) if method == "pift" else None
-    obj = FinetuneObjective(CountedChain(chain, nets), lambda y: rew.seen(reward(y)), ctrl,
-                            method, critic=critic, n_traj=N_TRAJ, truncation=truncation)
+    obj = FinetuneObjective(
+        CountedChain(chain, nets),
+        lambda y: rew.seen(reward(y)),
+        ctrl,
+        method,
+        critic=critic,
+        n_traj=N_TRAJ,
+        truncation=truncation,
+    )
     gen = torch.Generator().manual_seed(1)
     for _ in range(iters):
         obj.zero_grad(set_to_none=True)

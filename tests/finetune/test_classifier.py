@@ -68,13 +68,19 @@ def test_class_entropy_against_scipy():
     labels = torch.tensor([0, 0, 1, 2, 2, 2, 7])
     p = np.bincount(labels.numpy(), minlength=10) / labels.numel()
     assert class_entropy(labels, 10) == pytest.approx(entropy(p), abs=1e-12)
-    assert class_entropy(torch.arange(10).repeat(3), 10) == pytest.approx(math.log(10)) == max_entropy(10)
+    assert (
+        class_entropy(torch.arange(10).repeat(3), 10)
+        == pytest.approx(math.log(10))
+        == max_entropy(10)
+    )
     assert class_entropy(torch.full((5,), 4), 10) == 0.0
 
 
 def test_mean_pairwise_distance_against_scipy():
     x = torch.randn(13, 1, 8, 8, generator=torch.Generator().manual_seed(0))
-    assert mean_pairwise_distance(x) == pytest.approx(pdist(x.reshape(13, -1).numpy()).mean(), rel=1e-6)
+    assert mean_pairwise_distance(x) == pytest.approx(
+        pdist(x.reshape(13, -1).numpy()).mean(), rel=1e-6
+    )
 
 
 def test_image_chain_is_differentiable_and_matches_the_ancestral_mean():
@@ -83,12 +89,16 @@ def test_image_chain_is_differentiable_and_matches_the_ancestral_mean():
     unet = SmallUNet(4, base=8)
     chain = model_chain(unet, sched, 0.5, (1, 8, 8))
     assert chain.dim == 64 and chain.T == 4 and chain.sigma.shape == (4,)
-    y = torch.randn(3, 64, generator=torch.Generator().manual_seed(1), requires_grad=True)
+    y = torch.randn(
+        3, 64, generator=torch.Generator().manual_seed(1), requires_grad=True
+    )
     m = chain.mean(1, y)
     k = 3  # level N - t
     b = float(sched.betas[k])
     eps = unet(y.detach().reshape(3, 1, 8, 8), k).reshape(3, 64)
-    ref = (y.detach() - b * eps / (1 - float(sched.alpha_bar[k])) ** 0.5) / (1 - b) ** 0.5
+    ref = (y.detach() - b * eps / (1 - float(sched.alpha_bar[k])) ** 0.5) / (
+        1 - b
+    ) ** 0.5
     torch.testing.assert_close(m.detach(), ref, rtol=1e-5, atol=1e-5)
     (g,) = torch.autograd.grad(m.sum(), y)
     assert torch.isfinite(g).all() and g.abs().sum() > 0
@@ -124,17 +134,22 @@ def test_frechet_distance_against_scipy_sqrtm():
     from scipy.linalg import sqrtm
 
     g = torch.Generator().manual_seed(3)
-    a = torch.randn(200, 4, generator=g, dtype=torch.float64) @ torch.randn(4, 4, generator=g, dtype=torch.float64)
+    a = torch.randn(200, 4, generator=g, dtype=torch.float64) @ torch.randn(
+        4, 4, generator=g, dtype=torch.float64
+    )
     b = torch.randn(150, 4, generator=g, dtype=torch.float64) * 0.5 + 1.0
     ca, cb = np.cov(a.numpy().T), np.cov(b.numpy().T)
-    want = (((a.mean(0) - b.mean(0)) ** 2).sum().item()
-            + np.trace(ca + cb - 2 * np.real(sqrtm(ca @ cb))))
+    want = ((a.mean(0) - b.mean(0)) ** 2).sum().item() + np.trace(
+        ca + cb - 2 * np.real(sqrtm(ca @ cb))
+    )
     assert frechet_distance(a, b) == pytest.approx(want, rel=1e-8)
     assert frechet_distance(a, a) == pytest.approx(0, abs=1e-8)
 
 
 def test_label_tv_and_nearest_distance_by_hand():
-    assert label_tv(torch.tensor([0, 0, 1, 1]), torch.tensor([0, 1, 1, 1]), 3) == pytest.approx(0.25)
+    assert label_tv(
+        torch.tensor([0, 0, 1, 1]), torch.tensor([0, 1, 1, 1]), 3
+    ) == pytest.approx(0.25)
     assert label_tv(torch.tensor([2, 2]), torch.tensor([0, 1]), 3) == pytest.approx(1.0)
     from scipy.spatial.distance import cdist
 
@@ -148,15 +163,23 @@ def test_digit_quality_tells_digits_from_noise(trained):
     clf = trained[0]
     x, _ = ddata.load_digits()
     perm = torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(5))
-    real = x[perm[:300]]  # digits that are not the comparison sets' (seed 1 draws others)
+    real = x[
+        perm[:300]
+    ]  # digits that are not the comparison sets' (seed 1 draws others)
     q_real = digit_quality(real, x, clf, seed=1)
     noise = torch.rand(300, 1, 8, 8, generator=torch.Generator().manual_seed(0)) * 2 - 1
     q_noise = digit_quality(noise, x, clf, seed=1)
     # real digits sit near the data-vs-data floors; uniform noise is far above every one
-    assert q_noise["fd"] > 10 * q_noise["fd_floor"] and q_noise["nn"] > 1.5 * q_noise["nn_floor"]
+    assert (
+        q_noise["fd"] > 10 * q_noise["fd_floor"]
+        and q_noise["nn"] > 1.5 * q_noise["nn_floor"]
+    )
     # the class histogram alone is a weak test: the classifier spreads noise over many classes
     assert q_noise["tv"] > q_real["tv"]
-    assert q_real["fd"] < 3 * q_real["fd_floor"] and q_real["nn"] < 1.25 * q_real["nn_floor"]
+    assert (
+        q_real["fd"] < 3 * q_real["fd_floor"]
+        and q_real["nn"] < 1.25 * q_real["nn_floor"]
+    )
     assert q_real["tv"] < 0.15
     with pytest.raises(ValueError, match="2 n"):
         digit_quality(x[:1000], x, clf)
@@ -174,7 +197,9 @@ def test_guarded_finetuning_retries_at_a_smaller_step_and_reports_divergence():
     def make():
         torch.manual_seed(0)
         ctrl = ControlMLP(64, chain.sigma, chain.beta, hidden=8)
-        return FinetuneObjective(chain, lambda y: -(y**2).sum(1), ctrl, "dpok", n_traj=4)
+        return FinetuneObjective(
+            chain, lambda y: -(y**2).sum(1), ctrl, "dpok", n_traj=4
+        )
 
     seen = []
 
@@ -182,11 +207,15 @@ def test_guarded_finetuning_retries_at_a_smaller_step_and_reports_divergence():
         seen.append(obj)
         return len(seen) > 1
 
-    obj, res, tries = finetune_guarded(make, 2, lr=0.1, lr_factors=(1.0, 0.25), check=check)
+    obj, res, tries = finetune_guarded(
+        make, 2, lr=0.1, lr_factors=(1.0, 0.25), check=check
+    )
     assert [t["lr"] for t in tries] == [0.1, 0.025]
     assert [t["diverged"] for t in tries] == [True, False]
     assert obj is seen[1] and len(res.losses) == 2
-    obj, res, tries = finetune_guarded(make, 1, lr=0.1, lr_factors=(1.0,), check=lambda o: False)
+    obj, res, tries = finetune_guarded(
+        make, 1, lr=0.1, lr_factors=(1.0,), check=lambda o: False
+    )
     assert obj is None and res is None and tries[0]["diverged"]
 
     def bad():  # a non-finite loss is a divergence, not an exception

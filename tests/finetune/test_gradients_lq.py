@@ -40,7 +40,9 @@ class AffineControl(nn.Module):
 @pytest.fixture(scope="module")
 def case():
     reward = QuadraticReward.create(Q=1.0, a=[1.0], g=[0.3])
-    pb = LQProblem.create(vp_sde_schedule(T), [0.5], [[0.6]], reward, 0.5, variance="large")
+    pb = LQProblem.create(
+        vp_sde_schedule(T), [0.5], [[0.6]], reward, 0.5, variance="large"
+    )
     gen = torch.Generator().manual_seed(0)
     G = 0.3 * torch.randn(T, D, D, generator=gen, dtype=F64)
     g = 0.3 * torch.randn(T, D, generator=gen, dtype=F64)
@@ -51,8 +53,9 @@ def exact_grad(pb, G, g, eps=1e-5):
     theta = torch.cat([G.reshape(-1), g.reshape(-1)])
 
     def J(th):
-        return evaluate_affine_policy(pb, th[:G.numel()].reshape(G.shape),
-                                      th[G.numel():].reshape(g.shape)).objective()
+        return evaluate_affine_policy(
+            pb, th[: G.numel()].reshape(G.shape), th[G.numel() :].reshape(g.shape)
+        ).objective()
 
     out = torch.zeros_like(theta)
     for i in range(theta.numel()):
@@ -66,17 +69,20 @@ def kl_direct_grad(pb, G, g):
     """The part of grad J from differentiating the KL penalty at fixed laws of Y_t:
     ``-d/dtheta sum_t beta_t/(2 s_t^2) E|G_t Y + g_t|^2`` with ``Y ~ N(m_t, C_t)`` held fixed."""
     means, covs = evaluate_affine_policy(pb, G, g).marginals()
-    w = pb.beta / pb.sigma**2                           # (T,)
-    v = torch.einsum("tij,tj->ti", G, means[:-1]) + g   # E u_t
-    dG = w[:, None, None] * (v[:, :, None] * means[:-1, None, :]
-                             + torch.einsum("tij,tjk->tik", G, covs[:-1]))
+    w = pb.beta / pb.sigma**2  # (T,)
+    v = torch.einsum("tij,tj->ti", G, means[:-1]) + g  # E u_t
+    dG = w[:, None, None] * (
+        v[:, :, None] * means[:-1, None, :] + torch.einsum("tij,tjk->tik", G, covs[:-1])
+    )
     dg = w[:, None] * v
     return -torch.cat([dG.reshape(-1), dg.reshape(-1)])
 
 
 def gradient_samples(pb, G, g, method, n_traj, reps, seed=0):
     ctrl = AffineControl(G, g)
-    obj = FinetuneObjective(pb.chain(), pb.reward, ctrl, method, n_traj=n_traj, dtype=F64)
+    obj = FinetuneObjective(
+        pb.chain(), pb.reward, ctrl, method, n_traj=n_traj, dtype=F64
+    )
     gen = torch.Generator().manual_seed(seed)
     out = []
     for _ in range(reps):
@@ -90,7 +96,9 @@ def test_exact_gradient_against_the_monte_carlo_objective(case):
     """The closed-form J is the Monte Carlo objective of the chain (the test's ground truth)."""
     pb, G, g = case
     ctrl = AffineControl(G, g)
-    obj = FinetuneObjective(pb.chain(), pb.reward, ctrl, "draft", n_traj=200_000, dtype=F64)
+    obj = FinetuneObjective(
+        pb.chain(), pb.reward, ctrl, "draft", n_traj=200_000, dtype=F64
+    )
     with torch.no_grad():
         vals = torch.stack([-obj(torch.Generator().manual_seed(s)) for s in range(3)])
     J = evaluate_affine_policy(pb, G, g).objective()
@@ -109,8 +117,9 @@ def test_draft_truncated_is_biased(case):
     """DRaFT-K with K < T drops the earlier steps' effect on the reward: visibly biased."""
     pb, G, g = case
     ctrl = AffineControl(G, g)
-    obj = FinetuneObjective(pb.chain(), pb.reward, ctrl, "draft", n_traj=8, truncation=1,
-                            dtype=F64)
+    obj = FinetuneObjective(
+        pb.chain(), pb.reward, ctrl, "draft", n_traj=8, truncation=1, dtype=F64
+    )
     gen = torch.Generator().manual_seed(1)
     out = []
     for _ in range(400):

@@ -42,12 +42,32 @@ def _free_port() -> int:
 
 
 def test_two_gloo_processes_match_one_process(tmp_path):
-    env = dict(os.environ, OMP_NUM_THREADS="1",
-               PYTHONPATH=str(Path(diffctrl.__file__).resolve().parents[1]) + os.pathsep
-               + os.environ.get("PYTHONPATH", ""))
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-           "--master_addr", "127.0.0.1", "--master_port", str(_free_port()),
-           "-m", "diffctrl.finetune.ddp", "--out", str(tmp_path), "--steps", "2", "--n-traj", "4"]
+    env = dict(
+        os.environ,
+        OMP_NUM_THREADS="1",
+        PYTHONPATH=str(Path(diffctrl.__file__).resolve().parents[1])
+        + os.pathsep
+        + os.environ.get("PYTHONPATH", ""),
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_addr",
+        "127.0.0.1",
+        "--master_port",
+        str(_free_port()),
+        "-m",
+        "diffctrl.finetune.ddp",
+        "--out",
+        str(tmp_path),
+        "--steps",
+        "2",
+        "--n-traj",
+        "4",
+    ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     r0 = torch.load(tmp_path / "lora_rank0.pt")
@@ -59,4 +79,6 @@ def test_two_gloo_processes_match_one_process(tmp_path):
     for k in ref:
         assert torch.equal(r0[k], r1[k]), k
         torch.testing.assert_close(r0[k], ref[k], rtol=0, atol=1e-6)
-    assert max(float(v.abs().max()) for k, v in ref.items() if "lora_B" in k) > 1e-4  # it moved
+    assert (
+        max(float(v.abs().max()) for k, v in ref.items() if "lora_B" in k) > 1e-4
+    )  # it moved

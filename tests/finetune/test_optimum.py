@@ -20,11 +20,19 @@ def _zero(t, y):
 
 
 def test_grid_optimum_is_the_exact_lq_control():
-    pb = LQProblem.create(vp_sde_schedule(6), [0.5, -0.5], [[0.6, 0.1], [0.1, 0.4]],
-                          QuadraticReward.create(Q=1.0, a=[1.0, 1.0]), 0.5, variance="large")
+    pb = LQProblem.create(
+        vp_sde_schedule(6),
+        [0.5, -0.5],
+        [[0.6, 0.1], [0.1, 0.4]],
+        QuadraticReward.create(Q=1.0, a=[1.0, 1.0]),
+        0.5,
+        variance="large",
+    )
     chain, exact = pb.chain(), solve_lq(pb).as_control()
     opt = grid_optimum(chain, pb.reward, n=31, n_iter=80, n_gh=4)
-    err, _ = control_error(chain, opt.as_control(), exact, 2000, seed=0, dtype=torch.float64)
+    err, _ = control_error(
+        chain, opt.as_control(), exact, 2000, seed=0, dtype=torch.float64
+    )
     size, _ = control_error(chain, _zero, exact, 2000, seed=0, dtype=torch.float64)
     assert size > 0.1
     assert err < 1e-8 * size  # quadratic values are represented exactly on the grid
@@ -42,7 +50,9 @@ def _mode_gap(T, n=5000):
 
 def test_optimal_chain_mode_weights_approach_the_tilted_target():
     g4, g32 = _mode_gap(4), _mode_gap(32)
-    assert g4 > 0.05  # at small T the optimum is visibly not p* (Monte Carlo error ~ 0.007)
+    assert (
+        g4 > 0.05
+    )  # at small T the optimum is visibly not p* (Monte Carlo error ~ 0.007)
     assert g32 < 0.6 * g4
 
 

@@ -25,14 +25,22 @@ def _objective(chain, reward, method, n_traj=32, seed=0):
 
 def test_pift_converges_to_the_exact_lq_control():
     # Gaussian data, quadratic reward: the exact optimum is the affine control of part 1
-    pb = LQProblem.create(vp_sde_schedule(5), [0.5, -0.5], [[0.6, 0.1], [0.1, 0.4]],
-                          QuadraticReward.create(Q=1.0, a=[1.0, 1.0]), 0.5, variance="large")
+    pb = LQProblem.create(
+        vp_sde_schedule(5),
+        [0.5, -0.5],
+        [[0.6, 0.1], [0.1, 0.4]],
+        QuadraticReward.create(Q=1.0, a=[1.0, 1.0]),
+        0.5,
+        variance="large",
+    )
     exact = solve_lq(pb)
     chain = pb.chain()
     obj = _objective(chain, pb.reward, "pift", n_traj=64)
     finetune(obj, 250, lr=3e-3, seed=0)
     err, _ = control_error(chain, obj.control, exact.as_control(), 2000, seed=1)
-    size, _ = control_error(chain, lambda t, y: torch.zeros_like(y), exact.as_control(), 2000, seed=1)
+    size, _ = control_error(
+        chain, lambda t, y: torch.zeros_like(y), exact.as_control(), 2000, seed=1
+    )
     assert err < 0.05 * size  # stated tolerance: relative control error below 5 %
 
 
@@ -48,17 +56,23 @@ def test_every_method_moves_towards_the_tilted_target(mixture_case):
     chain, reward, target = mixture_case
     base = evaluate(chain, None, reward, 400, target=target, seed=3)
     u_opt = grid_optimum(chain, reward, n=41, n_iter=40, n_gh=8).as_control()
-    size, _ = control_error(chain, lambda t, y: torch.zeros_like(y), u_opt, 1000, seed=1)
+    size, _ = control_error(
+        chain, lambda t, y: torch.zeros_like(y), u_opt, 1000, seed=1
+    )
     w2 = {}
     for method in METHODS:
         obj = _objective(chain, reward, method)
         finetune(obj, 60, lr=1e-2, seed=0)
-        w2[method] = evaluate(chain, obj.control, reward, 400, target=target, seed=3, floor=False)["w2"]
+        w2[method] = evaluate(
+            chain, obj.control, reward, 400, target=target, seed=3, floor=False
+        )["w2"]
         assert w2[method] < 0.7 * base["w2"], (method, w2[method], base["w2"])
         # path KL to the T-step optimum (grid PI-FT) below 20 % of the optimum's own KL
         err, _ = control_error(chain, obj.control, u_opt, 1000, seed=1)
         assert err < 0.2 * size, (method, err / size)
-    assert w2["pift"] < 2.5 * base["w2_floor"]  # stated factor of the noise floor at smoke size
+    assert (
+        w2["pift"] < 2.5 * base["w2_floor"]
+    )  # stated factor of the noise floor at smoke size
 
 
 def test_bad_inputs(mixture_case):

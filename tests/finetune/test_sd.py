@@ -55,11 +55,17 @@ def sd(folder):
 def test_strided_schedule_reads_the_scheduler(sd):
     ac = sd.scheduler.alphas_cumprod.double()
     sched, ts = strided_schedule(ac, 50, offset=1)
-    assert ts.tolist() == list(range(1, 1000, 20))  # diffusers' "leading" spacing with steps_offset=1
+    assert ts.tolist() == list(
+        range(1, 1000, 20)
+    )  # diffusers' "leading" spacing with steps_offset=1
     assert torch.allclose(sched.alpha_bar[1:], ac[ts], rtol=1e-12)
-    full, ts_full = strided_schedule(ac, 1000, offset=0)  # every level: the scheduler's own chain
+    full, ts_full = strided_schedule(
+        ac, 1000, offset=0
+    )  # every level: the scheduler's own chain
     # float32 alphas_cumprod in diffusers: betas agree to its round-off (betas are ~1e-3)
-    assert torch.allclose(full.betas, schedule_from_diffusers(sd.scheduler).betas, rtol=0, atol=1e-6)
+    assert torch.allclose(
+        full.betas, schedule_from_diffusers(sd.scheduler).betas, rtol=0, atol=1e-6
+    )
     assert ts_full.tolist() == list(range(1000))
 
 
@@ -73,8 +79,9 @@ def test_pretrained_chain_is_diffusers_ddpm_sampler(sd):
     sched, ts = strided_schedule(sd.scheduler.alphas_cumprod, T, offset=1)
     cond = encode_prompt(sd, "A green colored rabbit")
     chain = DiffusersChain(sd.unet, sched, 0.01, (4, 8, 8), cond=cond, timesteps=ts)
-    ref = DDPMScheduler.from_config(sd.scheduler.config, variance_type="fixed_large",
-                                    clip_sample=False)
+    ref = DDPMScheduler.from_config(
+        sd.scheduler.config, variance_type="fixed_large", clip_sample=False
+    )
     ref.set_timesteps(T)
     assert ref.timesteps.tolist() == ts.flip(0).tolist()
     g = torch.Generator().manual_seed(3)
@@ -84,7 +91,9 @@ def test_pretrained_chain_is_diffusers_ddpm_sampler(sd):
             eps = sd.unet(y, t, encoder_hidden_states=cond.expand(n, -1, -1)).sample
             y = ref.step(eps, t, y, generator=g).prev_sample
     zero = lambda t, x: torch.zeros_like(x)  # noqa: E731
-    ours = rollout(chain, zero, lambda x: x.sum((1, 2, 3)), n, torch.Generator().manual_seed(3))
+    ours = rollout(
+        chain, zero, lambda x: x.sum((1, 2, 3)), n, torch.Generator().manual_seed(3)
+    )
     torch.testing.assert_close(ours.y[-1], y, rtol=1e-4, atol=1e-4)
     assert float((ours.y[-1] - ours.y[-2]).abs().max()) > 1e-2  # the chain moved
 
@@ -99,8 +108,13 @@ def test_bad_inputs(sd, folder, tmp_path):
     with pytest.raises(ValueError, match="images"):
         green_reward(torch.zeros(2, 4, 8, 8))
     with pytest.raises(ValueError, match="timesteps"):
-        DiffusersChain(tiny_unet(), strided_schedule(sd.scheduler.alphas_cumprod, 4)[0], 0.1, (1, 8, 8),
-                       timesteps=torch.arange(3))
+        DiffusersChain(
+            tiny_unet(),
+            strided_schedule(sd.scheduler.alphas_cumprod, 4)[0],
+            0.1,
+            (1, 8, 8),
+            timesteps=torch.arange(3),
+        )
     assert check_sd_folder(folder, n_steps=50)["num_train_timesteps"] == 1000
     with pytest.raises(ValueError, match="n_steps"):
         check_sd_folder(folder, n_steps=1001)
@@ -139,15 +153,24 @@ def test_first_step_is_adams_first_step_on_the_adapters(tmp_path, method):
     ``-lr g / (|g| + eps)``, g the gradient of the method's loss on the step's noise (seed 0);
     every frozen weight of the UNet stays bit-identical; the B matrices get a nonzero gradient."""
     sd = load_sd(tiny_sd_folder(tmp_path))
-    obj = build_objective(sd, "A green colored rabbit", method=method, n_steps=4, n_traj=2, rank=2)
+    obj = build_objective(
+        sd, "A green colored rabbit", method=method, n_steps=4, n_traj=2, rank=2
+    )
     assert obj.chain.timesteps.tolist() == [1, 251, 501, 751]
     frozen = {k: v.clone() for k, v in sd.unet.state_dict().items() if "lora_" not in k}
     before = lora_state(sd.unet)
-    critic0 = {k: v.clone() for k, v in obj.critic.state_dict().items()} if obj.critic else None
+    critic0 = (
+        {k: v.clone() for k, v in obj.critic.state_dict().items()}
+        if obj.critic
+        else None
+    )
     loss = obj(torch.Generator().manual_seed(0))
     params = dict(sd.unet.named_parameters())
     grads = torch.autograd.grad(loss, [params[k] for k in before], allow_unused=True)
-    g = {k: torch.zeros_like(before[k]) if gr is None else gr for k, gr in zip(before, grads)}
+    g = {
+        k: torch.zeros_like(before[k]) if gr is None else gr
+        for k, gr in zip(before, grads)
+    }
     assert max(float(g[k].abs().max()) for k in g if "lora_B" in k) > 0
     obj.budget.nfe = obj.budget.reward_evals = 0
     if critic0 is not None:
@@ -203,7 +226,10 @@ def test_draft_with_lora_gradient_matches_finite_differences():
     names = [k for k, p in unet.named_parameters() if p.requires_grad]
     params = dict(unet.named_parameters())
     gen = torch.Generator().manual_seed(5)
-    dirs = {k: torch.randn(params[k].shape, generator=gen, dtype=torch.float64) for k in names}
+    dirs = {
+        k: torch.randn(params[k].shape, generator=gen, dtype=torch.float64)
+        for k in names
+    }
 
     def loss():
         return obj(torch.Generator().manual_seed(11))
@@ -231,8 +257,16 @@ def test_cli_uses_the_papers_defaults_unless_overridden():
     # Han, Razaviyayn, Xu (2025), Sec. 6: 1000 steps, 10 trajectories x 50 transitions,
     # beta = 0.01, AdamW lr 3e-4, LoRA rank 4
     assert (args.steps, args.n_traj, args.T, args.beta, args.lr, args.lora_rank) == (
-        1000, 10, 50, 0.01, 3e-4, 4)
-    args, _ = ddp.parse_args(["--out", "x", "--sd-path", "y", "--T", "20", "--beta", "0.1"])
+        1000,
+        10,
+        50,
+        0.01,
+        3e-4,
+        4,
+    )
+    args, _ = ddp.parse_args(
+        ["--out", "x", "--sd-path", "y", "--T", "20", "--beta", "0.1"]
+    )
     assert (args.steps, args.T, args.beta) == (1000, 20, 0.1)
     args, _ = ddp.parse_args(["--out", "x"])  # the demo keeps its few-seconds settings
     assert (args.steps, args.T, args.n_traj) == (2, 4, 4)
@@ -243,22 +277,45 @@ def test_cli_help_documents_every_option(capsys):
         ddp.main(["--help"])
     assert exc.value.code == 0
     text = capsys.readouterr().out
-    for opt in ("--out", "--sd-path", "--prompt", "--method", "--steps", "--n-traj", "--T",
-                "--beta", "--lr", "--lora-rank", "--seed"):
+    for opt in (
+        "--out",
+        "--sd-path",
+        "--prompt",
+        "--method",
+        "--steps",
+        "--n-traj",
+        "--T",
+        "--beta",
+        "--lr",
+        "--lora-rank",
+        "--seed",
+    ):
         assert opt in text
     assert text.count("the paper's") >= 6
 
 
-@pytest.mark.parametrize("argv, env, message", [
-    (["--n-traj", "4"], {"WORLD_SIZE": "3", "RANK": "0"}, "divisible by the number of processes 3"),
-    ([], {"WORLD_SIZE": "4", "RANK": "0"}, "--n-traj 10 must be divisible"),  # the paper's 10
-    (["--T", "1001"], {}, "n_steps"),
-    (["--lr", "0"], {}, "--lr"),
-    (["--beta", "nan"], {}, "--beta"),
-    (["--steps", "0"], {}, "--steps"),
-])
-def test_cli_checks_before_loading_weights(folder, tmp_path, monkeypatch, capsys, argv, env,
-                                           message):
+@pytest.mark.parametrize(
+    "argv, env, message",
+    [
+        (
+            ["--n-traj", "4"],
+            {"WORLD_SIZE": "3", "RANK": "0"},
+            "divisible by the number of processes 3",
+        ),
+        (
+            [],
+            {"WORLD_SIZE": "4", "RANK": "0"},
+            "--n-traj 10 must be divisible",
+        ),  # the paper's 10
+        (["--T", "1001"], {}, "n_steps"),
+        (["--lr", "0"], {}, "--lr"),
+        (["--beta", "nan"], {}, "--beta"),
+        (["--steps", "0"], {}, "--steps"),
+    ],
+)
+def test_cli_checks_before_loading_weights(
+    folder, tmp_path, monkeypatch, capsys, argv, env, message
+):
     for k, v in env.items():
         monkeypatch.setenv(k, v)
 
@@ -275,9 +332,11 @@ def test_cli_checks_before_loading_weights(folder, tmp_path, monkeypatch, capsys
 
 def test_cli_checks_paths(tmp_path, capsys):
     (tmp_path / "file").write_text("")
-    for argv, message in [(["--sd-path", str(tmp_path / "none")], "no Stable Diffusion folder"),
-                          (["--sd-path", str(tmp_path)], "unet/config.json"),
-                          (["--out", str(tmp_path / "file")], "not a folder")]:
+    for argv, message in [
+        (["--sd-path", str(tmp_path / "none")], "no Stable Diffusion folder"),
+        (["--sd-path", str(tmp_path)], "unet/config.json"),
+        (["--out", str(tmp_path / "file")], "not a folder"),
+    ]:
         with pytest.raises(SystemExit):
             ddp.main(["--out", str(tmp_path / "run"), *argv])
         assert message in capsys.readouterr().err
@@ -293,25 +352,62 @@ def test_two_gloo_processes_run_the_sd_command_end_to_end(folder, tmp_path):
     """``torchrun --nproc_per_node 2 -m diffctrl.finetune.ddp --sd-path ...`` on the tiny model:
     progress and loss on rank 0, config/metrics/adapters in --out, adapters identical on both
     ranks and equal to one process training on the whole batch."""
-    env = dict(os.environ, OMP_NUM_THREADS="1",
-               PYTHONPATH=str(Path(diffctrl.__file__).resolve().parents[1]) + os.pathsep
-               + os.environ.get("PYTHONPATH", ""))
+    env = dict(
+        os.environ,
+        OMP_NUM_THREADS="1",
+        PYTHONPATH=str(Path(diffctrl.__file__).resolve().parents[1])
+        + os.pathsep
+        + os.environ.get("PYTHONPATH", ""),
+    )
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-           "--master_addr", "127.0.0.1", "--master_port", str(_free_port()),
-           "-m", "diffctrl.finetune.ddp", "--out", str(out), "--sd-path", str(folder),
-           "--steps", "2", "--T", "3", "--n-traj", "4", "--lr", "1e-2", "--method", "draft"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_addr",
+        "127.0.0.1",
+        "--master_port",
+        str(_free_port()),
+        "-m",
+        "diffctrl.finetune.ddp",
+        "--out",
+        str(out),
+        "--sd-path",
+        str(folder),
+        "--steps",
+        "2",
+        "--T",
+        "3",
+        "--n-traj",
+        "4",
+        "--lr",
+        "1e-2",
+        "--method",
+        "draft",
+    ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "loss=" in proc.stderr and "2/2" in proc.stderr  # rank 0's progress bar
-    assert proc.stdout.count("final loss") == 1 and str(out / "metrics.jsonl") in proc.stdout
+    assert (
+        proc.stdout.count("final loss") == 1
+        and str(out / "metrics.jsonl") in proc.stdout
+    )
     config = json.loads((out / "config.json").read_text())
-    assert config["world_size"] == 2 and config["beta"] == 0.01 and config["lora_rank"] == 4
-    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert (
+        config["world_size"] == 2
+        and config["beta"] == 0.01
+        and config["lora_rank"] == 4
+    )
+    rows = [
+        json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()
+    ]
     assert [r["step"] for r in rows] == [1, 2]
     r0, r1 = torch.load(out / "lora_rank0.pt"), torch.load(out / "lora_rank1.pt")
-    single = build_objective(load_sd(folder), "A green colored rabbit", method="draft", n_steps=3,
-                             n_traj=4)
+    single = build_objective(
+        load_sd(folder), "A green colored rabbit", method="draft", n_steps=3, n_traj=4
+    )
     res = finetune(single, 2, lr=1e-2, seed=0)
     # the logged loss is the mean over the two shards: the single process's whole-batch loss
     assert [r["loss"] for r in rows] == pytest.approx(res.losses, rel=1e-4, abs=1e-6)
@@ -322,4 +418,6 @@ def test_two_gloo_processes_run_the_sd_command_end_to_end(folder, tmp_path):
         assert torch.equal(r0[k], r1[k]), k
         # Adam normalises each step to ~lr, so float32 reduction-order noise shows at ~1e-3 lr
         torch.testing.assert_close(r0[k], ref[k], rtol=0, atol=1e-4)
-    assert max(float(v.abs().max()) for k, v in ref.items() if "lora_B" in k) > 1e-3  # it moved
+    assert (
+        max(float(v.abs().max()) for k, v in ref.items() if "lora_B" in k) > 1e-3
+    )  # it moved

@@ -7,7 +7,12 @@ from diffctrl.control.lq import tilted_mixture
 from diffctrl.control.rewards import BumpReward, QuadraticReward
 from diffctrl.diffusion.exact import GaussianMixture
 from diffctrl.diffusion.metrics import ot_distance
-from diffctrl.finetune.targets import GridTarget, tilt_linear, tilt_quadratic, tilted_target
+from diffctrl.finetune.targets import (
+    GridTarget,
+    tilt_linear,
+    tilt_quadratic,
+    tilted_target,
+)
 
 
 def mix1():
@@ -15,8 +20,14 @@ def mix1():
 
 
 def mix2():
-    S = [[[0.5, 0.1], [0.1, 0.3]], [[0.2, -0.05], [-0.05, 0.4]], [[0.3, 0.0], [0.0, 0.3]]]
-    return GaussianMixture.create([0.2, 0.5, 0.3], [[-1.0, 0.5], [1.0, -0.5], [0.0, 1.5]], S)
+    S = [
+        [[0.5, 0.1], [0.1, 0.3]],
+        [[0.2, -0.05], [-0.05, 0.4]],
+        [[0.3, 0.0], [0.0, 0.3]],
+    ]
+    return GaussianMixture.create(
+        [0.2, 0.5, 0.3], [[-1.0, 0.5], [1.0, -0.5], [0.0, 1.5]], S
+    )
 
 
 def _points(p0, n=64):
@@ -43,7 +54,11 @@ def test_linear_tilt_equals_quadrature(mk, beta):
 def test_quadratic_tilt_equals_quadrature(mk, beta):
     p0 = mk()
     d = p0.dim
-    Q = torch.tensor([[1.5]], dtype=torch.float64) if d == 1 else torch.tensor([[1.0, 0.3], [0.3, 0.8]], dtype=torch.float64)
+    Q = (
+        torch.tensor([[1.5]], dtype=torch.float64)
+        if d == 1
+        else torch.tensor([[1.0, 0.3], [0.3, 0.8]], dtype=torch.float64)
+    )
     a = torch.full((d,), 0.7, dtype=torch.float64)
     exact = tilt_quadratic(p0, Q, a, beta)
     rew = QuadraticReward.create(Q=Q, a=a)
@@ -60,13 +75,17 @@ def test_quadratic_tilt_equals_quadrature(mk, beta):
 
 def test_dispatch_and_quadratic_with_linear_part():
     p0 = mix2()
-    rew = QuadraticReward.create(Q=[[1.0, 0.2], [0.2, 0.5]], a=[0.3, -0.2], g=[0.5, 0.1])
+    rew = QuadraticReward.create(
+        Q=[[1.0, 0.2], [0.2, 0.5]], a=[0.3, -0.2], g=[0.5, 0.1]
+    )
     tgt = tilted_target(p0, rew, 0.7)
     assert isinstance(tgt, GaussianMixture)
     grid = GridTarget.create(p0, rew, 0.7, n=301, pad=10.0)
     x = _points(tgt)
     assert (tgt.log_prob(x) - grid.log_prob(x)).abs().max() < 1e-6
-    assert isinstance(tilted_target(p0, BumpReward.create([1.0, 0.0]), 0.5, n=101), GridTarget)
+    assert isinstance(
+        tilted_target(p0, BumpReward.create([1.0, 0.0]), 0.5, n=101), GridTarget
+    )
 
 
 def test_grid_target_samples_match_the_closed_form():
@@ -100,7 +119,7 @@ def _rank_one_with_linear_term():
     """Rank-1 Q = v v^T plus a linear term along its null direction, small beta: the tilt moves
     the mass many standard deviations out of p0's +-8 sd box."""
     v = torch.tensor([0.8, 0.6], dtype=torch.float64)
-    g = torch.tensor([-0.6, 0.8], dtype=torch.float64)   # orthogonal to v
+    g = torch.tensor([-0.6, 0.8], dtype=torch.float64)  # orthogonal to v
     return QuadraticReward.create(Q=torch.outer(v, v), a=[0.2, 0.1], g=g), 0.02
 
 

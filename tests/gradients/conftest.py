@@ -8,5 +8,8 @@ def pytest_collection_modifyitems(items):
     # torch.jit.script: not ours to fix.
     for item in items:
         if "tests/gradients/" in item.path.as_posix():
-            item.add_marker(pytest.mark.filterwarnings(
-                "ignore:`torch.jit.script` is deprecated:DeprecationWarning"))
+            item.add_marker(
+                pytest.mark.filterwarnings(
+                    "ignore:`torch.jit.script` is deprecated:DeprecationWarning"
+                )
+            )

@@ -32,17 +32,28 @@ def test_coordinates_and_refusals():
 
 
 def test_side_by_side_and_unbiasedness_rows():
-    problem, theta = point_mass_lq(hidden=(), generator=torch.Generator().manual_seed(0),
-                                   dtype=F64)
+    problem, theta = point_mass_lq(
+        hidden=(), generator=torch.Generator().manual_seed(0), dtype=F64
+    )
     side = ex.side_by_side(problem, theta, n_paths=16, n_steps=4, seed=0, rb_paths=3)
-    assert set(side["estimates"]) == {"gg", "pathwise_forward", "pathwise_reverse", "lr"}
+    assert set(side["estimates"]) == {
+        "gg",
+        "pathwise_forward",
+        "pathwise_reverse",
+        "lr",
+    }
     assert side["fwd_rev_max_diff"] < 1e-12 and side["rb_rel_gap"] < 1e-12
     assert side["lr_error"] is None
     exact = lq_exact_gradient(problem, theta, n_steps=4)
-    rows = ex.unbiasedness(problem, theta, ["gg", "lr"], n_paths=200, n_steps=4, seeds=[0, 1],
-                           exact=exact)
-    assert [(r["method"], r["seed"]) for r in rows] == [("gg", 0), ("lr", 0), ("gg", 1),
-                                                         ("lr", 1)]
+    rows = ex.unbiasedness(
+        problem, theta, ["gg", "lr"], n_paths=200, n_steps=4, seeds=[0, 1], exact=exact
+    )
+    assert [(r["method"], r["seed"]) for r in rows] == [
+        ("gg", 0),
+        ("lr", 0),
+        ("gg", 1),
+        ("lr", 1),
+    ]
     assert all(0 <= r["p"] <= 1 and r["z"].shape == (12,) for r in rows)
 
 
@@ -51,7 +62,7 @@ def test_stderr_ratios_split_by_coordinate_kind():
     rows = ex.stderr_ratios(problem, theta, n_paths=400, n_steps=5, seeds=[0])
     r = dict(zip(rows[0]["coords"].tolist(), rows[0]["ratios"].tolist()))
     assert set(r) == {0, 1, 2}
-    assert r[2] < 0.6 < 0.9 < min(r[0], r[1])   # vol coordinate: GG's Hessian term wins
+    assert r[2] < 0.6 < 0.9 < min(r[0], r[1])  # vol coordinate: GG's Hessian term wins
     assert math.isclose(rows[0]["median"], sorted(r.values())[1])
     with pytest.raises(ValueError, match="sigma_coords"):
         ex.drift_coords(dataclasses.replace(problem, info={}))

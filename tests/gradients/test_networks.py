@@ -6,8 +6,15 @@ import torch
 from diffctrl.gradients.networks import MLP, mlp_width_for
 
 
-@pytest.mark.parametrize("sizes,act", [((5, 2), "tanh"), ((5, 7, 7, 7, 2), "tanh"),
-                                       ((2, 8, 2), "relu"), ((3, 4, 1), "softplus")])
+@pytest.mark.parametrize(
+    "sizes,act",
+    [
+        ((5, 2), "tanh"),
+        ((5, 7, 7, 7, 2), "tanh"),
+        ((2, 8, 2), "relu"),
+        ((3, 4, 1), "softplus"),
+    ],
+)
 def test_mlp_matches_torch_nn(sizes, act):
     gen = torch.Generator().manual_seed(0)
     net = MLP(sizes, activation=act)
@@ -34,10 +41,10 @@ def test_init_bounds_and_determinism():
     b = net.init(torch.Generator().manual_seed(3))
     assert torch.equal(a, b)
     for (w, bias), fan_in in zip(net.layers(a), net.sizes[:-1]):
-        assert w.abs().max() <= fan_in ** -0.5 + 1e-7
-        assert bias.abs().max() <= fan_in ** -0.5 + 1e-7
+        assert w.abs().max() <= fan_in**-0.5 + 1e-7
+        assert bias.abs().max() <= fan_in**-0.5 + 1e-7
     small = net.init(torch.Generator().manual_seed(3), last_layer_scale=0.01)
-    assert small[-62:].abs().max() <= 0.01 * 30 ** -0.5 + 1e-9
+    assert small[-62:].abs().max() <= 0.01 * 30**-0.5 + 1e-9
 
 
 def test_width_for_n_params():

@@ -13,12 +13,25 @@ F64 = torch.float64
 
 @pytest.mark.parametrize("method", ["gg", "pathwise_reverse"])
 def test_optimisation_lowers_the_exact_cost(method):
-    problem, theta = point_mass_lq(hidden=(), generator=torch.Generator().manual_seed(0), dtype=F64)
+    problem, theta = point_mass_lq(
+        hidden=(), generator=torch.Generator().manual_seed(0), dtype=F64
+    )
     N = 10
-    eval_noise = brownian_increments(N, 500, 2, problem.T / N, torch.Generator().manual_seed(1),
-                                     dtype=F64)
-    out = optimise_policy(problem, theta, method, n_iters=30, n_paths=64, n_steps=N,
-                          eval_noise=eval_noise, lr=0.05, eval_every=10, seed=2)
+    eval_noise = brownian_increments(
+        N, 500, 2, problem.T / N, torch.Generator().manual_seed(1), dtype=F64
+    )
+    out = optimise_policy(
+        problem,
+        theta,
+        method,
+        n_iters=30,
+        n_paths=64,
+        n_steps=N,
+        eval_noise=eval_noise,
+        lr=0.05,
+        eval_every=10,
+        seed=2,
+    )
     assert out["iters"] == [0, 10, 20, 30]
     assert out["seconds"][0] == 0 and out["seconds"][-1] > 0
     before = float(lq_exact_cost(problem, theta, n_steps=N))
@@ -31,8 +44,17 @@ def test_optimise_rejects_bad_arguments():
     problem, theta = point_mass_lq(hidden=())
     noise = torch.zeros(3, 2, 2)
     with pytest.raises(ValueError, match="n_iters"):
-        optimise_policy(problem, theta, "gg", n_iters=0, n_paths=2, n_steps=3, eval_noise=noise)
+        optimise_policy(
+            problem, theta, "gg", n_iters=0, n_paths=2, n_steps=3, eval_noise=noise
+        )
     with pytest.raises(ValueError, match="lr must be positive"):
-        optimise_policy(problem, theta, "gg", n_iters=1, n_paths=2, n_steps=3, eval_noise=noise,
-                        lr=0.0)
-
+        optimise_policy(
+            problem,
+            theta,
+            "gg",
+            n_iters=1,
+            n_paths=2,
+            n_steps=3,
+            eval_noise=noise,
+            lr=0.0,
+        )

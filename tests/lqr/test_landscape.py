@@ -4,9 +4,20 @@ import numpy as np
 import pytest
 import torch
 
-from diffctrl.lqr import (cost, cost_hessian, exact_gradient, hessian_extremes, k_lin,
-                          lqr_gain, observed_rate, optimal_policy, product_kernel, random_system,
-                          sphere_points, stack_systems)
+from diffctrl.lqr import (
+    cost,
+    cost_hessian,
+    exact_gradient,
+    hessian_extremes,
+    k_lin,
+    lqr_gain,
+    observed_rate,
+    optimal_policy,
+    product_kernel,
+    random_system,
+    sphere_points,
+    stack_systems,
+)
 
 
 def test_hessian_matches_torch_functional_and_finite_differences():
@@ -14,8 +25,9 @@ def test_hessian_matches_torch_functional_and_finite_differences():
     x0 = sphere_points(3, 32)
     K = k_lin(s)
     H = cost_hessian(s, K, x0, 8)
-    ref = torch.autograd.functional.hessian(lambda k: cost(s, k.view(3, 6), x0, 8),
-                                            K.reshape(-1))
+    ref = torch.autograd.functional.hessian(
+        lambda k: cost(s, k.view(3, 6), x0, 8), K.reshape(-1)
+    )
     assert torch.allclose(H, ref, atol=1e-10)
     E = torch.zeros(18, dtype=torch.float64)
     E[4] = 1e-5
@@ -33,15 +45,32 @@ def test_hessian_matches_torch_functional_and_finite_differences():
 
 def test_newton_finds_the_dare_optimum_when_c_is_zero():
     """C = 0: [K_lqr, 0] minimises the sampled cost over the policy class (every x0 at once)."""
-    s = random_system(2, 2, seed=3, spectral_radius=0.7,
-                      kernel=product_kernel(2, [(0, 1), (0, 0)], 1.0))
+    s = random_system(
+        2,
+        2,
+        seed=3,
+        spectral_radius=0.7,
+        kernel=product_kernel(2, [(0, 1), (0, 0)], 1.0),
+    )
     s = s.replace(C=torch.zeros_like(s.C))
-    K_star = torch.cat([torch.as_tensor(lqr_gain(s.A, s.B, s.Q, s.R)),
-                        torch.zeros(2, 2, dtype=torch.float64)], 1)
+    K_star = torch.cat(
+        [
+            torch.as_tensor(lqr_gain(s.A, s.B, s.Q, s.R)),
+            torch.zeros(2, 2, dtype=torch.float64),
+        ],
+        1,
+    )
     x0 = sphere_points(2, 16)
-    starts = torch.stack([K_star + 0.3 * torch.randn(2, 4, generator=torch.Generator()
-                                                       .manual_seed(i), dtype=torch.float64)
-                          for i in range(3)])
+    starts = torch.stack(
+        [
+            K_star
+            + 0.3
+            * torch.randn(
+                2, 4, generator=torch.Generator().manual_seed(i), dtype=torch.float64
+            )
+            for i in range(3)
+        ]
+    )
     K, c, g, steps = optimal_policy(s, starts, x0, 25)
     assert float(g.max()) < 1e-8
     assert float((K - K_star).abs().max()) < 1e-6

@@ -6,15 +6,28 @@ import numpy as np
 import pytest
 import torch
 
-from diffctrl.lqr import (cost, exact_gradient, k_lin, lqr_cost, lqr_gain, policy_gradient,
-                          product_kernel, random_system, sample_sphere, smoothed_gradient,
-                          sphere_points, stack_systems, zeroth_order_gradient)
+from diffctrl.lqr import (
+    cost,
+    exact_gradient,
+    k_lin,
+    lqr_cost,
+    lqr_gain,
+    policy_gradient,
+    product_kernel,
+    random_system,
+    sample_sphere,
+    smoothed_gradient,
+    sphere_points,
+    stack_systems,
+    zeroth_order_gradient,
+)
 
 
 def test_sphere_samples_have_the_radius_and_zero_mean():
     U = sample_sphere((20_000, 2, 3), 0.6, torch.Generator().manual_seed(0))
-    assert torch.allclose(U.flatten(1).norm(dim=1), torch.full((20_000,), 0.6,
-                                                               dtype=torch.float64))
+    assert torch.allclose(
+        U.flatten(1).norm(dim=1), torch.full((20_000,), 0.6, dtype=torch.float64)
+    )
     assert float(U.mean(0).abs().max()) < 4 * 0.6 / math.sqrt(6 * 20_000)
     # E[U U'] = r^2 / D per coordinate
     assert float((U.flatten(1).square().mean(0) - 0.36 / 6).abs().max()) < 0.004
@@ -24,13 +37,17 @@ def test_sphere_samples_have_the_radius_and_zero_mean():
 
 def test_zeroth_order_estimator_is_unbiased_for_the_smoothed_gradient():
     """Mean of many estimates vs the autograd gradient of C_r, within Monte Carlo error."""
-    s = random_system(2, 1, scale=1.0, seed=5, spectral_radius=0.5)   # n = d = 2, p = 1: D = 4
+    s = random_system(
+        2, 1, scale=1.0, seed=5, spectral_radius=0.5
+    )  # n = d = 2, p = 1: D = 4
     K = k_lin(s) + 0.2
     r, T = 0.5, 8
     gen = torch.Generator().manual_seed(1)
-    draws = torch.stack([zeroth_order_gradient(s, K, 5000, r, T, gen) for _ in range(40)])
+    draws = torch.stack(
+        [zeroth_order_gradient(s, K, 5000, r, T, gen) for _ in range(40)]
+    )
     mean, se = draws.mean(0), draws.std(0) / math.sqrt(40)
-    x0 = sphere_points(2, 64)                    # E over the unit circle (trapezoid rule)
+    x0 = sphere_points(2, 64)  # E over the unit circle (trapezoid rule)
     smooth = smoothed_gradient(s, K, r, x0, T, 20_000, torch.Generator().manual_seed(2))
     z = ((mean - smooth) / se).abs()
     assert float(z.max()) < 4.0, z
@@ -50,7 +67,7 @@ def test_smoothed_and_exact_gradients_are_consistent():
     fd = (cost(s, K + E, x0, 6) - cost(s, K - E, x0, 6)) / (2 * h)
     assert float(g[1, 4]) == pytest.approx(float(fd), rel=1e-7)
     small = smoothed_gradient(s, K, 1e-4, x0, 6, 64, torch.Generator().manual_seed(0))
-    assert torch.allclose(small, g, atol=1e-3 * float(g.norm()))   # O(r ||H||) MC noise
+    assert torch.allclose(small, g, atol=1e-3 * float(g.norm()))  # O(r ||H||) MC noise
 
 
 def test_zeroth_order_pg_reaches_the_dare_optimum_when_c_is_zero():
@@ -59,14 +76,22 @@ def test_zeroth_order_pg_reaches_the_dare_optimum_when_c_is_zero():
     Tolerance: the average of the last half of the iterates is within 0.08 (Frobenius) of the
     DARE optimum (the start is 0.66 away) and its cost within 0.1% of the DARE cost.
     """
-    s = random_system(2, 1, seed=3, spectral_radius=0.5, kernel=product_kernel(2, [(0, 1)]))
+    s = random_system(
+        2, 1, seed=3, spectral_radius=0.5, kernel=product_kernel(2, [(0, 1)])
+    )
     s = s.replace(C=torch.zeros_like(s.C))
-    K_star = torch.cat([torch.as_tensor(lqr_gain(s.A, s.B, s.Q, s.R)),
-                        torch.zeros(1, 1, dtype=torch.float64)], 1)
+    K_star = torch.cat(
+        [
+            torch.as_tensor(lqr_gain(s.A, s.B, s.Q, s.R)),
+            torch.zeros(1, 1, dtype=torch.float64),
+        ],
+        1,
+    )
     K0 = K_star + torch.tensor([[0.3, -0.3, 0.5]], dtype=torch.float64)
     x0 = sphere_points(2, 64)
-    res = policy_gradient(s, K0, 100, 0.2, n_perturb=20_000, radius=0.3, horizon=20,
-                          x0_eval=x0, seed=0)
+    res = policy_gradient(
+        s, K0, 100, 0.2, n_perturb=20_000, radius=0.3, horizon=20, x0_eval=x0, seed=0
+    )
     assert not res.diverged
     K_avg = res.K[50:].mean(0)
     assert float((K0 - K_star).norm()) > 0.65
@@ -76,8 +101,10 @@ def test_zeroth_order_pg_reaches_the_dare_optimum_when_c_is_zero():
 
 
 def test_stacked_runs_match_single_runs():
-    systems = [random_system(3, 3, scale=l, seed=i, spectral_radius=0.3)
-               for i, l in enumerate((0.5, 1.0, 1.5))]
+    systems = [
+        random_system(3, 3, scale=l, seed=i, spectral_radius=0.3)
+        for i, l in enumerate((0.5, 1.0, 1.5))
+    ]
     x0 = sphere_points(3, 24)
     K0 = torch.stack([k_lin(s) for s in systems])
     S = stack_systems(systems)

@@ -5,7 +5,14 @@ import pytest
 import scipy.linalg
 import torch
 
-from diffctrl.lqr import k_lin, linear_part_optimal, lqr_cost, lqr_gain, random_system, solve_dare
+from diffctrl.lqr import (
+    k_lin,
+    linear_part_optimal,
+    lqr_cost,
+    lqr_gain,
+    random_system,
+    solve_dare,
+)
 
 
 def _riccati_recursion(A, B, Q, R, iters=2000):
@@ -33,15 +40,16 @@ def test_klin_with_c_zero_is_the_dare_gain(seed):
     K_iter = _gain(A, B, R, P_iter)
     K = k_lin(s).numpy()
     np.testing.assert_allclose(K[:, :3], K_iter, rtol=1e-9, atol=1e-11)
-    assert np.array_equal(K[:, 3:], np.zeros((3, 3)))     # B'P C with C = 0: exactly zero
+    assert np.array_equal(K[:, 3:], np.zeros((3, 3)))  # B'P C with C = 0: exactly zero
     np.testing.assert_allclose(linear_part_optimal(s).numpy(), K, rtol=1e-9, atol=1e-11)
     eps, grad = 1e-6, np.zeros_like(K_iter)
     for i in range(3):
         for j in range(3):
             E = np.zeros_like(K_iter)
             E[i, j] = eps
-            grad[i, j] = (lqr_cost(A, B, Q, R, K_iter + E)
-                          - lqr_cost(A, B, Q, R, K_iter - E)) / (2 * eps)
+            grad[i, j] = (
+                lqr_cost(A, B, Q, R, K_iter + E) - lqr_cost(A, B, Q, R, K_iter - E)
+            ) / (2 * eps)
     assert np.abs(grad).max() < 1e-7
 
 
@@ -61,7 +69,7 @@ def test_dare_gain_minimises_the_exact_lq_cost():
     K = lqr_gain(A, B, Q, R)
     best = lqr_cost(A, B, Q, R, K)
     P = solve_dare(A, B, Q, R)
-    assert best == pytest.approx(np.trace(P) / 3, rel=1e-10)     # E x0'P x0, Sigma0 = I/3
+    assert best == pytest.approx(np.trace(P) / 3, rel=1e-10)  # E x0'P x0, Sigma0 = I/3
     rng = np.random.default_rng(0)
     for _ in range(20):
         assert lqr_cost(A, B, Q, R, K + 1e-2 * rng.standard_normal(K.shape)) > best

@@ -6,10 +6,24 @@ import numpy as np
 import pytest
 import torch
 
-from diffctrl.lqr import (closed_loop_matrix, closed_loop_radius, check_policy, check_stabilizing,
-                          cost, k_lin, lqr_cost, make_system, product_kernel, random_system,
-                          rollout, sample_x0, sine_kernel, sphere_points, stack_kernels,
-                          stack_systems)
+from diffctrl.lqr import (
+    check_policy,
+    check_stabilizing,
+    closed_loop_matrix,
+    closed_loop_radius,
+    cost,
+    k_lin,
+    lqr_cost,
+    make_system,
+    product_kernel,
+    random_system,
+    rollout,
+    sample_x0,
+    sine_kernel,
+    sphere_points,
+    stack_kernels,
+    stack_systems,
+)
 
 
 def test_linear_rollout_cost_matches_lyapunov_sum():
@@ -17,7 +31,9 @@ def test_linear_rollout_cost_matches_lyapunov_sum():
     s = random_system(3, 2, seed=3, spectral_radius=0.8)
     s = s.replace(C=torch.zeros_like(s.C))
     K1 = torch.tensor([[0.3, -0.1, 0.2], [0.0, 0.4, -0.2]], dtype=torch.float64)
-    K = torch.cat([K1, torch.zeros(2, 3, dtype=torch.float64)], dim=1)   # a linear policy
+    K = torch.cat(
+        [K1, torch.zeros(2, 3, dtype=torch.float64)], dim=1
+    )  # a linear policy
     x0 = sample_x0(3, 50, torch.Generator().manual_seed(0))
     sigma0 = (x0.T @ x0 / 50).numpy()
     for T in (1, 7, 40):
@@ -43,7 +59,9 @@ def test_rollout_states_follow_the_dynamics():
 
 
 def test_batched_policies_and_stacked_systems_match_single_runs():
-    systems = [random_system(3, 3, scale=l, seed=i) for i, l in enumerate((0.5, 1.0, 2.0))]
+    systems = [
+        random_system(3, 3, scale=l, seed=i) for i, l in enumerate((0.5, 1.0, 2.0))
+    ]
     S = stack_systems(systems)
     Ks = torch.stack([k_lin(s) for s in systems])
     x0 = sample_x0(3, 6, torch.Generator().manual_seed(2))
@@ -90,7 +108,9 @@ def test_sphere_points_are_on_the_sphere_and_isotropic():
     for n, m in ((3, 400), (2, 64)):
         p = sphere_points(n, m)
         assert torch.allclose(p.norm(dim=1), torch.ones(m, dtype=torch.float64))
-        assert torch.allclose(p.T @ p / m, torch.eye(n, dtype=torch.float64) / n, atol=2e-3)
+        assert torch.allclose(
+            p.T @ p / m, torch.eye(n, dtype=torch.float64) / n, atol=2e-3
+        )
 
 
 def test_bad_inputs_raise_clear_errors():
@@ -116,9 +136,10 @@ def test_bad_inputs_raise_clear_errors():
 
 def test_unstable_policy_is_rejected():
     s = random_system(3, 3, scale=1.0, seed=0, spectral_radius=0.5)
-    check_stabilizing(s, k_lin(s))                        # K^lin is stabilising here
-    bad = k_lin(s) - 5.0 * torch.linalg.pinv(s.B) @ torch.cat([torch.eye(3), torch.zeros(3, 3)],
-                                                             1).to(s.B)
+    check_stabilizing(s, k_lin(s))  # K^lin is stabilising here
+    bad = k_lin(s) - 5.0 * torch.linalg.pinv(s.B) @ torch.cat(
+        [torch.eye(3), torch.zeros(3, 3)], 1
+    ).to(s.B)
     assert closed_loop_radius(s, bad) > 1
     with pytest.raises(ValueError, match="does not stabilise"):
         check_stabilizing(s, bad)

@@ -26,7 +26,9 @@ def test_least_squares_refuses_nan_transitions_and_recovers_the_system(system):
     with pytest.raises(ValueError, match="x_next must have 2 dimensions"):
         least_squares(system, x, u, xn[None])
     A, B, C = least_squares(system, x, u, xn)  # noiseless: exact recovery
-    assert torch.allclose(A, system.A, atol=1e-10) and torch.allclose(C, system.C, atol=1e-10)
+    assert torch.allclose(A, system.A, atol=1e-10) and torch.allclose(
+        C, system.C, atol=1e-10
+    )
 
 
 def test_rollout_refuses_nan_initial_states(system):
@@ -51,4 +53,6 @@ def test_riccati_refuses_nan_matrices_and_matches_scipy():
         solve_dare(A, B, Q, np.eye(2))
     P = scipy.linalg.solve_discrete_are(A, B, Q, R)
     assert np.allclose(solve_dare(A, B, Q, R), P)
-    assert np.allclose(lqr_gain(A, B, Q, R), np.linalg.solve(R + B.T @ P @ B, B.T @ P @ A))
+    assert np.allclose(
+        lqr_gain(A, B, Q, R), np.linalg.solve(R + B.T @ P @ B, B.T @ P @ A)
+    )

@@ -49,7 +49,9 @@ def test_prefix_reuse_changes_the_cost_not_the_samples(rec):
     L, N = rec["params"]["L"], rec["params"]["levels"]
     assert v["reuse_max_sample_diff"] < 1e-5
     assert v["reuse_head_evals"] == L * (2 * N - 1)
-    assert v["reuse_encoder_evals"] == L and v["noreuse_encoder_evals"] == L * (2 * N - 1)
+    assert v["reuse_encoder_evals"] == L and v["noreuse_encoder_evals"] == L * (
+        2 * N - 1
+    )
 
 
 def test_plugin_portfolio_is_near_optimal(rec):
@@ -58,7 +60,14 @@ def test_plugin_portfolio_is_near_optimal(rec):
 
 
 def test_every_claim_is_judged(rec):
-    assert set(rec["claims"]) == {"adapted", "arma", "gp", "rate_n", "trunc_fbm", "portfolio"}
+    assert set(rec["claims"]) == {
+        "adapted",
+        "arma",
+        "gp",
+        "rate_n",
+        "trunc_fbm",
+        "portfolio",
+    }
     for key, c in rec["claims"].items():
         assert c["verdict"] in VERDICTS, key
         assert c["baseline"], key

@@ -118,11 +118,20 @@ def test_ledger_page_and_rejudge_section(tmp_path):
 def test_verdict_table_has_markdown_and_html_forms():
     from diffctrl.claims import VerdictTable
 
-    claims = {"r": {"statement": "error falls as $n^{-1/2}$ <fast>", "criterion": "a | b",
-                    "verdict": "confirmed", "per_seed": [True, True, False]}}
+    claims = {
+        "r": {
+            "statement": "error falls as $n^{-1/2}$ <fast>",
+            "criterion": "a | b",
+            "verdict": "confirmed",
+            "per_seed": [True, True, False],
+        }
+    }
     t = VerdictTable(claims)
     md = t._repr_markdown_()
-    assert md.splitlines()[2] == "| error falls as $n^{-1/2}$ <fast> | a \\| b | **confirmed** | 2/3 |"
+    assert (
+        md.splitlines()[2]
+        == "| error falls as $n^{-1/2}$ <fast> | a \\| b | **confirmed** | 2/3 |"
+    )
     h = t._repr_html_()
     assert "\\(n^{-1/2}\\)" in h and "&lt;fast&gt;" in h and "<td>2/3</td>" in h
     assert h.count("<tr>") == 2

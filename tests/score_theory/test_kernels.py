@@ -5,9 +5,17 @@ import math
 import pytest
 import torch
 
-from diffctrl.score_theory.kernels import (critical_radius, fit_kernel_gd, kernel_gd_predict,
-                                           local_rademacher, relu_ntk, rwy_stopping_step,
-                                           rwy_stopping_time, spectral_filter, validation_stop)
+from diffctrl.score_theory.kernels import (
+    critical_radius,
+    fit_kernel_gd,
+    kernel_gd_predict,
+    local_rademacher,
+    relu_ntk,
+    rwy_stopping_step,
+    rwy_stopping_time,
+    spectral_filter,
+    validation_stop,
+)
 from diffctrl.score_theory.network import features
 
 
@@ -51,8 +59,12 @@ def test_long_training_interpolates_and_flow_is_the_small_step_limit():
     far = kernel_gd_predict(kgd, None, [1e12], lr)[0]
     torch.testing.assert_close(far, y, rtol=0, atol=1e-6)  # kernel interpolation
     interp = relu_ntk(z_eval, z) @ torch.linalg.solve(K, y)
-    torch.testing.assert_close(kernel_gd_predict(kgd, relu_ntk(z_eval, z), [1e12], lr)[0], interp,
-                               rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(
+        kernel_gd_predict(kgd, relu_ntk(z_eval, z), [1e12], lr)[0],
+        interp,
+        rtol=1e-5,
+        atol=1e-5,
+    )
     # gradient flow for time tau = lr k equals GD with k' = 1000 k steps of lr / 1000, nearly
     flow = kernel_gd_predict(kgd, None, [20], lr, flow=True)[0]
     gd_small = kernel_gd_predict(kgd, None, [20_000], lr / 1000)[0]
@@ -64,18 +76,25 @@ def test_long_training_interpolates_and_flow_is_the_small_step_limit():
 
 
 def test_local_rademacher_and_rwy_rule_by_brute_force():
-    lam = 1.0 / torch.arange(1, 201, dtype=torch.float64) ** 2  # eigenvalues of K/n, c = 1
+    lam = (
+        1.0 / torch.arange(1, 201, dtype=torch.float64) ** 2
+    )  # eigenvalues of K/n, c = 1
     n, sigma = 200, 0.5
     R = local_rademacher(lam, torch.tensor([0.1, 1.0]))
-    torch.testing.assert_close(R[0], torch.minimum(lam, torch.tensor(0.01)).mean().sqrt())
+    torch.testing.assert_close(
+        R[0], torch.minimum(lam, torch.tensor(0.01)).mean().sqrt()
+    )
     # brute force: first t with R(1/sqrt(t)) > 1 / (2 e sigma t), minus one (unit steps)
     t = 1
-    while float(local_rademacher(lam, torch.tensor([t**-0.5]))[0]) <= 1 / (2 * math.e * sigma * t):
+    while float(local_rademacher(lam, torch.tensor([t**-0.5]))[0]) <= 1 / (
+        2 * math.e * sigma * t
+    ):
         t += 1
     T = rwy_stopping_time(lam * n, n, sigma)
     assert T == t - 1
-    assert rwy_stopping_step(lam * n, n, lr=2.0, sigma=sigma, kernel_scale=4.0) == pytest.approx(
-        rwy_stopping_time(lam * n, n, sigma, 4.0) / 8.0)
+    assert rwy_stopping_step(
+        lam * n, n, lr=2.0, sigma=sigma, kernel_scale=4.0
+    ) == pytest.approx(rwy_stopping_time(lam * n, n, sigma, 4.0) / 8.0)
     # the critical radius solves R(delta) = delta^2 / (2 e sigma); the RWY time is ~ 1/delta^2
     delta = critical_radius(lam * n, n, sigma)
     r = float(local_rademacher(lam, torch.tensor([delta]))[0])

@@ -7,8 +7,15 @@ import pytest
 import torch
 
 from diffctrl.score_theory.kernels import fit_kernel_gd, kernel_gd_predict, relu_ntk
-from diffctrl.score_theory.network import (TwoLayerReLU, empirical_ntk, features, forward,
-                                           init_two_layer, loss_and_grad, train_gd)
+from diffctrl.score_theory.network import (
+    TwoLayerReLU,
+    empirical_ntk,
+    features,
+    forward,
+    init_two_layer,
+    loss_and_grad,
+    train_gd,
+)
 
 
 def _data(n=30, d=2, seed=0):
@@ -27,7 +34,9 @@ def test_features_and_antisymmetric_init():
     assert net.width == 100 and net.in_dim == 4 and net.out_dim == 2
     assert set(net.A.unique().tolist()) == {-1.0, 1.0}
     assert float(forward(net, z).abs().max()) < 1e-12
-    free = init_two_layer(4, 2, 100, torch.Generator().manual_seed(0), antisymmetric=False)
+    free = init_two_layer(
+        4, 2, 100, torch.Generator().manual_seed(0), antisymmetric=False
+    )
     assert float(forward(free, z).abs().max()) > 0.1
     with pytest.raises(ValueError, match="width"):
         init_two_layer(4, 2, 7, torch.Generator())
@@ -37,7 +46,9 @@ def test_features_and_antisymmetric_init():
 
 def test_gradient_matches_autograd():
     z, y = _data()
-    net = init_two_layer(4, 2, 64, torch.Generator().manual_seed(1), antisymmetric=False)
+    net = init_two_layer(
+        4, 2, 64, torch.Generator().manual_seed(1), antisymmetric=False
+    )
     loss, grad, f = loss_and_grad(net, z, y)
     W = net.W.clone().requires_grad_(True)
     f_ag = torch.relu(z @ W.T) @ net.A.T / math.sqrt(64)
@@ -53,7 +64,8 @@ def test_empirical_ntk_is_the_jacobian_gram_matrix():
     net = init_two_layer(4, 2, 16, torch.Generator().manual_seed(2))
     W = net.W.clone()
     jac = torch.autograd.functional.jacobian(
-        lambda w: forward(TwoLayerReLU(w, net.A), z), W)  # (n, p, m, D)
+        lambda w: forward(TwoLayerReLU(w, net.A), z), W
+    )  # (n, p, m, D)
     J = jac.reshape(6, 2, -1)
     ref = torch.einsum("aix,bjx->aibj", J, J)
     torch.testing.assert_close(empirical_ntk(net, z, z), ref, rtol=1e-12, atol=1e-12)
@@ -64,14 +76,18 @@ def test_relu_ntk_closed_form():
     z, _ = _data(n=5)
     K = relu_ntk(z, z)
     torch.testing.assert_close(K.diagonal(), (z**2).sum(1) / 2)
-    torch.testing.assert_close(relu_ntk(z, -z).diagonal(), torch.zeros(5, dtype=torch.float64))
+    torch.testing.assert_close(
+        relu_ntk(z, -z).diagonal(), torch.zeros(5, dtype=torch.float64)
+    )
     rng = np.random.default_rng(0)
     w = rng.standard_normal((400_000, 4))
     act = (z.numpy() @ w.T > 0).astype(float)
     mc = (act @ act.T / w.shape[0]) * (z.numpy() @ z.numpy().T)
     np.testing.assert_allclose(K.numpy(), mc, atol=5e-3 * float(K.max()))
     # psd
-    assert float(torch.linalg.eigvalsh(relu_ntk(*(2 * [_data(n=40)[0]]))).min()) > -1e-10
+    assert (
+        float(torch.linalg.eigvalsh(relu_ntk(*(2 * [_data(n=40)[0]]))).min()) > -1e-10
+    )
 
 
 def test_empirical_ntk_converges_to_the_analytic_ntk():
@@ -85,7 +101,9 @@ def test_empirical_ntk_converges_to_the_analytic_ntk():
         for seed in range(3):
             net = init_two_layer(4, 2, m, torch.Generator().manual_seed(seed))
             theta = empirical_ntk(net, z, z)
-            e += float(torch.linalg.norm(theta - target) / torch.linalg.norm(target)) / 3
+            e += (
+                float(torch.linalg.norm(theta - target) / torch.linalg.norm(target)) / 3
+            )
         errs.append(e)
     assert errs[1] < 0.04
     assert errs[0] / errs[1] > 4  # m^{-1/2}: 8
@@ -105,8 +123,13 @@ def test_network_gd_tracks_kernel_gd_for_large_width():
     for m in (64, 16384):
         net = init_two_layer(4, 2, m, torch.Generator().manual_seed(6))
         _, _, pred = train_gd(net, z, y, lr, [0, 10, 100], z_eval)
-        gaps[m] = [float(((pred[i + 1] - ker[i]) ** 2).sum(1).mean().sqrt()
-                         / (ker[i] ** 2).sum(1).mean().sqrt()) for i in range(2)]
+        gaps[m] = [
+            float(
+                ((pred[i + 1] - ker[i]) ** 2).sum(1).mean().sqrt()
+                / (ker[i] ** 2).sum(1).mean().sqrt()
+            )
+            for i in range(2)
+        ]
     assert gaps[16384][0] < 0.04
     assert gaps[16384][1] < 0.10
     assert gaps[64][0] > 3 * gaps[16384][0] and gaps[64][1] > 3 * gaps[16384][1]

@@ -7,21 +7,34 @@ import pytest
 import torch
 from scipy import integrate, stats
 
-from diffctrl.diffusion.exact import GaussianMixture, posterior_mean as posterior_mean_fixed
-from diffctrl.diffusion.exact import score_at
+from diffctrl.diffusion.exact import GaussianMixture, score_at
+from diffctrl.diffusion.exact import posterior_mean as posterior_mean_fixed
 from diffctrl.diffusion.schedules import vp_sde_schedule
 from diffctrl.score_theory.experiments import bimodal_mixture
 from diffctrl.score_theory.network import features, forward, init_two_layer
-from diffctrl.score_theory.regression import (denoiser_from_score, dsm_loss, dsm_weight,
-                                              posterior_mean, posterior_moments, regression_loss,
-                                              sample_denoising, score_from_denoiser,
-                                              vp_coefficients)
+from diffctrl.score_theory.regression import (
+    denoiser_from_score,
+    dsm_loss,
+    dsm_weight,
+    posterior_mean,
+    posterior_moments,
+    regression_loss,
+    sample_denoising,
+    score_from_denoiser,
+    vp_coefficients,
+)
 
 
 def mixture3():
-    return GaussianMixture.create([0.2, 0.5, 0.3], [[-2.0, 0.5], [1.0, 1.0], [0.5, -1.5]],
-                                  [[[0.3, 0.1], [0.1, 0.2]], [[0.5, 0.0], [0.0, 0.1]],
-                                   [[0.2, -0.05], [-0.05, 0.4]]])
+    return GaussianMixture.create(
+        [0.2, 0.5, 0.3],
+        [[-2.0, 0.5], [1.0, 1.0], [0.5, -1.5]],
+        [
+            [[0.3, 0.1], [0.1, 0.2]],
+            [[0.5, 0.0], [0.0, 0.1]],
+            [[0.2, -0.05], [-0.05, 0.4]],
+        ],
+    )
 
 
 def test_vp_coefficients_match_the_discrete_vp_schedule():
@@ -41,7 +54,9 @@ def test_posterior_mean_equals_the_fixed_time_closed_form():
         smp = sample_denoising(data, 300, t, t, gen)
         a, _ = vp_coefficients(smp.t[:1])
         ref = posterior_mean_fixed(data, float(a[0]) ** 2, smp.xt)
-        torch.testing.assert_close(posterior_mean(data, smp.t, smp.xt), ref, rtol=1e-10, atol=1e-10)
+        torch.testing.assert_close(
+            posterior_mean(data, smp.t, smp.xt), ref, rtol=1e-10, atol=1e-10
+        )
 
 
 def test_posterior_moments_against_quadrature_in_one_dimension():
@@ -54,11 +69,17 @@ def test_posterior_moments_against_quadrature_in_one_dimension():
     a, s2 = vp_coefficients(t)
     for i in range(4):
         grid = np.linspace(-12, 12, 200_001)
-        p0 = sum(wj * stats.norm.pdf(grid, mj, math.sqrt(vj)) for wj, mj, vj in zip(w, m, v))
-        joint = p0 * stats.norm.pdf(float(x[i, 0]), float(a[i]) * grid, math.sqrt(float(s2[i])))
+        p0 = sum(
+            wj * stats.norm.pdf(grid, mj, math.sqrt(vj)) for wj, mj, vj in zip(w, m, v)
+        )
+        joint = p0 * stats.norm.pdf(
+            float(x[i, 0]), float(a[i]) * grid, math.sqrt(float(s2[i]))
+        )
         z0, z1, z2 = (integrate.simpson(grid**k * joint, x=grid) for k in range(3))
         assert float(mean[i, 0]) == pytest.approx(z1 / z0, rel=1e-7, abs=1e-9)
-        assert float(tr_cov[i]) == pytest.approx(z2 / z0 - (z1 / z0) ** 2, rel=1e-6, abs=1e-9)
+        assert float(tr_cov[i]) == pytest.approx(
+            z2 / z0 - (z1 / z0) ** 2, rel=1e-6, abs=1e-9
+        )
 
 
 def test_regression_target_is_the_posterior_mean():
@@ -68,8 +89,12 @@ def test_regression_target_is_the_posterior_mean():
     smp = sample_denoising(data, 40_000, 1e-3, 1.0, torch.Generator().manual_seed(1))
     f_star = posterior_mean(data, smp.t, smp.xt)
     resid = smp.x0 - f_star
-    tests = [torch.ones_like(smp.xt), smp.xt, torch.tanh(smp.xt) * smp.t[:, None],
-             torch.sin(3 * smp.xt[:, [1, 0]])]
+    tests = [
+        torch.ones_like(smp.xt),
+        smp.xt,
+        torch.tanh(smp.xt) * smp.t[:, None],
+        torch.sin(3 * smp.xt[:, [1, 0]]),
+    ]
     for g in tests:
         terms = (g * resid).sum(1)
         se = float(terms.std()) / math.sqrt(terms.numel())
@@ -87,17 +112,24 @@ def test_tweedie_map_between_denoiser_and_score():
         smp = sample_denoising(data, 500, t, t, gen)
         a, _ = vp_coefficients(smp.t[:1])
         score = score_from_denoiser(posterior_mean(data, smp.t, smp.xt), smp.xt, smp.t)
-        torch.testing.assert_close(score, score_at(data, float(a[0]) ** 2, smp.xt),
-                                   rtol=1e-9, atol=1e-9)
-        torch.testing.assert_close(denoiser_from_score(score, smp.xt, smp.t),
-                                   posterior_mean(data, smp.t, smp.xt), rtol=1e-9, atol=1e-9)
+        torch.testing.assert_close(
+            score, score_at(data, float(a[0]) ** 2, smp.xt), rtol=1e-9, atol=1e-9
+        )
+        torch.testing.assert_close(
+            denoiser_from_score(score, smp.xt, smp.t),
+            posterior_mean(data, smp.t, smp.xt),
+            rtol=1e-9,
+            atol=1e-9,
+        )
 
 
 def test_weighted_dsm_equals_regression_pointwise():
     """lambda(t) ||s_f - grad log p_{t|0}||^2 = ||f - X0||^2 for any f (here a random network)."""
     data = bimodal_mixture(3)
     smp = sample_denoising(data, 2000, 1e-3, 1.0, torch.Generator().manual_seed(3))
-    net = init_two_layer(5, 3, 64, torch.Generator().manual_seed(4), antisymmetric=False)
+    net = init_two_layer(
+        5, 3, 64, torch.Generator().manual_seed(4), antisymmetric=False
+    )
     f = forward(net, features(smp.xt, smp.t))
     score = score_from_denoiser(f, smp.xt, smp.t)
     noisy = float(regression_loss(f, smp.x0))
@@ -106,7 +138,8 @@ def test_weighted_dsm_equals_regression_pointwise():
     torch.testing.assert_close(dsm_weight(smp.t), s2**2 / a**2)
     # the unweighted DSM loss is a different (score-scale) objective
     assert float(dsm_loss(score, smp, weight=torch.ones_like(smp.t))) > 10 * float(
-        regression_loss(f, smp.x0))
+        regression_loss(f, smp.x0)
+    )
 
 
 def test_dsm_minus_regression_is_a_constant_independent_of_the_network():
@@ -119,8 +152,15 @@ def test_dsm_minus_regression_is_a_constant_independent_of_the_network():
     const = float(tr_cov.mean())
     z = features(smp.xt, smp.t)
     diffs, losses = [], []
-    for seed, width, scale in [(0, 32, 1.0), (1, 128, 0.3), (2, 256, 2.0), (3, 64, 0.0)]:
-        net = init_two_layer(4, 2, width, torch.Generator().manual_seed(seed), antisymmetric=False)
+    for seed, width, scale in [
+        (0, 32, 1.0),
+        (1, 128, 0.3),
+        (2, 256, 2.0),
+        (3, 64, 0.0),
+    ]:
+        net = init_two_layer(
+            4, 2, width, torch.Generator().manual_seed(seed), antisymmetric=False
+        )
         f = scale * forward(net, z)
         dsm = float(dsm_loss(score_from_denoiser(f, smp.xt, smp.t), smp))
         excess = float(regression_loss(f, f_star))
@@ -140,7 +180,9 @@ def test_sampling_is_seeded_and_validated():
     s2 = sample_denoising(data, 10, 0.1, 1.0, torch.Generator().manual_seed(0))
     torch.testing.assert_close(s1.xt, s2.xt)
     a, s2_ = vp_coefficients(s1.t)
-    torch.testing.assert_close(s1.xt, a[:, None] * s1.x0 + s2_.sqrt()[:, None] * s1.noise)
+    torch.testing.assert_close(
+        s1.xt, a[:, None] * s1.x0 + s2_.sqrt()[:, None] * s1.noise
+    )
     assert torch.all((s1.t >= 0.1) & (s1.t <= 1.0))
     with pytest.raises(ValueError, match="t0"):
         sample_denoising(data, 10, 0.5, 0.1)

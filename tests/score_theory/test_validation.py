@@ -15,8 +15,10 @@ from diffctrl.score_theory.network import init_two_layer, train_gd
 
 def data(n=12, d=3, p=2, seed=0):
     g = torch.Generator().manual_seed(seed)
-    return (torch.randn(n, d, generator=g, dtype=torch.float64),
-            torch.randn(n, p, generator=g, dtype=torch.float64))
+    return (
+        torch.randn(n, d, generator=g, dtype=torch.float64),
+        torch.randn(n, p, generator=g, dtype=torch.float64),
+    )
 
 
 def test_fit_kernel_gd_refuses_nan_labels_and_interpolates():

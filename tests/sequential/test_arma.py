@@ -5,10 +5,22 @@ import pytest
 import torch
 from statsmodels.tsa.arima_process import ArmaProcess
 
-from diffctrl.sequential.arma import ARMA, arma_acf, arma_acov, arma_cov, arma_paths, psi_weights
+from diffctrl.sequential.arma import (
+    ARMA,
+    arma_acf,
+    arma_acov,
+    arma_cov,
+    arma_paths,
+    psi_weights,
+)
 
-PROCS = [ARMA((0.8,)), ARMA((0.5,), (0.4,)), ARMA((1.5, -0.56), (0.4,)), ARMA((), (0.7, -0.2)),
-         ARMA((0.3, 0.2, -0.1), (0.5,), sigma=2.0)]
+PROCS = [
+    ARMA((0.8,)),
+    ARMA((0.5,), (0.4,)),
+    ARMA((1.5, -0.56), (0.4,)),
+    ARMA((), (0.7, -0.2)),
+    ARMA((0.3, 0.2, -0.1), (0.5,), sigma=2.0),
+]
 
 
 def _sm(proc):
@@ -24,11 +36,15 @@ def test_acf_equals_statsmodels(proc):
 @pytest.mark.parametrize("proc", PROCS, ids=str)
 def test_acov_equals_statsmodels_and_psi_sum(proc):
     sm = _sm(proc)
-    assert np.allclose(arma_acov(proc, 10).numpy(), proc.sigma**2 * sm.acovf(11), atol=1e-10)
+    assert np.allclose(
+        arma_acov(proc, 10).numpy(), proc.sigma**2 * sm.acovf(11), atol=1e-10
+    )
     # gamma(0) = sigma^2 sum psi_j^2 (MA(infinity) representation)
     assert np.allclose(psi_weights(proc, 12), sm.arma2ma(12), atol=1e-12)
     psi = psi_weights(proc, 3000)
-    assert float(arma_acov(proc, 0)[0]) == pytest.approx(proc.sigma**2 * (psi**2).sum(), rel=1e-9)
+    assert float(arma_acov(proc, 0)[0]) == pytest.approx(
+        proc.sigma**2 * (psi**2).sum(), rel=1e-9
+    )
 
 
 def test_stationary_and_burnin_paths_have_the_exact_covariance():
@@ -36,7 +52,9 @@ def test_stationary_and_burnin_paths_have_the_exact_covariance():
     cov = arma_cov(proc, 5)
     n = 40_000
     for start in ("stationary", "burnin"):
-        x = arma_paths(proc, 5, n, torch.Generator().manual_seed(0), start=start, burnin=200)
+        x = arma_paths(
+            proc, 5, n, torch.Generator().manual_seed(0), start=start, burnin=200
+        )
         emp = torch.cov(x.T)
         # Monte Carlo: sd of a sample covariance entry <= sqrt(2) max var / sqrt(n)
         tol = 5 * 2**0.5 * float(cov.diagonal().max()) / n**0.5

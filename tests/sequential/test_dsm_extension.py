@@ -30,15 +30,27 @@ class Posterior(nn.Module):
 def test_per_entry_loss_of_the_exact_predictor_is_the_posterior_variance():
     sched = vp_sde_schedule(10)
     s2 = 0.3
-    x0 = s2**0.5 * torch.randn(40_000, 5, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    x0 = s2**0.5 * torch.randn(
+        40_000, 5, generator=torch.Generator().manual_seed(0), dtype=torch.float64
+    )
     model = Posterior(sched, s2)
-    loss = float(dsm_loss(model, sched, x0, torch.Generator().manual_seed(1), levels=(2, 7),
-                          per_entry=True))
+    loss = float(
+        dsm_loss(
+            model,
+            sched,
+            x0,
+            torch.Generator().manual_seed(1),
+            levels=(2, 7),
+            per_entry=True,
+        )
+    )
     k = model.seen[0]
     assert k.shape == x0.shape and int(k.min()) == 2 and int(k.max()) == 7
     assert (k != k[:, :1]).any()  # levels differ within a sample
     ab = sched.alpha_bar[2:8]
-    exact = 5 * float((1 - (1 - ab) / (ab * s2 + 1 - ab)).mean())  # Var(eps | x_k), 5 entries
+    exact = 5 * float(
+        (1 - (1 - ab) / (ab * s2 + 1 - ab)).mean()
+    )  # Var(eps | x_k), 5 entries
     assert loss == pytest.approx(exact, rel=0.01)
 
 
@@ -61,13 +73,33 @@ class Oracle(nn.Module):
 def test_conditioning_input_reaches_the_model_row_by_row():
     sched = vp_sde_schedule(10)
     x0 = torch.randn(64, 4, dtype=torch.float64)
-    loss = dsm_loss(Oracle(sched), sched, x0, torch.Generator().manual_seed(0), cond=x0, per_entry=True)
+    loss = dsm_loss(
+        Oracle(sched),
+        sched,
+        x0,
+        torch.Generator().manual_seed(0),
+        cond=x0,
+        per_entry=True,
+    )
     assert float(loss.detach()) < 1e-20
-    losses = train_dsm(Oracle(sched), sched, x0.float(), 3, batch_size=8, cond=x0.float(),
-                       per_entry=True, progress=False)
+    losses = train_dsm(
+        Oracle(sched),
+        sched,
+        x0.float(),
+        3,
+        batch_size=8,
+        cond=x0.float(),
+        per_entry=True,
+        progress=False,
+    )
     assert losses[0] < 1e-10  # before Adam moves the offset w
     shuffled = x0[torch.randperm(64)]
-    assert float(dsm_loss(Oracle(sched), sched, x0, cond=shuffled, per_entry=True).detach()) > 0.1
+    assert (
+        float(
+            dsm_loss(Oracle(sched), sched, x0, cond=shuffled, per_entry=True).detach()
+        )
+        > 0.1
+    )
 
 
 def test_defaults_reproduce_the_plain_loss_draw_for_draw():
@@ -80,7 +112,9 @@ def test_defaults_reproduce_the_plain_loss_draw_for_draw():
     eps = torch.randn(x0.shape, generator=g)
     ab = sched.alpha_bar[k].float()[:, None]
     pred = model(ab.sqrt() * x0 + (1 - ab).sqrt() * eps, k)
-    assert float(got) == pytest.approx(float(((pred - eps) ** 2).sum(1).mean()), rel=1e-6)
+    assert float(got) == pytest.approx(
+        float(((pred - eps) ** 2).sum(1).mean()), rel=1e-6
+    )
 
 
 def test_conditioned_training_resumes_on_the_same_trajectory(tmp_path):
@@ -93,12 +127,32 @@ def test_conditioned_training_resumes_on_the_same_trajectory(tmp_path):
         torch.manual_seed(0)
         return WindowScoreNet(5, 8, d_trunc=2, hidden=8)
 
-    full = train_dsm(fresh(), sched, x, 6, batch_size=8, cond=x, per_entry=True, progress=False)
+    full = train_dsm(
+        fresh(), sched, x, 6, batch_size=8, cond=x, per_entry=True, progress=False
+    )
     ck = tmp_path / "ck.pt"
-    train_dsm(fresh(), sched, x, 3, batch_size=8, cond=x, per_entry=True, checkpoint=ck,
-              progress=False)
-    resumed = train_dsm(fresh(), sched, x, 6, batch_size=8, cond=x, per_entry=True, checkpoint=ck,
-                        progress=False)
+    train_dsm(
+        fresh(),
+        sched,
+        x,
+        3,
+        batch_size=8,
+        cond=x,
+        per_entry=True,
+        checkpoint=ck,
+        progress=False,
+    )
+    resumed = train_dsm(
+        fresh(),
+        sched,
+        x,
+        6,
+        batch_size=8,
+        cond=x,
+        per_entry=True,
+        checkpoint=ck,
+        progress=False,
+    )
     assert resumed == pytest.approx(full, rel=1e-6)
 
 
@@ -107,5 +161,11 @@ def test_bad_cond():
     with pytest.raises(ValueError, match="cond must be a tensor with 4 rows"):
         dsm_loss(Oracle(sched), sched, torch.zeros(4, 2), cond=torch.zeros(3, 2))
     with pytest.raises(ValueError, match="cond must be a tensor"):
-        train_dsm(Oracle(sched), sched, lambda n, g: torch.zeros(n, 2), 1, cond=torch.zeros(3, 2),
-                  progress=False)
+        train_dsm(
+            Oracle(sched),
+            sched,
+            lambda n, g: torch.zeros(n, 2),
+            1,
+            cond=torch.zeros(3, 2),
+            progress=False,
+        )

@@ -6,8 +6,12 @@ import torch
 from scipy import stats
 
 from diffctrl.sequential.arma import ARMA, arma_acf, arma_cov
-from diffctrl.sequential.gaussian import (check_d_trunc, conditionals, oracle_sample,
-                                          sequential_law)
+from diffctrl.sequential.gaussian import (
+    check_d_trunc,
+    conditionals,
+    oracle_sample,
+    sequential_law,
+)
 from diffctrl.sequential.gp import fbm_kernel, gp_cov, grid
 from diffctrl.sequential.metrics import empirical_acf
 
@@ -20,9 +24,14 @@ def _direct(cov, k, idx):
     return b, S[k, k] - S[k, idx] @ b
 
 
-@pytest.mark.parametrize("kernel,params", [("rbf", dict(lengthscale=0.3)),
-                                           ("matern32", dict(lengthscale=0.2)),
-                                           ("fbm", dict(hurst=0.25))])
+@pytest.mark.parametrize(
+    "kernel,params",
+    [
+        ("rbf", dict(lengthscale=0.3)),
+        ("matern32", dict(lengthscale=0.2)),
+        ("fbm", dict(hurst=0.25)),
+    ],
+)
 def test_gp_conditionals_equal_direct_conditioning(kernel, params):
     cov = gp_cov(kernel, 9, nugget=1e-2 if kernel == "rbf" else 0.0, **params)
     for d in (None, 1, 3):
@@ -62,7 +71,9 @@ def test_oracle_acf_matches_within_monte_carlo_tolerance():
 
 def test_oracle_is_adapted_bitwise():
     cov = gp_cov("matern32", 6)
-    z = torch.randn(50, 6, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    z = torch.randn(
+        50, 6, generator=torch.Generator().manual_seed(0), dtype=torch.float64
+    )
     z2 = z.clone()
     z2[:, 3:] = torch.randn(50, 3, dtype=torch.float64)
     a, b = oracle_sample(cov, 50, z=z), oracle_sample(cov, 50, z=z2)

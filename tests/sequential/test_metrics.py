@@ -7,8 +7,13 @@ from statsmodels.tsa.arima_process import ArmaProcess
 
 from diffctrl.sequential.arma import ARMA, arma_acf, arma_cov
 from diffctrl.sequential.gaussian import gaussian_paths
-from diffctrl.sequential.metrics import (conditional_errors, conditional_fit, loglog_slope,
-                                         pacf_from_acf, tv_proxy)
+from diffctrl.sequential.metrics import (
+    conditional_errors,
+    conditional_fit,
+    loglog_slope,
+    pacf_from_acf,
+    tv_proxy,
+)
 
 
 def test_pacf_from_exact_acf_equals_statsmodels():
@@ -22,7 +27,9 @@ def test_pacf_from_exact_acf_equals_statsmodels():
 
 def test_conditional_fit_recovers_the_ar1_law():
     proc = ARMA((0.8,), sigma=0.5)
-    x = gaussian_paths(arma_cov(proc, 6), 50_000, generator=torch.Generator().manual_seed(0))
+    x = gaussian_paths(
+        arma_cov(proc, 6), 50_000, generator=torch.Generator().manual_seed(0)
+    )
     b, c, v = conditional_fit(x, 5)
     assert np.allclose(b.numpy(), [0, 0, 0, 0, 0.8], atol=0.02)
     assert abs(c) < 0.01 and v == pytest.approx(0.25, rel=0.03)
@@ -33,7 +40,9 @@ def test_conditional_fit_recovers_the_ar1_law():
 
 def test_conditional_errors_see_a_wrong_law():
     cov = arma_cov(ARMA((0.8,)), 6)
-    x = gaussian_paths(arma_cov(ARMA((0.3,)), 6), 20_000, generator=torch.Generator().manual_seed(0))
+    x = gaussian_paths(
+        arma_cov(ARMA((0.3,)), 6), 20_000, generator=torch.Generator().manual_seed(0)
+    )
     ce = conditional_errors(x, cov)
     assert float(ce["mean_err"].max()) > 0.5
 

@@ -6,8 +6,12 @@ import torch
 from scipy.optimize import minimize
 
 from diffctrl.sequential.gaussian import gaussian_paths
-from diffctrl.sequential.portfolio import (factor_market, mean_variance_weights, portfolio_stats,
-                                           scenario_weights)
+from diffctrl.sequential.portfolio import (
+    factor_market,
+    mean_variance_weights,
+    portfolio_stats,
+    scenario_weights,
+)
 
 
 def test_weights_solve_the_constrained_problem():
@@ -16,8 +20,12 @@ def test_weights_solve_the_constrained_problem():
     assert w.sum() == pytest.approx(1.0)
     m, C = mu.numpy(), S.numpy()
     obj = lambda v: -(v @ m) + 2.0 * v @ C @ v  # noqa: E731
-    res = minimize(obj, np.full(5, 0.2), constraints=[{"type": "eq",
-                   "fun": lambda v: v.sum() - 1}], tol=1e-12)
+    res = minimize(
+        obj,
+        np.full(5, 0.2),
+        constraints=[{"type": "eq", "fun": lambda v: v.sum() - 1}],
+        tol=1e-12,
+    )
     assert abs(w - res.x).max() < 1e-5
 
 

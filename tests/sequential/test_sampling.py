@@ -7,17 +7,29 @@ from diffctrl.diffusion.schedules import vp_sde_schedule
 from diffctrl.sequential.arma import ARMA, arma_acf, arma_cov
 from diffctrl.sequential.gaussian import gaussian_paths
 from diffctrl.sequential.metrics import empirical_acf
-from diffctrl.sequential.networks import CausalTransformerScoreNet, WindowScoreNet, param_count
-from diffctrl.sequential.sampling import (adaptedness_gaps, draw_noise, sample_sequential,
-                                          sample_whole, train_sequential, whole_sequence_model)
+from diffctrl.sequential.networks import (
+    CausalTransformerScoreNet,
+    WindowScoreNet,
+    param_count,
+)
+from diffctrl.sequential.sampling import (
+    adaptedness_gaps,
+    draw_noise,
+    sample_sequential,
+    sample_whole,
+    train_sequential,
+    whole_sequence_model,
+)
 
 L, N = 6, 8
 
 
 def _nets():
     torch.manual_seed(0)
-    return [WindowScoreNet(L, N, d_trunc=3, hidden=16),
-            CausalTransformerScoreNet(L, N, d_model=16, nhead=2, layers=1, hidden=16)]
+    return [
+        WindowScoreNet(L, N, d_trunc=3, hidden=16),
+        CausalTransformerScoreNet(L, N, d_model=16, nhead=2, layers=1, hidden=16),
+    ]
 
 
 @pytest.mark.parametrize("method", ["ddpm", "ode"])
@@ -25,14 +37,24 @@ def test_sequential_sampler_is_adapted_bitwise_and_whole_sequence_is_not(method)
     sched = vp_sde_schedule(N)
     noise = draw_noise(64, L, torch.Generator().manual_seed(1))
     for net in _nets():
-        gaps = adaptedness_gaps(lambda nz: sample_sequential(net, sched, 64, noise=nz, method=method),
-                                noise, range(L - 1), torch.Generator().manual_seed(2))
+        gaps = adaptedness_gaps(
+            lambda nz: sample_sequential(net, sched, 64, noise=nz, method=method),
+            noise,
+            range(L - 1),
+            torch.Generator().manual_seed(2),
+        )
         assert all(past == 0.0 for past, _ in gaps)  # bitwise
-        assert all(fut > 1e-3 for _, fut in gaps)  # the perturbation did change the future
+        assert all(
+            fut > 1e-3 for _, fut in gaps
+        )  # the perturbation did change the future
     torch.manual_seed(0)
     whole = whole_sequence_model(L, N, 2000)
-    gaps = adaptedness_gaps(lambda nz: sample_whole(whole, sched, 64, noise=nz, method=method),
-                            noise, range(L - 1), torch.Generator().manual_seed(2))
+    gaps = adaptedness_gaps(
+        lambda nz: sample_whole(whole, sched, 64, noise=nz, method=method),
+        noise,
+        range(L - 1),
+        torch.Generator().manual_seed(2),
+    )
     assert all(past > 1e-4 for past, _ in gaps)
 
 
@@ -42,12 +64,20 @@ def test_prefix_reuse_gives_the_same_samples_with_fewer_encoder_passes():
     noise = draw_noise(32, L, torch.Generator().manual_seed(0))
     c1, c2 = {}, {}
     a = sample_sequential(net, sched, 32, noise=noise, method="ddpm", counter=c1)
-    b = sample_sequential(net, sched, 32, noise=noise, method="ddpm", reuse_prefix=False, counter=c2)
+    b = sample_sequential(
+        net, sched, 32, noise=noise, method="ddpm", reuse_prefix=False, counter=c2
+    )
     assert torch.allclose(a, b, atol=1e-6)
-    assert c1 == {"head": L * N, "context": L} and c2 == {"head": L * N, "context": L * N}
+    assert c1 == {"head": L * N, "context": L} and c2 == {
+        "head": L * N,
+        "context": L * N,
+    }
     c3 = {}
     sample_sequential(net, sched, 32, noise=noise, method="ode", counter=c3)
-    assert c3 == {"head": L * (2 * N - 1), "context": L}  # Heun: two evaluations but the last
+    assert c3 == {
+        "head": L * (2 * N - 1),
+        "context": L,
+    }  # Heun: two evaluations but the last
 
 
 @pytest.mark.parametrize("which", [0, 1])
@@ -73,7 +103,9 @@ def test_whole_sequence_baseline_has_the_same_budget():
 def test_trained_ar1_has_the_right_lag1_autocorrelation_and_beats_an_untrained_net():
     proc = ARMA((0.8,))
     sched = vp_sde_schedule(20)
-    data = gaussian_paths(arma_cov(proc, L), 2000, generator=torch.Generator().manual_seed(0))
+    data = gaussian_paths(
+        arma_cov(proc, L), 2000, generator=torch.Generator().manual_seed(0)
+    )
     torch.manual_seed(0)
     untrained = WindowScoreNet(L, 20, d_trunc=L, hidden=32)
     torch.manual_seed(0)

@@ -28,8 +28,14 @@ from .lq import LQProblem, pretrained_policy, random_lq_problem, solve_lq, tilte
 from .pift import measured_rate, pift_grid, pift_lq
 
 
-def one_step_objective(value: Callable[[torch.Tensor], torch.Tensor], m: torch.Tensor, sigma: float,
-                       beta: float, u: torch.Tensor, n_gh: int = 20) -> torch.Tensor:
+def one_step_objective(
+    value: Callable[[torch.Tensor], torch.Tensor],
+    m: torch.Tensor,
+    sigma: float,
+    beta: float,
+    u: torch.Tensor,
+    n_gh: int = 20,
+) -> torch.Tensor:
     """``-beta |u|^2 / (2 sigma^2) + E_W V(m + u + sigma W)`` for controls ``u`` (B, d) at one
     state whose pre-trained mean is ``m`` (d,); ``E_W`` by Gauss-Hermite quadrature."""
     d = m.shape[-1]
@@ -39,9 +45,16 @@ def one_step_objective(value: Callable[[torch.Tensor], torch.Tensor], m: torch.T
     return -beta * (u**2).sum(-1) / (2 * sigma**2) + EV
 
 
-def tilted_gap_vs_T(mu0, S0, reward, beta: float, Ts: Sequence[int], *,
-                    schedule: Callable[[int], object] = vp_sde_schedule,
-                    variance: str = "large") -> dict[str, np.ndarray]:
+def tilted_gap_vs_T(
+    mu0,
+    S0,
+    reward,
+    beta: float,
+    Ts: Sequence[int],
+    *,
+    schedule: Callable[[int], object] = vp_sde_schedule,
+    variance: str = "large",
+) -> dict[str, np.ndarray]:
     """KL(terminal law || p*) for T in ``Ts``, for four chains:
 
     - ``mean_shift``: the fine-tuned chain of the book (mean-shift kernels, Y_0 ~ N(0, I));
@@ -53,14 +66,28 @@ def tilted_gap_vs_T(mu0, S0, reward, beta: float, Ts: Sequence[int], *,
     ``pretrained_target``: KL(pre-trained terminal law || p*), the u = 0 baseline.
     """
     mus, Ss = tilted_target(mu0, S0, reward, beta)
-    out = {k: [] for k in ("mean_shift", "mean_shift_exact", "full", "full_exact", "pretrained",
-                           "pretrained_target")}
+    out = {
+        k: []
+        for k in (
+            "mean_shift",
+            "mean_shift_exact",
+            "full",
+            "full_exact",
+            "pretrained",
+            "pretrained_target",
+        )
+    }
     for T in Ts:
         sched = schedule(int(T))
-        for kernel, init, key in (("mean-shift", "standard", "mean_shift"),
-                                  ("mean-shift", "exact", "mean_shift_exact"),
-                                  ("full", "standard", "full"), ("full", "exact", "full_exact")):
-            pb = LQProblem.create(sched, mu0, S0, reward, beta, variance=variance, init=init)
+        for kernel, init, key in (
+            ("mean-shift", "standard", "mean_shift"),
+            ("mean-shift", "exact", "mean_shift_exact"),
+            ("full", "standard", "full"),
+            ("full", "exact", "full_exact"),
+        ):
+            pb = LQProblem.create(
+                sched, mu0, S0, reward, beta, variance=variance, init=init
+            )
             m, C = solve_lq(pb, kernel).terminal_law()
             out[key].append(gaussian_kl(m, C, mus, Ss))
         pb = LQProblem.create(sched, mu0, S0, reward, beta, variance=variance)
@@ -74,7 +101,15 @@ def tradeoff_curve(problem: LQProblem, betas: Sequence[float]) -> dict[str, np.n
     """Along beta: the optimum's ``E r(Y_T)``, path KL ``sum_t E KL_t`` (unweighted), terminal
     KL to the pre-trained chain's terminal law, objective ``J``; and for the tilted target
     ``E_{p*} r`` and ``KL(p* || p0)``."""
-    keys = ("reward", "path_kl", "terminal_kl", "J", "target_reward", "target_kl", "rho_max")
+    keys = (
+        "reward",
+        "path_kl",
+        "terminal_kl",
+        "J",
+        "target_reward",
+        "target_kl",
+        "rho_max",
+    )
     out = {k: [] for k in keys}
     m_pre, C_pre = pretrained_policy(problem).terminal_law()
     P, p, c = problem.reward.quadratic_form()
@@ -86,14 +121,19 @@ def tradeoff_curve(problem: LQProblem, betas: Sequence[float]) -> dict[str, np.n
         out["terminal_kl"].append(gaussian_kl(m, C, m_pre, C_pre))
         out["J"].append(sol.objective())
         ms, Ss = tilted_target(problem.mu0, problem.S0, problem.reward, float(b))
-        out["target_reward"].append(float(-0.5 * (ms @ P @ ms + torch.trace(P @ Ss)) + p @ ms + c))
+        out["target_reward"].append(
+            float(-0.5 * (ms @ P @ ms + torch.trace(P @ Ss)) + p @ ms + c)
+        )
         out["target_kl"].append(gaussian_kl(ms, Ss, problem.mu0, problem.S0))
         out["rho_max"].append(float(sol.rho().max()))
-    return {k: np.array(v) for k, v in out.items()} | {"beta": np.asarray(betas, dtype=float)}
+    return {k: np.array(v) for k, v in out.items()} | {
+        "beta": np.asarray(betas, dtype=float)
+    }
 
 
-def continuous_gap_vs_N(mu0, S0, reward, beta: float, Ns: Sequence[int], *,
-                        variance: str = "large") -> dict[str, np.ndarray]:
+def continuous_gap_vs_N(
+    mu0, S0, reward, beta: float, Ns: Sequence[int], *, variance: str = "large"
+) -> dict[str, np.ndarray]:
     """Discrete LQ optimum on ``vp_sde_schedule(N)`` against the HJB solution: ``|J_N - J|``,
     max |mean_N - mean|, max |cov_N - cov| of the terminal laws, max |P_0 - P(0)|, plus the
     continuous values themselves."""
@@ -102,8 +142,11 @@ def continuous_gap_vs_N(mu0, S0, reward, beta: float, Ns: Sequence[int], *,
     P0c = cs.value_params(0.0)[0]
     out = {k: [] for k in ("J", "mean", "cov", "P0")}
     for N in Ns:
-        sol = solve_lq(LQProblem.create(vp_sde_schedule(int(N)), mu0, S0, reward, beta,
-                                        variance=variance))
+        sol = solve_lq(
+            LQProblem.create(
+                vp_sde_schedule(int(N)), mu0, S0, reward, beta, variance=variance
+            )
+        )
         m, C = sol.terminal_law()
         out["J"].append(abs(sol.objective() - cs.J))
         out["mean"].append(float(np.abs(m.numpy() - mc).max()))
@@ -114,9 +157,20 @@ def continuous_gap_vs_N(mu0, S0, reward, beta: float, Ns: Sequence[int], *,
     return res
 
 
-def grid_vs_cole_hopf(data, reward, beta: float, Ns: Sequence[int], grid: Grid, y: torch.Tensor, *,
-                      tau: float = 0.0, n_iter: int = 30, n_gh: int = 12, tol: float = 1e-12,
-                      n_gh_exact: int = 80) -> dict[str, np.ndarray]:
+def grid_vs_cole_hopf(
+    data,
+    reward,
+    beta: float,
+    Ns: Sequence[int],
+    grid: Grid,
+    y: torch.Tensor,
+    *,
+    tau: float = 0.0,
+    n_iter: int = 30,
+    n_gh: int = 12,
+    tol: float = 1e-12,
+    n_gh_exact: int = 80,
+) -> dict[str, np.ndarray]:
     """Grid PI-FT on ``vp_sde_schedule(N)`` (mixture data, any reward) against the exact
     continuous value ``V_tau`` of :func:`~.continuous.cole_hopf_value` at the points ``y``; the
     discrete value is ``V_t`` with ``t = tau N`` (which must be an integer for every N). Returns
@@ -131,19 +185,30 @@ def grid_vs_cole_hopf(data, reward, beta: float, Ns: Sequence[int], grid: Grid, 
         res = pift_grid(chain, reward, grid, n_iter, n_gh=n_gh, tol=tol, record=False)
         last = res.value(t, y)
         errs.append(float((last - exact).abs().max()))
-    return {"N": np.asarray(Ns), "err": np.array(errs), "exact": exact.numpy(),
-            "discrete": last.numpy()}
+    return {
+        "N": np.asarray(Ns),
+        "err": np.array(errs),
+        "exact": exact.numpy(),
+        "discrete": last.numpy(),
+    }
 
 
-def pift_rate_table(dims: Sequence[int], T: int, seeds: Sequence[int],
-                    beta_range=(0.03, 3.0), n_iter: int = 200) -> dict[str, np.ndarray]:
+def pift_rate_table(
+    dims: Sequence[int],
+    T: int,
+    seeds: Sequence[int],
+    beta_range=(0.03, 3.0),
+    n_iter: int = 200,
+) -> dict[str, np.ndarray]:
     """For random LQ problems (:func:`~.lq.random_lq_problem`), every step t with rho_t < 1:
     predicted ``rho_t`` and the measured geometric rate of ``u^(m)`` (and of ``V^(m)``), from
     PI-FT run to convergence (so V_{t+1} is exact)."""
     rows = []
     for d in dims:
         for s in seeds:
-            pb = random_lq_problem(int(d), T, int(s) + 1000 * int(d), beta_range=beta_range)
+            pb = random_lq_problem(
+                int(d), T, int(s) + 1000 * int(d), beta_range=beta_range
+            )
             ref = solve_lq(pb)
             if float(ref.rho().max()) >= 1:
                 continue
@@ -151,17 +216,36 @@ def pift_rate_table(dims: Sequence[int], T: int, seeds: Sequence[int],
             for t in range(T):
                 if res.u_err[t][0] < 1e-12 or len(res.u_err[t]) < 4:
                     continue
-                rows.append((d, s, t, res.rho[t], measured_rate(res.u_err[t], 1e-9, 1e-12),
-                             measured_rate(res.v_err[t], 1e-9, 1e-12), float(pb.beta[0])))
+                rows.append(
+                    (
+                        d,
+                        s,
+                        t,
+                        res.rho[t],
+                        measured_rate(res.u_err[t], 1e-9, 1e-12),
+                        measured_rate(res.v_err[t], 1e-9, 1e-12),
+                        float(pb.beta[0]),
+                    )
+                )
     a = np.array(rows, dtype=float).reshape(-1, 7)
-    return {"d": a[:, 0], "seed": a[:, 1], "t": a[:, 2], "rho": a[:, 3], "rate_u": a[:, 4],
-            "rate_v": a[:, 5], "beta": a[:, 6]}
+    return {
+        "d": a[:, 0],
+        "seed": a[:, 1],
+        "t": a[:, 2],
+        "rho": a[:, 3],
+        "rate_u": a[:, 4],
+        "rate_v": a[:, 5],
+        "beta": a[:, 6],
+    }
 
 
-def sweep_iterations(problem: LQProblem, ms: Sequence[int], eta: float = 1.0) -> dict[str, np.ndarray]:
+def sweep_iterations(
+    problem: LQProblem, ms: Sequence[int], eta: float = 1.0
+) -> dict[str, np.ndarray]:
     """PI-FT with the same number m of iterations at every step: ``|J(m) - J*|``, the largest
     control error over t (RMS under the pre-trained laws) and the work done."""
     from .lq import _np, affine_rms
+
     ref = solve_lq(problem)
     pre_m, pre_C = (x.numpy() for x in pretrained_policy(problem).marginals())
     out = {"m": np.asarray(ms), "J_err": [], "u_err": [], "work": []}
@@ -170,19 +254,29 @@ def sweep_iterations(problem: LQProblem, ms: Sequence[int], eta: float = 1.0) ->
         res = pift_lq(problem, int(m), eta=eta)
         G, g = _np(res.policy.G), _np(res.policy.g)
         out["J_err"].append(abs(res.policy.objective() - ref.objective()))
-        out["u_err"].append(max(affine_rms(G[t] - RG[t], g[t] - Rg[t], pre_m[t], pre_C[t])
-                                for t in range(problem.T)))
+        out["u_err"].append(
+            max(
+                affine_rms(G[t] - RG[t], g[t] - Rg[t], pre_m[t], pre_C[t])
+                for t in range(problem.T)
+            )
+        )
         out["work"].append(int(np.sum(2 * res.n_iter + 1)))
     out.update(rho_max=float(ref.rho().max()))
     return {k: (np.array(v) if isinstance(v, list) else v) for k, v in out.items()}
 
 
-def beta_effect(problem: LQProblem, betas: Sequence[float], tol: float = 1e-8,
-                max_iter: int = 10_000) -> dict[str, np.ndarray]:
+def beta_effect(
+    problem: LQProblem,
+    betas: Sequence[float],
+    tol: float = 1e-8,
+    max_iter: int = 10_000,
+) -> dict[str, np.ndarray]:
     """Along beta: iterations PI-FT needs (residual below ``tol`` at every step; total and
     largest per step), ``max_t rho_t``, and the distance of the fine-tuned chain to the
     pre-trained one (path KL sum_t E KL_t and KL between terminal laws)."""
-    out = {k: [] for k in ("iters_total", "iters_max", "rho_max", "path_kl", "terminal_kl")}
+    out = {
+        k: [] for k in ("iters_total", "iters_max", "rho_max", "path_kl", "terminal_kl")
+    }
     m_pre, C_pre = pretrained_policy(problem).terminal_law()
     for b in betas:
         pb = problem.with_beta(float(b))
@@ -199,7 +293,9 @@ def beta_effect(problem: LQProblem, betas: Sequence[float], tol: float = 1e-8,
         m, C = ref.terminal_law()
         out["path_kl"].append(ref.expected_kl(weighted=False))
         out["terminal_kl"].append(gaussian_kl(m, C, m_pre, C_pre))
-    return {k: np.array(v, dtype=float) for k, v in out.items()} | {"beta": np.asarray(betas, float)}
+    return {k: np.array(v, dtype=float) for k, v in out.items()} | {
+        "beta": np.asarray(betas, float)
+    }
 
 
 def tilted_density_1d(data, reward, beta: float, x: torch.Tensor) -> torch.Tensor:
@@ -212,7 +308,9 @@ def tilted_density_1d(data, reward, beta: float, x: torch.Tensor) -> torch.Tenso
     return p / (p.sum() * (x[1] - x[0]))
 
 
-def w1_to_density(samples: torch.Tensor, x: torch.Tensor, density: torch.Tensor) -> float:
+def w1_to_density(
+    samples: torch.Tensor, x: torch.Tensor, density: torch.Tensor
+) -> float:
     """1-D Wasserstein-1 distance ``int |F_n - F|`` between samples (n,) and a density on the
     uniform grid ``x`` (the density's CDF by the trapezoid rule)."""
     x = check_data(x, "x", ndim=1, min_rows=2, dtype=torch.float64)
@@ -228,8 +326,12 @@ def w1_to_density(samples: torch.Tensor, x: torch.Tensor, density: torch.Tensor)
     return float((Fn - F).abs().sum() * dx)
 
 
-def sample_density_1d(x: torch.Tensor, density: torch.Tensor, n: int,
-                      generator: torch.Generator | None = None) -> torch.Tensor:
+def sample_density_1d(
+    x: torch.Tensor,
+    density: torch.Tensor,
+    n: int,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """``n`` samples from a density on a uniform 1-D grid by inverting its piecewise-linear CDF."""
     x = check_data(x, "x", ndim=1, min_rows=2, dtype=torch.float64)
     density = check_data(density, "density", shape=(x.shape[0],), dtype=torch.float64)
@@ -248,7 +350,12 @@ def regularity_ratios(result) -> dict[str, np.ndarray]:
     """Measured Lipschitz constants of a :class:`~.pift.PIFTGridResult` divided by the [ours]
     bounds, per (t, m): ``u`` (Lip(u^(m)) / B_m, m >= 1) and ``v`` (Lip(grad V^(m)) / bound),
     NaN-padded to a (T, max m + 1) array; plus the fixed-point bounds per t."""
-    from .pift import control_lipschitz_bound, fixed_point_value_bound, value_lipschitz_bounds
+    from .pift import (
+        control_lipschitz_bound,
+        fixed_point_value_bound,
+        value_lipschitz_bounds,
+    )
+
     T = result.T
     M = max(len(x) for x in result.lip_u)
     ru = np.full((T, M), np.nan)
@@ -260,10 +367,20 @@ def regularity_ratios(result) -> dict[str, np.ndarray]:
         Bu = np.array([control_lipschitz_bound(rho, ell, m) for m in range(n)])
         with np.errstate(divide="ignore", invalid="ignore"):
             ru[t, 1:n] = np.asarray(result.lip_u[t][1:]) / Bu[1:]
-        Bv = value_lipschitz_bounds(rho, ell, result.kappa[t], result.L[t + 1], result.grad_sup[t + 1],
-                                    result.sigma[t], result.beta[t], n - 1)
+        Bv = value_lipschitz_bounds(
+            rho,
+            ell,
+            result.kappa[t],
+            result.L[t + 1],
+            result.grad_sup[t + 1],
+            result.sigma[t],
+            result.beta[t],
+            n - 1,
+        )
         rv[t, :n] = np.asarray(result.lip_gradV[t]) / Bv
-        fp[t] = fixed_point_value_bound(rho, ell, result.kappa[t], result.L[t + 1], result.grad_sup[t + 1])
+        fp[t] = fixed_point_value_bound(
+            rho, ell, result.kappa[t], result.L[t + 1], result.grad_sup[t + 1]
+        )
     return {"u": ru, "v": rv, "fixed_point": fp}
 
 
@@ -284,7 +401,9 @@ def foc_residuals(problem, sol, y: torch.Tensor, n_nodes: int = 3) -> list[float
         s, b = float(problem.sigma[t]), float(problem.beta[t])
         u = sol.control(t, y)
         z = (y @ A[t].T + c[t] + u)[:, None, :] + s * nodes[None]
-        g = sol.value_grad(t + 1, z.reshape(-1, problem.d)).reshape(y.shape[0], -1, problem.d)
+        g = sol.value_grad(t + 1, z.reshape(-1, problem.d)).reshape(
+            y.shape[0], -1, problem.d
+        )
         rhs = (s**2 / b) * torch.einsum("nkd,k->nd", g, w)
         out.append(float(((u - rhs).norm(dim=-1) / (1 + u.norm(dim=-1))).max()))
     return out

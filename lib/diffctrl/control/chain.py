@@ -67,11 +67,15 @@ def beta_schedule(beta, T: int, dtype=torch.float64, device="cpu") -> torch.Tens
     if b.ndim == 0:
         b = b.expand(T).clone()
     if b.shape != (T,):
-        raise ValueError(f"beta must be a scalar or have shape ({T},) (one weight per step), "
-                         f"got shape {tuple(b.shape)}")
+        raise ValueError(
+            f"beta must be a scalar or have shape ({T},) (one weight per step), "
+            f"got shape {tuple(b.shape)}"
+        )
     if not torch.all(torch.isfinite(b)) or torch.any(b <= 0):
-        raise ValueError(f"beta (KL weight) must be finite and > 0 at every step; got min "
-                         f"{float(b.min()):.3g}")
+        raise ValueError(
+            f"beta (KL weight) must be finite and > 0 at every step; got min "
+            f"{float(b.min()):.3g}"
+        )
     return b
 
 
@@ -103,27 +107,43 @@ class ControlledChain:
 
     def __post_init__(self):
         if self.variance not in VARIANCES:
-            raise ValueError(f"unknown variance {self.variance!r}; choose one of {VARIANCES}")
+            raise ValueError(
+                f"unknown variance {self.variance!r}; choose one of {VARIANCES}"
+            )
         if self.beta.shape != (self.sched.N,):
-            raise ValueError(f"beta must have shape ({self.sched.N},), got {tuple(self.beta.shape)}")
+            raise ValueError(
+                f"beta must have shape ({self.sched.N},), got {tuple(self.beta.shape)}"
+            )
         if not isinstance(self.dim, int) or self.dim < 1:
             raise ValueError(f"dim must be an int >= 1, got {self.dim!r}")
 
     @classmethod
-    def create(cls, sched: Schedule, score: ScoreFn, beta, dim: int,
-               variance: str = "large") -> "ControlledChain":
+    def create(
+        cls, sched: Schedule, score: ScoreFn, beta, dim: int, variance: str = "large"
+    ) -> ControlledChain:
         if not isinstance(sched, Schedule):
-            raise TypeError(f"sched must be a diffusion Schedule, got {type(sched).__name__}")
+            raise TypeError(
+                f"sched must be a diffusion Schedule, got {type(sched).__name__}"
+            )
         return cls(sched, score, beta_schedule(beta, sched.N), dim, variance)
 
     @classmethod
-    def from_data(cls, data: GaussianMixture, sched: Schedule, beta,
-                  variance: str = "large") -> "ControlledChain":
+    def from_data(
+        cls, data: GaussianMixture, sched: Schedule, beta, variance: str = "large"
+    ) -> ControlledChain:
         """The chain whose pre-trained model is the exact score of ``data``."""
         if not isinstance(data, GaussianMixture):
-            raise TypeError(f"data must be a GaussianMixture, got {type(data).__name__}")
-        return cls(sched, exact_score_fn(data, sched), beta_schedule(beta, sched.N), data.dim,
-                   variance, data)
+            raise TypeError(
+                f"data must be a GaussianMixture, got {type(data).__name__}"
+            )
+        return cls(
+            sched,
+            exact_score_fn(data, sched),
+            beta_schedule(beta, sched.N),
+            data.dim,
+            variance,
+            data,
+        )
 
     @property
     def T(self) -> int:
@@ -133,15 +153,23 @@ class ControlledChain:
     def sigma(self) -> torch.Tensor:
         return step_sigmas(self.sched, self.variance)
 
-    def with_beta(self, beta) -> "ControlledChain":
-        return ControlledChain(self.sched, self.score, beta_schedule(beta, self.T), self.dim,
-                               self.variance, self.data)
+    def with_beta(self, beta) -> ControlledChain:
+        return ControlledChain(
+            self.sched,
+            self.score,
+            beta_schedule(beta, self.T),
+            self.dim,
+            self.variance,
+            self.data,
+        )
 
     def mean(self, t: int, y: torch.Tensor) -> torch.Tensor:
         """m_t(y), the pre-trained kernel's mean at reverse step t (level k = N - t)."""
         return ancestral_mean(self.score, self.sched, t, y)
 
-    def step(self, t: int, y: torch.Tensor, u: torch.Tensor | None, noise: torch.Tensor) -> torch.Tensor:
+    def step(
+        self, t: int, y: torch.Tensor, u: torch.Tensor | None, noise: torch.Tensor
+    ) -> torch.Tensor:
         """Y_{t+1} = m_t(y) + u + sigma_t noise."""
         out = self.mean(t, y) + float(self.sigma[t]) * noise
         return out if u is None else out + u
@@ -166,15 +194,26 @@ def _initial(n: int, d: int, init, generator, dtype, device) -> torch.Tensor:
         return z
     mean, cov = (torch.as_tensor(x, dtype=dtype, device=device) for x in init)
     if mean.shape != (d,) or cov.shape != (d, d):
-        raise ValueError(f"init must be (mean ({d},), cov ({d}, {d})), got {tuple(mean.shape)}, "
-                         f"{tuple(cov.shape)}")
+        raise ValueError(
+            f"init must be (mean ({d},), cov ({d}, {d})), got {tuple(mean.shape)}, "
+            f"{tuple(cov.shape)}"
+        )
     return mean + z @ sqrt_psd(cov).T
 
 
-def simulate(chain: ControlledChain, control: Control | None, n: int, *,
-             generator: torch.Generator | None = None, init=None, y0: torch.Tensor | None = None,
-             device: str | torch.device = "cpu", dtype: torch.dtype = torch.float64,
-             return_path: bool = False, progress: bool = False) -> Rollout:
+def simulate(
+    chain: ControlledChain,
+    control: Control | None,
+    n: int,
+    *,
+    generator: torch.Generator | None = None,
+    init=None,
+    y0: torch.Tensor | None = None,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float64,
+    return_path: bool = False,
+    progress: bool = False,
+) -> Rollout:
     """Run ``n`` paths of the controlled chain from ``Y_0 ~ N(0, I)`` (or ``init = (mean, cov)``,
     or given samples ``y0`` (n, d)); ``control=None`` is the pre-trained model.
 
@@ -199,12 +238,16 @@ def simulate(chain: ControlledChain, control: Control | None, n: int, *,
             u = None if control is None else control(t, y)
             if u is not None:
                 if u.shape != y.shape:
-                    raise ValueError(f"control({t}, y) must return shape {tuple(y.shape)}, got "
-                                     f"{tuple(u.shape)}")
+                    raise ValueError(
+                        f"control({t}, y) must return shape {tuple(y.shape)}, got "
+                        f"{tuple(u.shape)}"
+                    )
                 k = kl_cost(u, float(sigma[t]))
                 kl = kl + k
                 wkl = wkl + float(chain.beta[t]) * k
-            noise = torch.randn(n, d, generator=generator, dtype=dtype, device=gen_dev).to(device)
+            noise = torch.randn(
+                n, d, generator=generator, dtype=dtype, device=gen_dev
+            ).to(device)
             y = chain.step(t, y, u, noise)
             if return_path:
                 path.append(y)
@@ -224,10 +267,18 @@ class ObjectiveEstimate:
     n: int
 
 
-def estimate_objective(chain: ControlledChain, reward: Callable[[torch.Tensor], torch.Tensor],
-                       control: Control | None, n: int, *, generator: torch.Generator | None = None,
-                       init=None, device: str | torch.device = "cpu",
-                       dtype: torch.dtype = torch.float64, progress: bool = False) -> ObjectiveEstimate:
+def estimate_objective(
+    chain: ControlledChain,
+    reward: Callable[[torch.Tensor], torch.Tensor],
+    control: Control | None,
+    n: int,
+    *,
+    generator: torch.Generator | None = None,
+    init=None,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float64,
+    progress: bool = False,
+) -> ObjectiveEstimate:
     """Estimate ``J(u)`` from ``n`` independent paths; ``stderr = std / sqrt(n)`` of the per-path
     values ``r(Y_T) - sum_t beta_t KL_t``.
 
@@ -236,9 +287,19 @@ def estimate_objective(chain: ControlledChain, reward: Callable[[torch.Tensor], 
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"n (number of paths) must be an int >= 1, got {n!r}")
     if not callable(reward):
-        raise TypeError(f"reward must be callable (n, d) -> (n,), got {type(reward).__name__}")
-    roll = simulate(chain, control, n, generator=generator, init=init, device=device,
-                    dtype=dtype, progress=progress)
+        raise TypeError(
+            f"reward must be callable (n, d) -> (n,), got {type(reward).__name__}"
+        )
+    roll = simulate(
+        chain,
+        control,
+        n,
+        generator=generator,
+        init=init,
+        device=device,
+        dtype=dtype,
+        progress=progress,
+    )
     r = call_reward(reward, roll.y)
     per_path = r - roll.weighted_kl
 

@@ -73,15 +73,19 @@ class ContinuousLQSolution:
     def value_params(self, tau: float) -> tuple[np.ndarray, np.ndarray, float]:
         z = self._back.sol(tau)
         d = self.d
-        return z[:d * d].reshape(d, d), z[d * d:d * d + d], float(z[-1])
+        return z[: d * d].reshape(d, d), z[d * d : d * d + d], float(z[-1])
 
     def value(self, tau: float, y: torch.Tensor) -> torch.Tensor:
-        P, p, c = (torch.as_tensor(x, dtype=torch.float64) for x in self.value_params(tau))
+        P, p, c = (
+            torch.as_tensor(x, dtype=torch.float64) for x in self.value_params(tau)
+        )
         y = y.to(torch.float64)
         return -0.5 * ((y @ P) * y).sum(-1) + y @ p + c
 
     def value_grad(self, tau: float, y: torch.Tensor) -> torch.Tensor:
-        P, p, _ = (torch.as_tensor(x, dtype=torch.float64) for x in self.value_params(tau))
+        P, p, _ = (
+            torch.as_tensor(x, dtype=torch.float64) for x in self.value_params(tau)
+        )
         return -y.to(torch.float64) @ P + p
 
     def law(self, tau: float) -> tuple[np.ndarray, np.ndarray]:
@@ -94,9 +98,19 @@ class ContinuousLQSolution:
         return self.law(1.0)
 
 
-def solve_hjb_lq(mu0, S0, reward: QuadraticReward, beta: float, *, beta_min: float = 0.1,
-                 beta_max: float = 20.0, init="standard", rtol: float = 1e-10,
-                 atol: float = 1e-12, method: str = "LSODA") -> ContinuousLQSolution:
+def solve_hjb_lq(
+    mu0,
+    S0,
+    reward: QuadraticReward,
+    beta: float,
+    *,
+    beta_min: float = 0.1,
+    beta_max: float = 20.0,
+    init="standard",
+    rtol: float = 1e-10,
+    atol: float = 1e-12,
+    method: str = "LSODA",
+) -> ContinuousLQSolution:
     """Solve the continuous-time LQ problem (module docstring) for data ``N(mu0, S0)`` (S0 PD)
     and a quadratic reward; ``init`` is ``"standard"`` (Y_0 ~ N(0, I)), ``"exact"`` (the
     marginal at s = 1) or ``(mean, cov)``."""
@@ -128,16 +142,17 @@ def solve_hjb_lq(mu0, S0, reward: QuadraticReward, beta: float, *, beta_min: flo
 
     def back(tau, z):
         b, F, f = coeffs(tau)
-        P = z[:d * d].reshape(d, d)
-        p = z[d * d:d * d + d]
+        P = z[: d * d].reshape(d, d)
+        p = z[d * d : d * d + d]
         dP = -(F.T @ P + P @ F) + (b / beta) * P @ P
         dp = -F.T @ p + P @ f + (b / beta) * P @ p
         dc = -f @ p + 0.5 * b * np.trace(P) - 0.5 * (b / beta) * (p @ p)
         return np.concatenate([dP.reshape(-1), dp, [dc]])
 
     z1 = np.concatenate([Q.reshape(-1), q, [float(c0)]])
-    bsol = scipy.integrate.solve_ivp(back, (1.0, 0.0), z1, method=method, rtol=rtol, atol=atol,
-                                     dense_output=True)
+    bsol = scipy.integrate.solve_ivp(
+        back, (1.0, 0.0), z1, method=method, rtol=rtol, atol=atol, dense_output=True
+    )
     if not bsol.success:
         raise RuntimeError(f"backward Riccati ODE failed: {bsol.message}")
 
@@ -148,15 +163,17 @@ def solve_hjb_lq(mu0, S0, reward: QuadraticReward, beta: float, *, beta_min: flo
             ab1 = vp_alpha_bar(1.0, beta_min, beta_max)
             m0, C0 = math.sqrt(ab1) * mu0, ab1 * S0 + (1 - ab1) * eye
         else:
-            raise ValueError(f"init must be 'standard', 'exact' or (mean, cov), got {init!r}")
+            raise ValueError(
+                f"init must be 'standard', 'exact' or (mean, cov), got {init!r}"
+            )
     else:
         m0, C0 = (_np(x) for x in init)
 
     def fwd(tau, z):
         b, F, f = coeffs(tau)
         zb = bsol.sol(tau)
-        P = zb[:d * d].reshape(d, d)
-        p = zb[d * d:d * d + d]
+        P = zb[: d * d].reshape(d, d)
+        p = zb[d * d : d * d + d]
         Fc = F - (b / beta) * P
         m = z[:d]
         C = z[d:].reshape(d, d)
@@ -164,19 +181,33 @@ def solve_hjb_lq(mu0, S0, reward: QuadraticReward, beta: float, *, beta_min: flo
         dC = Fc @ C + C @ Fc.T + b * eye
         return np.concatenate([dm, dC.reshape(-1)])
 
-    fsol = scipy.integrate.solve_ivp(fwd, (0.0, 1.0), np.concatenate([m0, C0.reshape(-1)]),
-                                     method=method, rtol=rtol, atol=atol, dense_output=True)
+    fsol = scipy.integrate.solve_ivp(
+        fwd,
+        (0.0, 1.0),
+        np.concatenate([m0, C0.reshape(-1)]),
+        method=method,
+        rtol=rtol,
+        atol=atol,
+        dense_output=True,
+    )
     if not fsol.success:
         raise RuntimeError(f"forward moment ODE failed: {fsol.message}")
     zb0 = bsol.sol(0.0)
-    J = float(quadratic_mean(torch.as_tensor(zb0[:d * d].reshape(d, d)),
-                             torch.as_tensor(zb0[d * d:d * d + d]), float(zb0[-1]),
-                             torch.as_tensor(m0), torch.as_tensor(C0)))
+    J = float(
+        quadratic_mean(
+            torch.as_tensor(zb0[: d * d].reshape(d, d)),
+            torch.as_tensor(zb0[d * d : d * d + d]),
+            float(zb0[-1]),
+            torch.as_tensor(m0),
+            torch.as_tensor(C0),
+        )
+    )
     return ContinuousLQSolution(d, beta, bsol, fsol, J, m0, C0, beta_min, beta_max)
 
 
-def posterior_mixture(data: GaussianMixture, alpha_bar: float, y: torch.Tensor
-                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def posterior_mixture(
+    data: GaussianMixture, alpha_bar: float, y: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The law of ``X_0 | X_s = y`` for mixture data: responsibilities (B, K), means (B, K, d) and
     covariances (K, d, d), ``m_j(y) = m_j + sqrt(ab) S_j Sigma_j^{-1} (y - sqrt(ab) m_j)``,
     ``C_j = S_j - ab S_j Sigma_j^{-1} S_j``, ``Sigma_j = ab S_j + (1 - ab) I``."""
@@ -185,14 +216,24 @@ def posterior_mixture(data: GaussianMixture, alpha_bar: float, y: torch.Tensor
     resp = marg.responsibilities(y)  # (B, K), public API of the diffusion core
     Sig_inv = torch.linalg.inv(marg.covs)  # (K, d, d)
     prec_diff = torch.einsum("kij,bkj->bki", Sig_inv, y[:, None, :] - marg.means[None])
-    means = data.means[None] + ab**0.5 * torch.einsum("kij,bkj->bki", data.covs, prec_diff)
+    means = data.means[None] + ab**0.5 * torch.einsum(
+        "kij,bkj->bki", data.covs, prec_diff
+    )
     C = data.covs - ab * data.covs @ Sig_inv @ data.covs
     return resp, means, 0.5 * (C + C.transpose(-1, -2))
 
 
-def cole_hopf_value(data: GaussianMixture, reward: Callable[[torch.Tensor], torch.Tensor],
-                    beta: float, tau: float, y: torch.Tensor, *, beta_min: float = 0.1,
-                    beta_max: float = 20.0, n_gh: int = 40) -> torch.Tensor:
+def cole_hopf_value(
+    data: GaussianMixture,
+    reward: Callable[[torch.Tensor], torch.Tensor],
+    beta: float,
+    tau: float,
+    y: torch.Tensor,
+    *,
+    beta_min: float = 0.1,
+    beta_max: float = 20.0,
+    n_gh: int = 40,
+) -> torch.Tensor:
     """Continuous-time optimal value ``V_tau(y) = beta log E[exp(r(X_0)/beta) | X_{1-tau} = y]``
     for mixture data (exact pre-trained reverse SDE), shape (B,); tau in [0, 1).
 
@@ -214,7 +255,9 @@ def cole_hopf_value(data: GaussianMixture, reward: Callable[[torch.Tensor], torc
     L = torch.linalg.cholesky(C)
     nodes, w = gauss_hermite(n_gh, d, torch.float64)
     B, K = resp.shape
-    pts = means[:, :, None, :] + torch.einsum("kij,nj->kni", L, nodes)[None]  # (B, K, n, d)
+    pts = (
+        means[:, :, None, :] + torch.einsum("kij,nj->kni", L, nodes)[None]
+    )  # (B, K, n, d)
     r = call_reward(reward, pts.reshape(-1, d)).reshape(B, K, -1) / beta
     log_inner = torch.logsumexp(r + torch.log(w), dim=-1)  # (B, K)
     return beta * torch.logsumexp(log_inner + torch.log(resp.clamp_min(1e-300)), dim=-1)

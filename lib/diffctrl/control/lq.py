@@ -57,47 +57,73 @@ class LQProblem:
     init_cov: torch.Tensor
 
     @classmethod
-    def create(cls, sched: Schedule, mu0, S0, reward: QuadraticReward, beta,
-               variance: str = "large", init="standard", dtype=torch.float64,
-               device="cpu") -> "LQProblem":
+    def create(
+        cls,
+        sched: Schedule,
+        mu0,
+        S0,
+        reward: QuadraticReward,
+        beta,
+        variance: str = "large",
+        init="standard",
+        dtype=torch.float64,
+        device="cpu",
+    ) -> LQProblem:
         """Validate and build. ``S0`` may be a scalar (times I) or (d, d) PSD; ``init`` is
         ``"standard"`` (N(0, I), the sampler's start), ``"exact"`` (the level-N marginal of the
         data) or a pair ``(mean, cov)``."""
         if not isinstance(sched, Schedule):
-            raise TypeError(f"sched must be a diffusion Schedule, got {type(sched).__name__}")
+            raise TypeError(
+                f"sched must be a diffusion Schedule, got {type(sched).__name__}"
+            )
         check_horizon(sched.N)
         if variance not in VARIANCES:
-            raise ValueError(f"unknown variance {variance!r}; choose one of {VARIANCES}")
+            raise ValueError(
+                f"unknown variance {variance!r}; choose one of {VARIANCES}"
+            )
         if not isinstance(reward, QuadraticReward):
-            raise TypeError(f"reward must be a QuadraticReward, got {type(reward).__name__}")
+            raise TypeError(
+                f"reward must be a QuadraticReward, got {type(reward).__name__}"
+            )
         mu0 = torch.as_tensor(mu0, dtype=dtype, device=device).reshape(-1)
         d = mu0.shape[0]
         S0 = torch.as_tensor(S0, dtype=dtype, device=device)
         if S0.ndim == 0:
             S0 = S0 * torch.eye(d, dtype=dtype, device=device)
         if S0.shape != (d, d):
-            raise ValueError(f"S0 must be ({d}, {d}) to match mu0 of dimension {d}, got "
-                             f"{tuple(S0.shape)}")
+            raise ValueError(
+                f"S0 must be ({d}, {d}) to match mu0 of dimension {d}, got "
+                f"{tuple(S0.shape)}"
+            )
         check_psd(S0, "S0")
         if reward.dim != d:
-            raise ValueError(f"reward has dimension {reward.dim}, data has dimension {d}")
+            raise ValueError(
+                f"reward has dimension {reward.dim}, data has dimension {d}"
+            )
         reward = reward.to(dtype=dtype, device=device)
         beta = beta_schedule(beta, sched.N, dtype, device)
         sched = sched.to(torch.float64)
         if isinstance(init, str):
             if init == "standard":
-                im, ic = torch.zeros(d, dtype=dtype, device=device), torch.eye(d, dtype=dtype, device=device)
+                im, ic = (
+                    torch.zeros(d, dtype=dtype, device=device),
+                    torch.eye(d, dtype=dtype, device=device),
+                )
             elif init == "exact":
                 ab = float(sched.alpha_bar[-1])
                 im = ab**0.5 * mu0
                 ic = ab * S0 + (1 - ab) * torch.eye(d, dtype=dtype, device=device)
             else:
-                raise ValueError(f"init must be 'standard', 'exact' or (mean, cov), got {init!r}")
+                raise ValueError(
+                    f"init must be 'standard', 'exact' or (mean, cov), got {init!r}"
+                )
         else:
             im, ic = (torch.as_tensor(x, dtype=dtype, device=device) for x in init)
             if im.shape != (d,) or ic.shape != (d, d):
-                raise ValueError(f"init must be (mean ({d},), cov ({d}, {d})), got "
-                                 f"{tuple(im.shape)}, {tuple(ic.shape)}")
+                raise ValueError(
+                    f"init must be (mean ({d},), cov ({d}, {d})), got "
+                    f"{tuple(im.shape)}, {tuple(ic.shape)}"
+                )
             check_psd(ic, "init cov")
         return cls(sched, mu0, _sym(S0), reward, beta, variance, im, _sym(ic))
 
@@ -119,23 +145,36 @@ class LQProblem:
 
     @property
     def sigma(self) -> torch.Tensor:
-        return step_sigmas(self.sched, self.variance).to(dtype=self.dtype, device=self.device)
+        return step_sigmas(self.sched, self.variance).to(
+            dtype=self.dtype, device=self.device
+        )
 
     @property
     def data(self) -> GaussianMixture:
-        return GaussianMixture.gaussian(self.mu0, self.S0, dtype=self.dtype, device=self.device)
+        return GaussianMixture.gaussian(
+            self.mu0, self.S0, dtype=self.dtype, device=self.device
+        )
 
     def _out(self, x: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(x, dtype=self.dtype, device=self.device)
 
     def chain(self) -> ControlledChain:
         """The same chain with the exact score of the data, for Monte Carlo."""
-        return ControlledChain.from_data(self.data, self.sched, self.beta, self.variance)
+        return ControlledChain.from_data(
+            self.data, self.sched, self.beta, self.variance
+        )
 
-    def with_beta(self, beta) -> "LQProblem":
-        return LQProblem(self.sched, self.mu0, self.S0, self.reward,
-                         beta_schedule(beta, self.T, self.dtype, self.device), self.variance,
-                         self.init_mean, self.init_cov)
+    def with_beta(self, beta) -> LQProblem:
+        return LQProblem(
+            self.sched,
+            self.mu0,
+            self.S0,
+            self.reward,
+            beta_schedule(beta, self.T, self.dtype, self.device),
+            self.variance,
+            self.init_mean,
+            self.init_cov,
+        )
 
     def pretrained_affine(self) -> tuple[torch.Tensor, torch.Tensor]:
         """``(A (T, d, d), c (T, d))`` with ``m_t(y) = A_t y + c_t``:
@@ -213,7 +252,9 @@ def _bellman_np(P, p, c, A, cvec, s2: float, beta: float, kernel: str):
     return P_new, p_new, c_new, G, g, kcov
 
 
-def bellman_step(P, p, c, A, cvec, sigma: float, beta: float, kernel: str = "mean-shift"):
+def bellman_step(
+    P, p, c, A, cvec, sigma: float, beta: float, kernel: str = "mean-shift"
+):
     """The exact Bellman step for a quadratic ``V_{t+1} = (P, p, c)`` and ``m_t(y) = A y + cvec``.
 
     Returns ``(P_t, p_t, c_t, G, g, kernel_cov)`` (float64 tensors): the value at step t, the
@@ -222,8 +263,16 @@ def bellman_step(P, p, c, A, cvec, sigma: float, beta: float, kernel: str = "mea
     """
     if not beta > 0:
         raise ValueError(f"beta must be > 0, got {beta}")
-    out = _bellman_np(_np(P), _np(p), float(c), _np(A), _np(cvec), float(sigma) ** 2, float(beta),
-                      kernel)
+    out = _bellman_np(
+        _np(P),
+        _np(p),
+        float(c),
+        _np(A),
+        _np(cvec),
+        float(sigma) ** 2,
+        float(beta),
+        kernel,
+    )
     return tuple(torch.as_tensor(np.asarray(x, dtype=np.float64)) for x in out)
 
 
@@ -232,7 +281,9 @@ def _policy_value_np(P, p, c, A, cvec, s2: float, beta: float, G, g):
     f = cvec + g
     if s2 == 0:
         if np.any(G != 0) or np.any(g != 0):
-            raise ValueError("a nonzero control at a step with sigma_t = 0 has infinite KL cost")
+            raise ValueError(
+                "a nonzero control at a step with sigma_t = 0 has infinite KL cost"
+            )
         w = 0.0
     else:
         w = beta / s2
@@ -246,8 +297,17 @@ def _policy_value_np(P, p, c, A, cvec, s2: float, beta: float, G, g):
 def policy_value_step(P, p, c, A, cvec, sigma: float, beta: float, G, g):
     """Value at step t of the affine control ``u(y) = G y + g`` (mean-shift kernel), given
     ``V_{t+1} = (P, p, c)``: ``V_t(y) = -beta |u|^2 / (2 s^2) + E V_{t+1}(m + u + s W)``."""
-    out = _policy_value_np(_np(P), _np(p), float(c), _np(A), _np(cvec), float(sigma) ** 2,
-                           float(beta), _np(G), _np(g))
+    out = _policy_value_np(
+        _np(P),
+        _np(p),
+        float(c),
+        _np(A),
+        _np(cvec),
+        float(sigma) ** 2,
+        float(beta),
+        _np(G),
+        _np(g),
+    )
     return tuple(torch.as_tensor(np.asarray(x, dtype=np.float64)) for x in out)
 
 
@@ -270,7 +330,11 @@ class AffinePolicy:
     kernel: str = "mean-shift"
 
     def _check_y(self, y):
-        if not isinstance(y, torch.Tensor) or y.ndim != 2 or y.shape[1] != self.problem.d:
+        if (
+            not isinstance(y, torch.Tensor)
+            or y.ndim != 2
+            or y.shape[1] != self.problem.d
+        ):
             raise ValueError(f"y must be a tensor of shape (B, {self.problem.d})")
         return y.to(self.P)
 
@@ -318,7 +382,9 @@ class AffinePolicy:
     def objective(self) -> float:
         """``J = E V_0(Y_0)``, the exact value of the policy."""
         pb = self.problem
-        return float(quadratic_mean(self.P[0], self.p[0], self.c[0], pb.init_mean, pb.init_cov))
+        return float(
+            quadratic_mean(self.P[0], self.p[0], self.c[0], pb.init_mean, pb.init_cov)
+        )
 
     def expected_reward(self) -> float:
         """``E r(Y_T)`` under the exact terminal law."""
@@ -333,10 +399,15 @@ class AffinePolicy:
         G, g = _np(self.G), _np(self.g)
         s2 = _np(pb.sigma) ** 2
         v = np.einsum("tij,tj->ti", G, means[:-1]) + g
-        ms = (v**2).sum(-1) + np.einsum("tij,tjk,tik->t", G, covs[:-1], G)  # E|u_t(Y_t)|^2
+        ms = (v**2).sum(-1) + np.einsum(
+            "tij,tjk,tik->t", G, covs[:-1], G
+        )  # E|u_t(Y_t)|^2
         with np.errstate(divide="ignore", invalid="ignore"):
-            kl = np.where(s2 > 0, 0.5 * ms / np.where(s2 > 0, s2, 1.0),
-                          np.where(ms == 0, 0.0, np.inf))
+            kl = np.where(
+                s2 > 0,
+                0.5 * ms / np.where(s2 > 0, s2, 1.0),
+                np.where(ms == 0, 0.0, np.inf),
+            )
         if self.kernel == "full":
             d = pb.d
             for t in np.nonzero(s2 > 0)[0]:
@@ -367,20 +438,25 @@ def solve_lq(problem: LQProblem, kernel: str = "mean-shift") -> AffinePolicy:
     P[T], p[T], c[T] = (_np(x) for x in pb.reward.quadratic_form())
     for t in range(T - 1, -1, -1):
         P[t], p[t], c[t], G[t], g[t], kc[t] = _bellman_np(
-            P[t + 1], p[t + 1], c[t + 1], A[t], cv[t], s2[t], beta[t], kernel)
+            P[t + 1], p[t + 1], c[t + 1], A[t], cv[t], s2[t], beta[t], kernel
+        )
     o = pb._out
     return AffinePolicy(pb, o(G), o(g), o(P), o(p), o(c), o(kc), kernel)
 
 
-def evaluate_affine_policy(problem: LQProblem, G: torch.Tensor, g: torch.Tensor) -> AffinePolicy:
+def evaluate_affine_policy(
+    problem: LQProblem, G: torch.Tensor, g: torch.Tensor
+) -> AffinePolicy:
     """Exact value of the affine control ``u_t(y) = G_t y + g_t`` (G (T, d, d), g (T, d))."""
     pb = problem
     T, d = pb.T, pb.d
     G = torch.as_tensor(G, dtype=pb.dtype, device=pb.device)
     g = torch.as_tensor(g, dtype=pb.dtype, device=pb.device)
     if G.shape != (T, d, d) or g.shape != (T, d):
-        raise ValueError(f"G must have shape ({T}, {d}, {d}) and g ({T}, {d}); got {tuple(G.shape)}, "
-                         f"{tuple(g.shape)}")
+        raise ValueError(
+            f"G must have shape ({T}, {d}, {d}) and g ({T}, {d}); got {tuple(G.shape)}, "
+            f"{tuple(g.shape)}"
+        )
     A, cv = (_np(x) for x in pb.pretrained_affine())
     s2 = _np(pb.sigma) ** 2
     beta = _np(pb.beta)
@@ -388,8 +464,9 @@ def evaluate_affine_policy(problem: LQProblem, G: torch.Tensor, g: torch.Tensor)
     P, p, c = np.empty((T + 1, d, d)), np.empty((T + 1, d)), np.empty(T + 1)
     P[T], p[T], c[T] = (_np(x) for x in pb.reward.quadratic_form())
     for t in range(T - 1, -1, -1):
-        P[t], p[t], c[t] = _policy_value_np(P[t + 1], p[t + 1], c[t + 1], A[t], cv[t], s2[t],
-                                            beta[t], Gn[t], gn[t])
+        P[t], p[t], c[t] = _policy_value_np(
+            P[t + 1], p[t + 1], c[t + 1], A[t], cv[t], s2[t], beta[t], Gn[t], gn[t]
+        )
     kc = s2[:, None, None] * np.eye(d)
     o = pb._out
     return AffinePolicy(pb, G, g, o(P), o(p), o(c), o(kc), "mean-shift")
@@ -403,7 +480,9 @@ def pretrained_policy(problem: LQProblem) -> AffinePolicy:
 
 
 # --------------------------------------------------------------------------- the tilted target
-def tilted_target(mu0, S0, reward: QuadraticReward, beta: float) -> tuple[torch.Tensor, torch.Tensor]:
+def tilted_target(
+    mu0, S0, reward: QuadraticReward, beta: float
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``p* ∝ N(mu0, S0) exp(r / beta)`` for a quadratic reward: ``S* = (S0^{-1} + Q/beta)^{-1}``,
     ``mu* = S* (S0^{-1} mu0 + (Q a + g)/beta)``, written as ``S* = (I + S0 Q/beta)^{-1} S0`` so a
     singular S0 is allowed."""
@@ -411,12 +490,18 @@ def tilted_target(mu0, S0, reward: QuadraticReward, beta: float) -> tuple[torch.
     if not beta > 0 or not math.isfinite(beta):
         raise ValueError(f"beta must be finite and > 0, got {beta}")
     S0 = torch.as_tensor(S0, dtype=reward.Q.dtype, device=reward.Q.device)
-    mu0 = check_data(mu0, "mu0", ndim=(1, 2), dtype=reward.Q.dtype).to(reward.Q.device).reshape(-1)
+    mu0 = (
+        check_data(mu0, "mu0", ndim=(1, 2), dtype=reward.Q.dtype)
+        .to(reward.Q.device)
+        .reshape(-1)
+    )
     d = mu0.shape[0]
     if S0.ndim == 0:
         S0 = S0 * torch.eye(d, dtype=S0.dtype, device=S0.device)
     if S0.shape != (d, d) or reward.dim != d:
-        raise ValueError(f"shapes: mu0 ({d},), S0 {tuple(S0.shape)}, reward dim {reward.dim}")
+        raise ValueError(
+            f"shapes: mu0 ({d},), S0 {tuple(S0.shape)}, reward dim {reward.dim}"
+        )
     check_psd(S0, "S0")
     eye = torch.eye(d, dtype=S0.dtype, device=S0.device)
     Qm, h, _ = reward.quadratic_form()
@@ -424,7 +509,9 @@ def tilted_target(mu0, S0, reward: QuadraticReward, beta: float) -> tuple[torch.
     return Minv @ (mu0 + S0 @ h / beta), _sym(Minv @ S0)
 
 
-def tilted_mixture(data: GaussianMixture, reward: QuadraticReward, beta: float) -> GaussianMixture:
+def tilted_mixture(
+    data: GaussianMixture, reward: QuadraticReward, beta: float
+) -> GaussianMixture:
     """``p* ∝ p0 exp(r / beta)`` for a Gaussian mixture p0 and a quadratic (or linear) reward: a
     Gaussian mixture again; component j becomes ``N(m_j*, S_j*)`` with weight
     ``∝ w_j |I + S_j Q/beta|^{-1/2} exp(1/2 eta_j^T m_j* - 1/2 m_j^T S_j^{-1} m_j)``,
@@ -433,7 +520,9 @@ def tilted_mixture(data: GaussianMixture, reward: QuadraticReward, beta: float) 
     if not beta > 0 or not math.isfinite(beta):
         raise ValueError(f"beta must be finite and > 0, got {beta}")
     if reward.dim != data.dim:
-        raise ValueError(f"reward has dimension {reward.dim}, data has dimension {data.dim}")
+        raise ValueError(
+            f"reward has dimension {reward.dim}, data has dimension {data.dim}"
+        )
     reward = reward.to(dtype=data.means.dtype, device=data.means.device)
     Qm, h, _ = reward.quadratic_form()
     Qb, hb = Qm / beta, h / beta
@@ -444,20 +533,28 @@ def tilted_mixture(data: GaussianMixture, reward: QuadraticReward, beta: float) 
     m_star = torch.einsum("kij,kj->ki", S_star, eta)
     eye = torch.eye(data.dim, dtype=Qm.dtype, device=Qm.device)
     logdet = torch.linalg.slogdet(eye + data.covs @ Qb)[1]
-    logz = (-0.5 * logdet + 0.5 * (eta * m_star).sum(-1)
-            - 0.5 * torch.einsum("ki,kij,kj->k", data.means, Lam, data.means))
+    logz = (
+        -0.5 * logdet
+        + 0.5 * (eta * m_star).sum(-1)
+        - 0.5 * torch.einsum("ki,kij,kj->k", data.means, Lam, data.means)
+    )
     w = torch.softmax(torch.log(data.weights) + logz, 0)
     return GaussianMixture(w, m_star, S_star)
 
 
 def law_gap(mean, cov, mean_ref, cov_ref) -> dict[str, float]:
     """Distances between two Gaussian laws: max |mean diff|, max |cov diff| and KL(law || ref)."""
-    mean, mean_ref = check_data(mean, "mean", ndim=1), check_data(mean_ref, "mean_ref", ndim=1)
+    mean, mean_ref = (
+        check_data(mean, "mean", ndim=1),
+        check_data(mean_ref, "mean_ref", ndim=1),
+    )
     d = mean.shape[0]
     cov = check_data(cov, "cov", shape=(d, d))
     cov_ref = check_data(cov_ref, "cov_ref", shape=(d, d))
     if mean_ref.shape != (d,):
-        raise ValueError(f"mean_ref must have shape ({d},) like mean, got {tuple(mean_ref.shape)}")
+        raise ValueError(
+            f"mean_ref must have shape ({d},) like mean, got {tuple(mean_ref.shape)}"
+        )
     return {
         "mean": float((mean - mean_ref).abs().max()),
         "cov": float((cov - cov_ref).abs().max()),
@@ -465,9 +562,15 @@ def law_gap(mean, cov, mean_ref, cov_ref) -> dict[str, float]:
     }
 
 
-def random_lq_problem(d: int, T: int, seed: int, beta: float | None = None,
-                      variance: str = "large", beta_range: tuple[float, float] = (0.03, 3.0),
-                      device="cpu") -> LQProblem:
+def random_lq_problem(
+    d: int,
+    T: int,
+    seed: int,
+    beta: float | None = None,
+    variance: str = "large",
+    beta_range: tuple[float, float] = (0.03, 3.0),
+    device="cpu",
+) -> LQProblem:
     """A random LQ problem on the VP-SDE schedule with T steps (for tests and sweeps): data
     ``N(mu0, S0)`` with ``S0 = B B^T / d + 0.1 I``, reward ``Q = C C^T / d``, ``a``, ``g ~ 0.3 N(0, I)``,
     and, unless given, ``beta`` log-uniform in ``beta_range``; all from ``torch.Generator(seed)``."""
@@ -485,5 +588,6 @@ def random_lq_problem(d: int, T: int, seed: int, beta: float | None = None,
     if beta is None:
         beta = math.exp(lo + (hi - lo) * u)
     rew = QuadraticReward.create(Q=C @ C.T / d, a=a, g=gl)
-    return LQProblem.create(vp_sde_schedule(T), mu0, S0, rew, beta, variance=variance,
-                            device=device)
+    return LQProblem.create(
+        vp_sde_schedule(T), mu0, S0, rew, beta, variance=variance, device=device
+    )

@@ -38,11 +38,30 @@ import torch
 from tqdm.auto import tqdm
 
 from ..checks import call_reward
-from .grid import (Grid, GridFunction, gauss_hermite, hessian_bounds, interpolate,
-                   lipschitz_field, pad_values, second_derivative_bound, smoothed_value_and_grad,
-                   smoothing_matrices, sup_grad)
-from .lq import (AffinePolicy, LQProblem, _bellman_np, _np, _policy_value_np, affine_rms,
-                 evaluate_affine_policy, pretrained_policy, quadratic_rms)
+from .grid import (
+    Grid,
+    GridFunction,
+    gauss_hermite,
+    hessian_bounds,
+    interpolate,
+    lipschitz_field,
+    pad_values,
+    second_derivative_bound,
+    smoothed_value_and_grad,
+    smoothing_matrices,
+    sup_grad,
+)
+from .lq import (
+    AffinePolicy,
+    LQProblem,
+    _bellman_np,
+    _np,
+    _policy_value_np,
+    affine_rms,
+    evaluate_affine_policy,
+    pretrained_policy,
+    quadratic_rms,
+)
 
 IMPROVE = ("greedy", "phi")
 
@@ -60,8 +79,10 @@ def optimal_damping(rho_minus: float, rho_plus: float = 0.0) -> tuple[float, flo
     """``(eta*, rate*)`` minimising :func:`damped_rate`: ``eta* = 2 / (2 + rho_- - rho_+)``,
     ``rate* = (rho_- + rho_+) / (2 + rho_- - rho_+)`` (< 1 iff ``rho_+ < 1``)."""
     if rho_plus >= 1:
-        raise ValueError(f"rho_plus = {rho_plus} >= 1: the one-step problem is not strongly "
-                         "concave and no damping makes the iteration contract")
+        raise ValueError(
+            f"rho_plus = {rho_plus} >= 1: the one-step problem is not strongly "
+            "concave and no damping makes the iteration contract"
+        )
     eta = 2.0 / (2.0 + rho_minus - rho_plus)
     return eta, (rho_minus + rho_plus) / (2.0 + rho_minus - rho_plus)
 
@@ -74,7 +95,9 @@ def lq_iteration_rate(P_next, sigma: float, beta: float, eta: float = 1.0) -> fl
     return float(np.max(np.abs(1 - eta * (1 + a))))
 
 
-def measured_rate(errors: Sequence[float], floor: float = 1e-11, abs_floor: float = 0.0) -> float:
+def measured_rate(
+    errors: Sequence[float], floor: float = 1e-11, abs_floor: float = 0.0
+) -> float:
     """Geometric rate of a linearly converging error sequence: ``exp`` of the least-squares
     slope of ``log e_m`` over the leading iterations where ``e_m > max(floor * e_0, abs_floor)``
     (the round-off floor; at least two points, else 0)."""
@@ -127,9 +150,15 @@ class PIFTLQResult:
     v_err: list[np.ndarray] | None = None
 
 
-def pift_lq(problem: LQProblem, n_iter: int | Sequence[int] = 20, *, eta: float = 1.0,
-            tol: float | None = None, reference: AffinePolicy | None = None,
-            progress: bool = False) -> PIFTLQResult:
+def pift_lq(
+    problem: LQProblem,
+    n_iter: int | Sequence[int] = 20,
+    *,
+    eta: float = 1.0,
+    tol: float | None = None,
+    reference: AffinePolicy | None = None,
+    progress: bool = False,
+) -> PIFTLQResult:
     """PI-FT in the LQ class, exactly (no sampling, no quadrature).
 
     ``n_iter``: iterations m_t per step (int or T ints); with ``tol`` a step stops early once
@@ -164,7 +193,9 @@ def pift_lq(problem: LQProblem, n_iter: int | Sequence[int] = 20, *, eta: float 
         res, ue, ve = [], [], []
         m = 0
         while True:
-            Pm, pm, cm = _policy_value_np(Pn, pn, cn, A[t], cv[t], s2[t], beta[t], Gm, gm)
+            Pm, pm, cm = _policy_value_np(
+                Pn, pn, cn, A[t], cv[t], s2[t], beta[t], Gm, gm
+            )
             if reference is not None:
                 ue.append(affine_rms(Gm - RG[t], gm - Rg[t], mu, C))
                 ve.append(quadratic_rms(Pm - Rp[t], pm - Rpp[t], cm - Rc[t], mu, C))
@@ -183,14 +214,23 @@ def pift_lq(problem: LQProblem, n_iter: int | Sequence[int] = 20, *, eta: float 
     residual, u_err, v_err = residual[::-1], u_err[::-1], v_err[::-1]
     o = pb._out
     eye = np.eye(d)
-    policy = AffinePolicy(pb, o(G), o(g), o(P), o(p), o(c), o(s2[:, None, None] * eye), "mean-shift")
-    return PIFTLQResult(policy, used, rho, rate, residual,
-                        u_err if reference is not None else None,
-                        v_err if reference is not None else None)
+    policy = AffinePolicy(
+        pb, o(G), o(g), o(P), o(p), o(c), o(s2[:, None, None] * eye), "mean-shift"
+    )
+    return PIFTLQResult(
+        policy,
+        used,
+        rho,
+        rate,
+        residual,
+        u_err if reference is not None else None,
+        v_err if reference is not None else None,
+    )
 
 
-def pift_lq_step(reference: AffinePolicy, t: int, n_iter: int, eta: float = 1.0
-                 ) -> tuple[np.ndarray, np.ndarray, float]:
+def pift_lq_step(
+    reference: AffinePolicy, t: int, n_iter: int, eta: float = 1.0
+) -> tuple[np.ndarray, np.ndarray, float]:
     """The inner iteration at one step t, started from u = 0 with the *exact* ``V_{t+1}`` of
     ``reference`` (the optimum): ``(u_err, v_err, rate)`` with the errors of ``u^(m)`` and
     ``V_t^(m)`` (RMS under the pre-trained law of Y_t), m = 0..n_iter, and the exact rate
@@ -210,8 +250,10 @@ def pift_lq_step(reference: AffinePolicy, t: int, n_iter: int, eta: float = 1.0
     ue, ve = [], []
     w = s2 / b
     with np.errstate(all="ignore"):
-        for m in range(n_iter + 1):
-            Pm, pm, cm = _policy_value_np(P[t + 1], p[t + 1], c[t + 1], A, cv, s2, b, G, g)
+        for _ in range(n_iter + 1):
+            Pm, pm, cm = _policy_value_np(
+                P[t + 1], p[t + 1], c[t + 1], A, cv, s2, b, G, g
+            )
             ue.append(affine_rms(G - RG, g - Rg, mu, C))
             ve.append(quadratic_rms(Pm - P[t], pm - p[t], cm - c[t], mu, C))
             G = (1 - eta) * G + eta * (-w * P[t + 1] @ (A + G))
@@ -233,8 +275,14 @@ class OuterPIResult:
     extra: dict = field(default_factory=dict)
 
 
-def outer_pi_lq(problem: LQProblem, n_outer: int, *, improve: str = "greedy", eta: float = 1.0,
-                reference: AffinePolicy | None = None) -> OuterPIResult:
+def outer_pi_lq(
+    problem: LQProblem,
+    n_outer: int,
+    *,
+    improve: str = "greedy",
+    eta: float = 1.0,
+    reference: AffinePolicy | None = None,
+) -> OuterPIResult:
     """Plain policy iteration in the LQ class from u = 0: evaluate the whole policy (backward),
     then improve every t against the evaluated ``V_{t+1}``: ``"greedy"`` takes the exact argmax,
     ``"phi"`` one (damped) application of the improvement map."""
@@ -256,16 +304,28 @@ def outer_pi_lq(problem: LQProblem, n_outer: int, *, improve: str = "greedy", et
         Js.append(pol.objective())
         if reference is not None:
             RG, Rg = _np(reference.G), _np(reference.g)
-            errs.append(max(affine_rms(G[t] - RG[t], g[t] - Rg[t], pre_means[t], pre_covs[t])
-                            for t in range(T)))
+            errs.append(
+                max(
+                    affine_rms(G[t] - RG[t], g[t] - Rg[t], pre_means[t], pre_covs[t])
+                    for t in range(T)
+                )
+            )
         work.append(done)
         if n == n_outer:
             break
         P, p, c = _np(pol.P), _np(pol.p), _np(pol.c)
         for t in range(T):
             if improve == "greedy":
-                Gt, gt = _bellman_np(P[t + 1], p[t + 1], c[t + 1], A[t], cv[t], s2[t], beta[t],
-                                     "mean-shift")[3:5]
+                Gt, gt = _bellman_np(
+                    P[t + 1],
+                    p[t + 1],
+                    c[t + 1],
+                    A[t],
+                    cv[t],
+                    s2[t],
+                    beta[t],
+                    "mean-shift",
+                )[3:5]
             else:
                 w = s2[t] / beta[t]
                 Gt = -w * P[t + 1] @ (A[t] + G[t])
@@ -273,15 +333,17 @@ def outer_pi_lq(problem: LQProblem, n_outer: int, *, improve: str = "greedy", et
             G[t] = (1 - eta) * G[t] + eta * Gt
             g[t] = (1 - eta) * g[t] + eta * gt
         done += T
-    return OuterPIResult(np.array(Js), np.array(errs) if reference is not None else None,
-                         np.array(work), pol)
+    return OuterPIResult(
+        np.array(Js),
+        np.array(errs) if reference is not None else None,
+        np.array(work),
+        pol,
+    )
 
 
 def pift_lq_work(result: PIFTLQResult) -> int:
     """One-step operations done by a PI-FT sweep: (m_t + 1) evaluations + m_t improvements."""
     return int(np.sum(2 * result.n_iter + 1))
-
-
 
 
 # --------------------------------------------------------------------------- PI-FT on a grid
@@ -293,13 +355,22 @@ def _vnext_fn(t: int, T: int, reward, V: torch.Tensor, grid: Grid):
     return pad_values(grid, V[t + 1])
 
 
-def _expectations(vnext, grid: Grid, M: torch.Tensor, u: torch.Tensor, sigma: float,
-                  n_gh: int, chunk: int = 2**19):
+def _expectations(
+    vnext,
+    grid: Grid,
+    M: torch.Tensor,
+    u: torch.Tensor,
+    sigma: float,
+    n_gh: int,
+    chunk: int = 2**19,
+):
     """``E_W V(M + u + sigma W)`` (G,) and ``E_W grad V(...)`` (G, d) by Gauss-Hermite quadrature:
     pointwise for a callable, by the factorised smoothing matrices for grid values."""
     base = M + u
     if isinstance(vnext, torch.Tensor):
-        return smoothed_value_and_grad(grid, vnext, smoothing_matrices(grid, base, sigma, n_gh))
+        return smoothed_value_and_grad(
+            grid, vnext, smoothing_matrices(grid, base, sigma, n_gh)
+        )
     nodes, weights = gauss_hermite(n_gh, grid.d, base.dtype, base.device)
     Gn, d = base.shape
     J = nodes.shape[0]
@@ -307,11 +378,11 @@ def _expectations(vnext, grid: Grid, M: torch.Tensor, u: torch.Tensor, sigma: fl
     EG = torch.empty(Gn, d, dtype=base.dtype, device=base.device)
     step = max(1, chunk // J)
     for s in range(0, Gn, step):
-        z = base[s:s + step, None, :] + sigma * nodes[None]
+        z = base[s : s + step, None, :] + sigma * nodes[None]
         val, grad = vnext(z.reshape(-1, d))
         n = z.shape[0]
-        EV[s:s + n] = val.view(n, J) @ weights
-        EG[s:s + n] = torch.einsum("gjd,j->gd", grad.view(n, J, d), weights)
+        EV[s : s + n] = val.view(n, J) @ weights
+        EG[s : s + n] = torch.einsum("gjd,j->gd", grad.view(n, J, d), weights)
     return EV, EG
 
 
@@ -373,12 +444,18 @@ class PIFTGridResult:
 
 def _check_grid_inputs(chain, reward, grid: Grid):
     if chain.dim != grid.d:
-        raise ValueError(f"chain has dimension {chain.dim}, grid has dimension {grid.d}")
+        raise ValueError(
+            f"chain has dimension {chain.dim}, grid has dimension {grid.d}"
+        )
     if getattr(reward, "dim", grid.d) != grid.d:
-        raise ValueError(f"reward has dimension {reward.dim}, grid has dimension {grid.d}")
+        raise ValueError(
+            f"reward has dimension {reward.dim}, grid has dimension {grid.d}"
+        )
 
 
-def _means_on_grid(chain, pts: torch.Tensor, T: int, grid: Grid, region_mask, with_derivs: bool):
+def _means_on_grid(
+    chain, pts: torch.Tensor, T: int, grid: Grid, region_mask, with_derivs: bool
+):
     M = torch.stack([chain.mean(t, pts) for t in range(T)])  # (T, G, d)
     ell = np.full(T, np.nan)
     kappa = np.full(T, np.nan)
@@ -390,10 +467,21 @@ def _means_on_grid(chain, pts: torch.Tensor, T: int, grid: Grid, region_mask, wi
     return M, ell, kappa
 
 
-def pift_grid(chain, reward, grid: Grid, n_iter: int | Sequence[int] = 20, *, n_gh: int = 20,
-              eta: float = 1.0, tol: float | None = None, reference=None, region=None,
-              record: bool = True, device: str | torch.device = "cpu",
-              progress: bool = False) -> PIFTGridResult:
+def pift_grid(
+    chain,
+    reward,
+    grid: Grid,
+    n_iter: int | Sequence[int] = 20,
+    *,
+    n_gh: int = 20,
+    eta: float = 1.0,
+    tol: float | None = None,
+    reference=None,
+    region=None,
+    record: bool = True,
+    device: str | torch.device = "cpu",
+    progress: bool = False,
+) -> PIFTGridResult:
     """PI-FT with values on a 1-D/2-D grid (module docstring).
 
     ``chain``: a :class:`~.chain.ControlledChain` (any score; exact mixture scores in the book);
@@ -409,7 +497,11 @@ def pift_grid(chain, reward, grid: Grid, n_iter: int | Sequence[int] = 20, *, n_
     dt = torch.float64
     pts = grid.points(dt, device)
     inner = grid.mask(margin=2, device=device)
-    reg = inner if region is None else grid.mask(region[0], region[1], margin=2, device=device)
+    reg = (
+        inner
+        if region is None
+        else grid.mask(region[0], region[1], margin=2, device=device)
+    )
     sig = chain.sigma.numpy()
     beta = chain.beta.detach().cpu().double().numpy()
     M, ell, kappa = _means_on_grid(chain, pts, T, grid, reg, record)
@@ -461,26 +553,61 @@ def pift_grid(chain, reward, grid: Grid, n_iter: int | Sequence[int] = 20, *, n_
         lam_next = (lam[0], lam[1])
         L[t] = lam[2]
         gsup[t] = sup_grad(grid, V[t], inner)
-        for lst, x in ((residual, res), (lip_u, lu), (lip_gv, lv), (u_err, ue), (v_err, ve)):
+        for lst, x in (
+            (residual, res),
+            (lip_u, lu),
+            (lip_gv, lv),
+            (u_err, ue),
+            (v_err, ve),
+        ):
             lst.append(np.array(x))
     rev = lambda x: x[::-1]  # noqa: E731
-    return PIFTGridResult(grid, V, U, sig, beta, used, rho, hr, L, gsup, ell, kappa,
-                          rev(residual), rev(lip_u), rev(lip_gv),
-                          rev(u_err) if reference is not None else None,
-                          rev(v_err) if reference is not None else None)
+    return PIFTGridResult(
+        grid,
+        V,
+        U,
+        sig,
+        beta,
+        used,
+        rho,
+        hr,
+        L,
+        gsup,
+        ell,
+        kappa,
+        rev(residual),
+        rev(lip_u),
+        rev(lip_gv),
+        rev(u_err) if reference is not None else None,
+        rev(v_err) if reference is not None else None,
+    )
 
 
-def evaluate_grid_policy(chain, reward, grid: Grid, u: torch.Tensor, *, n_gh: int = 20,
-                         means: torch.Tensor | None = None, device="cpu") -> torch.Tensor:
+def evaluate_grid_policy(
+    chain,
+    reward,
+    grid: Grid,
+    u: torch.Tensor,
+    *,
+    n_gh: int = 20,
+    means: torch.Tensor | None = None,
+    device="cpu",
+) -> torch.Tensor:
     """Values ``V_t`` (T+1, *grid.shape) of the grid control ``u`` (T, *grid.shape, d):
     ``V_t = -beta_t |u_t|^2/(2 sigma_t^2) + E_W V_{t+1}(m_t + u_t + sigma_t W)``."""
     _check_grid_inputs(chain, reward, grid)
     T, d = chain.T, grid.d
     if tuple(u.shape) != (T, *grid.shape, d):
-        raise ValueError(f"u must have shape {(T, *grid.shape, d)}, got {tuple(u.shape)}")
+        raise ValueError(
+            f"u must have shape {(T, *grid.shape, d)}, got {tuple(u.shape)}"
+        )
     dt = torch.float64
     pts = grid.points(dt, device)
-    M = means if means is not None else torch.stack([chain.mean(t, pts) for t in range(T)])
+    M = (
+        means
+        if means is not None
+        else torch.stack([chain.mean(t, pts) for t in range(T)])
+    )
     sig, beta = chain.sigma.numpy(), chain.beta.detach().cpu().double().numpy()
     V = torch.empty(T + 1, *grid.shape, dtype=dt, device=device)
     V[T] = call_reward(reward, pts).reshape(grid.shape)
@@ -493,9 +620,21 @@ def evaluate_grid_policy(chain, reward, grid: Grid, u: torch.Tensor, *, n_gh: in
     return V
 
 
-def outer_pi_grid(chain, reward, grid: Grid, n_outer: int, *, improve: str = "greedy",
-                  eta: float = 1.0, n_inner: int = 100, tol: float = 1e-12, n_gh: int = 20,
-                  reference=None, region=None, device="cpu") -> OuterPIResult:
+def outer_pi_grid(
+    chain,
+    reward,
+    grid: Grid,
+    n_outer: int,
+    *,
+    improve: str = "greedy",
+    eta: float = 1.0,
+    n_inner: int = 100,
+    tol: float = 1e-12,
+    n_gh: int = 20,
+    reference=None,
+    region=None,
+    device="cpu",
+) -> OuterPIResult:
     """Plain policy iteration on the grid from u = 0: evaluate the whole policy
     (:func:`evaluate_grid_policy`), then improve every t against ``V^(n)_{t+1}``: ``"greedy"``
     iterates the (damped) improvement map to ``tol`` (at most ``n_inner`` times) from the current
@@ -508,7 +647,11 @@ def outer_pi_grid(chain, reward, grid: Grid, n_outer: int, *, improve: str = "gr
     T, d = chain.T, grid.d
     dt = torch.float64
     pts = grid.points(dt, device)
-    reg = grid.mask(margin=2, device=device) if region is None else grid.mask(region[0], region[1], margin=2, device=device)
+    reg = (
+        grid.mask(margin=2, device=device)
+        if region is None
+        else grid.mask(region[0], region[1], margin=2, device=device)
+    )
     M = torch.stack([chain.mean(t, pts) for t in range(T)])
     sig, beta = chain.sigma.numpy(), chain.beta.detach().cpu().double().numpy()
     u = torch.zeros(T, grid.size, d, dtype=dt, device=device)
@@ -516,13 +659,28 @@ def outer_pi_grid(chain, reward, grid: Grid, n_outer: int, *, improve: str = "gr
     done = 0
     gh0, w0 = gauss_hermite(40, d, dt, device)
     for n in range(n_outer + 1):
-        V = evaluate_grid_policy(chain, reward, grid, u.reshape(T, *grid.shape, d), n_gh=n_gh,
-                                 means=M, device=device)
+        V = evaluate_grid_policy(
+            chain,
+            reward,
+            grid,
+            u.reshape(T, *grid.shape, d),
+            n_gh=n_gh,
+            means=M,
+            device=device,
+        )
         done += T
         Js.append(float(interpolate(grid, V[0], gh0)[0] @ w0))
         if reference is not None:
-            errs.append(max(float((u[t][reg] - reference.control(t, pts[reg]).to(dt)).norm(dim=-1).max())
-                            for t in range(T)))
+            errs.append(
+                max(
+                    float(
+                        (u[t][reg] - reference.control(t, pts[reg]).to(dt))
+                        .norm(dim=-1)
+                        .max()
+                    )
+                    for t in range(T)
+                )
+            )
         work.append(done)
         if n == n_outer:
             break
@@ -537,8 +695,9 @@ def outer_pi_grid(chain, reward, grid: Grid, n_outer: int, *, improve: str = "gr
                 done += 1
                 if delta < tol:
                     break
-    res = OuterPIResult(np.array(Js), np.array(errs) if reference is not None else None,
-                        np.array(work))
+    res = OuterPIResult(
+        np.array(Js), np.array(errs) if reference is not None else None, np.array(work)
+    )
     res.extra["u"] = u.reshape(T, *grid.shape, d)
     res.extra["V"] = V
     return res
@@ -556,8 +715,16 @@ def control_lipschitz_bound(rho: float, ell: float, m: int) -> float:
     return B
 
 
-def value_lipschitz_bounds(rho: float, ell: float, kappa: float, L: float, Gamma: float,
-                           sigma: float, beta: float, n: int) -> np.ndarray:
+def value_lipschitz_bounds(
+    rho: float,
+    ell: float,
+    kappa: float,
+    L: float,
+    Gamma: float,
+    sigma: float,
+    beta: float,
+    n: int,
+) -> np.ndarray:
     """[ours] Bounds on ``Lip(grad V_t^(m))``, m = 0..n, for the plain iteration from u^(0) = 0:
 
         Gamma kappa + L ell (ell + B_m) + (beta/sigma^2) B_m (rho (ell + B_m) + B_m) + rho^m Gamma C_m
@@ -574,22 +741,29 @@ def value_lipschitz_bounds(rho: float, ell: float, kappa: float, L: float, Gamma
     B = C = 0.0
     w = beta / sigma**2 if sigma > 0 else 0.0
     for m in range(n + 1):
-        out[m] = (Gamma * kappa + L * ell * (ell + B) + w * B * (rho * (ell + B) + B)
-                  + (rho**m * Gamma * C if C > 0 else 0.0))
+        out[m] = (
+            Gamma * kappa
+            + L * ell * (ell + B)
+            + w * B * (rho * (ell + B) + B)
+            + (rho**m * Gamma * C if C > 0 else 0.0)
+        )
         if sigma > 0:
             C = rho * ((c / sigma) * (ell + B) ** 2 + kappa + C)
         B = rho * (ell + B)
     return out
 
 
-def fixed_point_value_bound(rho: float, ell: float, kappa: float, L: float, Gamma: float) -> float:
+def fixed_point_value_bound(
+    rho: float, ell: float, kappa: float, L: float, Gamma: float
+) -> float:
     """[ours] ``Lip(grad V_t) <= Gamma kappa + L ell^2 / (1 - rho)`` at the fixed point (from
     ``grad V_t = (beta/sigma^2) Dm_t^T u*_t`` and Lip(u*) <= rho ell / (1 - rho)); inf if rho >= 1."""
     return Gamma * kappa + L * ell**2 / (1 - rho) if rho < 1 else math.inf
 
 
-def a_priori_value_bounds(result: PIFTGridResult, lip_grad_r: float, grad_sup_r: float
-                          ) -> tuple[np.ndarray, np.ndarray]:
+def a_priori_value_bounds(
+    result: PIFTGridResult, lip_grad_r: float, grad_sup_r: float
+) -> tuple[np.ndarray, np.ndarray]:
     """[ours] Bounds on ``Lip(grad V_t)`` propagated backwards from the reward alone, using only
     the pre-trained model's ``ell_t = Lip(m_t)`` and ``kappa_t`` (bound on ||D^2 m_t||) measured
     on the grid: ``L_T = Lip(grad r)``, ``Gamma_T = sup |grad r|``,

@@ -28,7 +28,9 @@ def _tensor(x, dtype, device, name: str) -> torch.Tensor:
 
 def _check_points(y: torch.Tensor, d: int) -> None:
     if not isinstance(y, torch.Tensor):
-        raise TypeError(f"y must be a torch.Tensor of shape (B, {d}), got {type(y).__name__}")
+        raise TypeError(
+            f"y must be a torch.Tensor of shape (B, {d}), got {type(y).__name__}"
+        )
     if y.ndim != 2 or y.shape[1] != d:
         raise ValueError(f"y must have shape (B, {d}), got {tuple(y.shape)}")
 
@@ -36,7 +38,9 @@ def _check_points(y: torch.Tensor, d: int) -> None:
 def check_psd(M: torch.Tensor, name: str, tol: float = 1e-10) -> None:
     """Raise ``ValueError`` unless ``M`` is a symmetric positive semi-definite (d, d) matrix."""
     if M.ndim != 2 or M.shape[0] != M.shape[1]:
-        raise ValueError(f"{name} must be a square (d, d) matrix, got shape {tuple(M.shape)}")
+        raise ValueError(
+            f"{name} must be a square (d, d) matrix, got shape {tuple(M.shape)}"
+        )
     if not bool(torch.isfinite(M).all()):
         raise ValueError(f"{name} has non-finite entries (NaN or inf)")
     scale = max(1.0, float(M.abs().max()))
@@ -44,8 +48,10 @@ def check_psd(M: torch.Tensor, name: str, tol: float = 1e-10) -> None:
         raise ValueError(f"{name} must be symmetric")
     lam_min = float(torch.linalg.eigvalsh(M).min())
     if lam_min < -tol * scale:
-        raise ValueError(f"{name} must be positive semi-definite; its smallest eigenvalue is "
-                         f"{lam_min:.3g}")
+        raise ValueError(
+            f"{name} must be positive semi-definite; its smallest eigenvalue is "
+            f"{lam_min:.3g}"
+        )
 
 
 @dataclass(frozen=True)
@@ -60,12 +66,21 @@ class QuadraticReward:
         d = self.Q.shape[0] if self.Q.ndim == 2 else -1
         check_psd(self.Q, "Q")
         if self.a.shape != (d,) or self.g.shape != (d,):
-            raise ValueError(f"a and g must have shape ({d},) to match Q {tuple(self.Q.shape)}; "
-                             f"got a {tuple(self.a.shape)}, g {tuple(self.g.shape)}")
+            raise ValueError(
+                f"a and g must have shape ({d},) to match Q {tuple(self.Q.shape)}; "
+                f"got a {tuple(self.a.shape)}, g {tuple(self.g.shape)}"
+            )
 
     @classmethod
-    def create(cls, Q=None, a=None, g=None, d: int | None = None, dtype=torch.float64,
-               device="cpu") -> "QuadraticReward":
+    def create(
+        cls,
+        Q=None,
+        a=None,
+        g=None,
+        d: int | None = None,
+        dtype=torch.float64,
+        device="cpu",
+    ) -> QuadraticReward:
         """Build from array-likes; Q may be a scalar (times I), a (d,) diagonal or (d, d)."""
         if d is None:
             for x in (a, g):
@@ -86,12 +101,20 @@ class QuadraticReward:
                 Qt = Qt * eye
             elif Qt.ndim == 1:
                 Qt = torch.diag(Qt)
-        at = torch.zeros(d, dtype=dtype, device=device) if a is None else _tensor(a, dtype, device, "a").reshape(-1)
-        gt = torch.zeros(d, dtype=dtype, device=device) if g is None else _tensor(g, dtype, device, "g").reshape(-1)
+        at = (
+            torch.zeros(d, dtype=dtype, device=device)
+            if a is None
+            else _tensor(a, dtype, device, "a").reshape(-1)
+        )
+        gt = (
+            torch.zeros(d, dtype=dtype, device=device)
+            if g is None
+            else _tensor(g, dtype, device, "g").reshape(-1)
+        )
         return cls(Qt, at, gt)
 
     @classmethod
-    def linear(cls, g, dtype=torch.float64, device="cpu") -> "QuadraticReward":
+    def linear(cls, g, dtype=torch.float64, device="cpu") -> QuadraticReward:
         """``r(y) = g^T y``."""
         return cls.create(Q=None, g=g, dtype=dtype, device=device)
 
@@ -122,7 +145,7 @@ class QuadraticReward:
     def value_and_grad(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self(y), self.grad(y)
 
-    def to(self, dtype=None, device=None) -> "QuadraticReward":
+    def to(self, dtype=None, device=None) -> QuadraticReward:
         kw = {"dtype": dtype, "device": device}
         return QuadraticReward(self.Q.to(**kw), self.a.to(**kw), self.g.to(**kw))
 
@@ -137,14 +160,24 @@ class BumpReward:
 
     def __post_init__(self):
         if self.a.ndim != 1:
-            raise ValueError(f"a must be a (d,) centre, got shape {tuple(self.a.shape)}")
+            raise ValueError(
+                f"a must be a (d,) centre, got shape {tuple(self.a.shape)}"
+            )
         if not self.width > 0:
             raise ValueError(f"width must be > 0, got {self.width}")
 
     @classmethod
-    def create(cls, a, height: float = 1.0, width: float = 1.0, dtype=torch.float64,
-               device="cpu") -> "BumpReward":
-        return cls(_tensor(a, dtype, device, "a").reshape(-1), float(height), float(width))
+    def create(
+        cls,
+        a,
+        height: float = 1.0,
+        width: float = 1.0,
+        dtype=torch.float64,
+        device="cpu",
+    ) -> BumpReward:
+        return cls(
+            _tensor(a, dtype, device, "a").reshape(-1), float(height), float(width)
+        )
 
     @property
     def dim(self) -> int:
@@ -180,14 +213,30 @@ class LogSigmoidReward:
 
     def __post_init__(self):
         if self.g.ndim != 1:
-            raise ValueError(f"g must be a (d,) direction, got shape {tuple(self.g.shape)}")
+            raise ValueError(
+                f"g must be a (d,) direction, got shape {tuple(self.g.shape)}"
+            )
         if not self.kappa > 0 or not self.scale > 0:
-            raise ValueError(f"kappa and scale must be > 0, got {self.kappa}, {self.scale}")
+            raise ValueError(
+                f"kappa and scale must be > 0, got {self.kappa}, {self.scale}"
+            )
 
     @classmethod
-    def create(cls, g, c: float = 0.0, kappa: float = 1.0, scale: float = 1.0,
-               dtype=torch.float64, device="cpu") -> "LogSigmoidReward":
-        return cls(_tensor(g, dtype, device, "g").reshape(-1), float(c), float(kappa), float(scale))
+    def create(
+        cls,
+        g,
+        c: float = 0.0,
+        kappa: float = 1.0,
+        scale: float = 1.0,
+        dtype=torch.float64,
+        device="cpu",
+    ) -> LogSigmoidReward:
+        return cls(
+            _tensor(g, dtype, device, "g").reshape(-1),
+            float(c),
+            float(kappa),
+            float(scale),
+        )
 
     @property
     def dim(self) -> int:
@@ -209,5 +258,7 @@ class LogSigmoidReward:
 
     def value_and_grad(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         z = self._z(y)
-        return (self.scale * torch.nn.functional.logsigmoid(z),
-                (self.scale * self.kappa * torch.sigmoid(-z))[:, None] * self.g)
+        return (
+            self.scale * torch.nn.functional.logsigmoid(z),
+            (self.scale * self.kappa * torch.sigmoid(-z))[:, None] * self.g,
+        )

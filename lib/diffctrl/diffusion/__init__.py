@@ -12,6 +12,18 @@ process* and *The controlled chain*):
 - reverse step ``t = 0..N-1`` goes from level ``k = N - t`` to ``k - 1``.
 """
 
-from .schedules import Schedule, cosine_schedule, linear_schedule, make_schedule, vp_sde_schedule
+from .schedules import (
+    Schedule,
+    cosine_schedule,
+    linear_schedule,
+    make_schedule,
+    vp_sde_schedule,
+)
 
-__all__ = ["Schedule", "cosine_schedule", "linear_schedule", "make_schedule", "vp_sde_schedule"]
+__all__ = [
+    "Schedule",
+    "cosine_schedule",
+    "linear_schedule",
+    "make_schedule",
+    "vp_sde_schedule",
+]

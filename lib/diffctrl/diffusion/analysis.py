@@ -12,9 +12,14 @@ from .samplers import propagate_gaussian
 from .schedules import Schedule
 
 
-def terminal_kl_vs_steps(data: GaussianMixture, steps: Sequence[int], methods: Sequence[str],
-                         make_schedule: Callable[[int], Schedule], start: str = "prior",
-                         eta: float = 0.0) -> dict[str, list[float]]:
+def terminal_kl_vs_steps(
+    data: GaussianMixture,
+    steps: Sequence[int],
+    methods: Sequence[str],
+    make_schedule: Callable[[int], Schedule],
+    start: str = "prior",
+    eta: float = 0.0,
+) -> dict[str, list[float]]:
     """KL(law of the sampler's output || data) for Gaussian data, computed exactly.
 
     ``start="prior"`` starts the chain from N(0, I) (what a sampler does); ``start="exact"``
@@ -40,10 +45,15 @@ def terminal_kl_vs_steps(data: GaussianMixture, steps: Sequence[int], methods: S
     return out
 
 
-def score_error_by_level(score: ScoreFn, data: GaussianMixture, sched: Schedule,
-                         levels: Sequence[int], n: int = 2000,
-                         generator: torch.Generator | None = None,
-                         dtype: torch.dtype = torch.float32) -> list[float]:
+def score_error_by_level(
+    score: ScoreFn,
+    data: GaussianMixture,
+    sched: Schedule,
+    levels: Sequence[int],
+    n: int = 2000,
+    generator: torch.Generator | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> list[float]:
     """Weighted score error (1 - ab_k) E_{p_k} |s(x, k) - grad log p_k(x)|^2 at each level.
 
     The weight makes levels comparable: it is the eps-prediction error.

@@ -16,13 +16,24 @@ from .samplers import sample
 from .schedules import Schedule
 
 
-def diffusers_loop(model: torch.nn.Module, sched: Schedule, n: int, dim: int,
-                   generator: torch.Generator, device="cpu") -> torch.Tensor:
+def diffusers_loop(
+    model: torch.nn.Module,
+    sched: Schedule,
+    n: int,
+    dim: int,
+    generator: torch.Generator,
+    device="cpu",
+) -> torch.Tensor:
     """The loop a diffusers user writes: ``x = scheduler.step(model(x, t), t, x).prev_sample``."""
     from diffusers import DDPMScheduler
 
-    sch = DDPMScheduler(num_train_timesteps=sched.N, trained_betas=sched.betas[1:].float().numpy(),
-                        variance_type="fixed_small", clip_sample=False, prediction_type="epsilon")
+    sch = DDPMScheduler(
+        num_train_timesteps=sched.N,
+        trained_betas=sched.betas[1:].float().numpy(),
+        variance_type="fixed_small",
+        clip_sample=False,
+        prediction_type="epsilon",
+    )
     x = torch.randn(n, dim, generator=generator).to(device)
     with torch.no_grad():  # as in diffctrl's sample()
         for t in sch.timesteps:  # diffusers' timestep t is our level k = t + 1
@@ -31,13 +42,34 @@ def diffusers_loop(model: torch.nn.Module, sched: Schedule, n: int, dim: int,
     return x
 
 
-def ours(model: torch.nn.Module, sched: Schedule, n: int, dim: int, generator: torch.Generator,
-         device="cpu") -> torch.Tensor:
-    return sample(model_score(model, sched), sched, n, dim, "ddpm", generator=generator, device=device)
+def ours(
+    model: torch.nn.Module,
+    sched: Schedule,
+    n: int,
+    dim: int,
+    generator: torch.Generator,
+    device="cpu",
+) -> torch.Tensor:
+    return sample(
+        model_score(model, sched),
+        sched,
+        n,
+        dim,
+        "ddpm",
+        generator=generator,
+        device=device,
+    )
 
 
-def time_samplers(model: torch.nn.Module, sched: Schedule, batch: int, dim: int, repeats: int = 3,
-                  device="cpu", seed: int = 0) -> dict[str, float]:
+def time_samplers(
+    model: torch.nn.Module,
+    sched: Schedule,
+    batch: int,
+    dim: int,
+    repeats: int = 3,
+    device="cpu",
+    seed: int = 0,
+) -> dict[str, float]:
     """Best-of-``repeats`` wall time (s) of both samplers, and the model-only time per run."""
     if repeats < 1 or batch < 1:
         raise ValueError(f"repeats and batch must be >= 1, got {repeats}, {batch}")

@@ -40,31 +40,43 @@ class GaussianMixture:
     means: torch.Tensor
     covs: torch.Tensor
 
-    def validate(self) -> "GaussianMixture":
+    def validate(self) -> GaussianMixture:
         """Check shapes, weights and covariances (run by :meth:`create` and
         :meth:`~diffctrl.diffusion.exact.GaussianMixture.gaussian`)."""
         w, m, S = self.weights, self.means, self.covs
         if w.ndim != 1 or m.ndim != 2 or S.ndim != 3:
-            raise ValueError("weights must be (K,), means (K, d), covs (K, d, d); got "
-                             f"{tuple(w.shape)}, {tuple(m.shape)}, {tuple(S.shape)}")
+            raise ValueError(
+                "weights must be (K,), means (K, d), covs (K, d, d); got "
+                f"{tuple(w.shape)}, {tuple(m.shape)}, {tuple(S.shape)}"
+            )
         K, d = m.shape
         if w.shape[0] != K or S.shape != (K, d, d):
-            raise ValueError(f"shape mismatch: weights {tuple(w.shape)}, means {tuple(m.shape)}, "
-                             f"covs {tuple(S.shape)}")
+            raise ValueError(
+                f"shape mismatch: weights {tuple(w.shape)}, means {tuple(m.shape)}, "
+                f"covs {tuple(S.shape)}"
+            )
         for name, v in (("weights", w), ("means", m), ("covs", S)):
             if not bool(torch.isfinite(v).all()):
                 raise ValueError(f"{name} must be finite, got NaN or inf")
-        if torch.any(w < 0) or not math.isclose(float(w.sum()), 1.0, rel_tol=1e-6, abs_tol=1e-6):
+        if torch.any(w < 0) or not math.isclose(
+            float(w.sum()), 1.0, rel_tol=1e-6, abs_tol=1e-6
+        ):
             raise ValueError("weights must be non-negative and sum to 1")
-        if not torch.allclose(S, S.transpose(-1, -2), atol=1e-10 * max(1.0, float(S.abs().max()))):
+        if not torch.allclose(
+            S, S.transpose(-1, -2), atol=1e-10 * max(1.0, float(S.abs().max()))
+        ):
             raise ValueError("covs must be symmetric")
         if torch.any(torch.linalg.eigvalsh(S) < -1e-12):
-            raise ValueError("covs must be positive semi-definite (a negative variance was given)")
+            raise ValueError(
+                "covs must be positive semi-definite (a negative variance was given)"
+            )
         return self
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def create(cls, weights, means, covs, dtype=torch.float64, device="cpu") -> "GaussianMixture":
+    def create(
+        cls, weights, means, covs, dtype=torch.float64, device="cpu"
+    ) -> GaussianMixture:
         """Build from array-likes; ``covs`` may be (K, d, d), (K, d) diagonals or (K,) scalars."""
         m = _as_tensor(means, dtype, device)
         if m.ndim == 1:
@@ -77,8 +89,10 @@ class GaussianMixture:
             S = torch.diag_embed(S)
         w = _as_tensor(weights, dtype, device)
         if S.ndim != 3 or S.shape != (K, d, d) or w.shape != (K,):
-            raise ValueError(f"covs must be (K, d, d), (K, d) or (K,) and weights (K,) for K={K}, "
-                             f"d={d}; got covs {tuple(S.shape)}, weights {tuple(w.shape)}")
+            raise ValueError(
+                f"covs must be (K, d, d), (K, d) or (K,) and weights (K,) for K={K}, "
+                f"d={d}; got covs {tuple(S.shape)}, weights {tuple(w.shape)}"
+            )
         for name, v in (("weights", w), ("means", m), ("covs", S)):
             if not bool(torch.isfinite(v).all()):
                 raise ValueError(f"{name} must be finite, got NaN or inf")
@@ -87,7 +101,7 @@ class GaussianMixture:
         return cls(w, m, S).validate()
 
     @classmethod
-    def gaussian(cls, mean, cov, dtype=torch.float64, device="cpu") -> "GaussianMixture":
+    def gaussian(cls, mean, cov, dtype=torch.float64, device="cpu") -> GaussianMixture:
         mean = _as_tensor(mean, dtype, device).reshape(1, -1)
         cov = _as_tensor(cov, dtype, device)
         for name, v in (("mean", mean), ("cov", cov)):
@@ -97,7 +111,9 @@ class GaussianMixture:
         if cov.ndim == 0:
             cov = cov * torch.eye(d, dtype=dtype, device=device)
         if cov.shape != (d, d):
-            raise ValueError(f"cov must be ({d}, {d}) for a mean of dimension {d}, got {tuple(cov.shape)}")
+            raise ValueError(
+                f"cov must be ({d}, {d}) for a mean of dimension {d}, got {tuple(cov.shape)}"
+            )
         return cls.create(torch.ones(1), mean, cov[None], dtype, device)
 
     @property
@@ -108,9 +124,11 @@ class GaussianMixture:
     def n_components(self) -> int:
         return self.means.shape[0]
 
-    def to(self, dtype=None, device=None) -> "GaussianMixture":
+    def to(self, dtype=None, device=None) -> GaussianMixture:
         kw = {"dtype": dtype, "device": device}
-        return GaussianMixture(self.weights.to(**kw), self.means.to(**kw), self.covs.to(**kw))
+        return GaussianMixture(
+            self.weights.to(**kw), self.means.to(**kw), self.covs.to(**kw)
+        )
 
     # ------------------------------------------------------------------ moments and sampling
     def mean(self) -> torch.Tensor:
@@ -119,27 +137,34 @@ class GaussianMixture:
     def cov(self) -> torch.Tensor:
         mu = self.mean()
         dm = self.means - mu
-        return torch.einsum("k,kij->ij", self.weights, self.covs + dm[:, :, None] * dm[:, None, :])
+        return torch.einsum(
+            "k,kij->ij", self.weights, self.covs + dm[:, :, None] * dm[:, None, :]
+        )
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """n exact samples, shape (n, d)."""
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")
         dev, dt = self.means.device, self.means.dtype
-        comp = torch.multinomial(self.weights.cpu().float(), n, replacement=True,
-                                 generator=generator).to(dev)
+        comp = torch.multinomial(
+            self.weights.cpu().float(), n, replacement=True, generator=generator
+        ).to(dev)
         z = torch.randn(n, self.dim, generator=generator, dtype=dt).to(dev)
-        L = torch.linalg.cholesky(self.covs + 1e-12 * torch.eye(self.dim, dtype=dt, device=dev))
+        L = torch.linalg.cholesky(
+            self.covs + 1e-12 * torch.eye(self.dim, dtype=dt, device=dev)
+        )
         return self.means[comp] + torch.einsum("nij,nj->ni", L[comp], z)
 
     # ------------------------------------------------------------------ the level-k marginal
-    def marginal(self, alpha_bar: float | torch.Tensor) -> "GaussianMixture":
+    def marginal(self, alpha_bar: float | torch.Tensor) -> GaussianMixture:
         """The law of ``sqrt(ab) X_0 + sqrt(1 - ab) Z``."""
         ab = float(alpha_bar)
         if not 0 <= ab <= 1:
             raise ValueError(f"alpha_bar must lie in [0, 1], got {ab}")
         eye = torch.eye(self.dim, dtype=self.covs.dtype, device=self.covs.device)
-        return GaussianMixture(self.weights, ab**0.5 * self.means, ab * self.covs + (1 - ab) * eye)
+        return GaussianMixture(
+            self.weights, ab**0.5 * self.means, ab * self.covs + (1 - ab) * eye
+        )
 
     @cached_property
     def _factors(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -148,7 +173,9 @@ class GaussianMixture:
         eye = torch.eye(self.dim, dtype=self.covs.dtype, device=self.covs.device)
         prec = torch.cholesky_solve(eye.expand_as(self.covs), L)
         logdet = 2 * torch.log(torch.diagonal(L, dim1=-2, dim2=-1)).sum(-1)
-        lognorm = torch.log(self.weights) - 0.5 * (logdet + self.dim * math.log(2 * math.pi))
+        lognorm = torch.log(self.weights) - 0.5 * (
+            logdet + self.dim * math.log(2 * math.pi)
+        )
         return prec, lognorm
 
     def _components(self, x: torch.Tensor):
@@ -182,8 +209,9 @@ def score_at(data: GaussianMixture, alpha_bar: float, x: torch.Tensor) -> torch.
     return data.marginal(alpha_bar).score(x).to(x.dtype)
 
 
-def posterior_moments(data: GaussianMixture, alpha_bar: float | torch.Tensor,
-                      x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def posterior_moments(
+    data: GaussianMixture, alpha_bar: float | torch.Tensor, x: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Exact ``E[X_0 | X = x]`` (B, d) and ``tr Cov(X_0 | X = x)`` (B,) for
     ``X = sqrt(ab) X_0 + sqrt(1 - ab) Z``; ``alpha_bar`` a number or one level per row (B,).
 
@@ -200,8 +228,10 @@ def posterior_moments(data: GaussianMixture, alpha_bar: float | torch.Tensor,
     if ab.ndim == 0:
         ab = ab.reshape(1)
     elif ab.shape != (x.shape[0],):
-        raise ValueError(f"alpha_bar must be a number or have shape ({x.shape[0]},), got "
-                         f"{tuple(ab.shape)}")
+        raise ValueError(
+            f"alpha_bar must be a number or have shape ({x.shape[0]},), got "
+            f"{tuple(ab.shape)}"
+        )
     if not torch.all((ab >= 0) & (ab <= 1)):
         raise ValueError("alpha_bar must lie in [0, 1]")
     mix = data.to(dtype=torch.float64, device=x.device)
@@ -210,7 +240,9 @@ def posterior_moments(data: GaussianMixture, alpha_bar: float | torch.Tensor,
     eye = torch.eye(d, dtype=torch.float64, device=x.device)
     a = ab.sqrt()
     S = mix.covs[None]  # (1, K, d, d)
-    Sigma = ab[:, None, None, None] * S + (1 - ab)[:, None, None, None] * eye  # (1 or B, K, d, d)
+    Sigma = (
+        ab[:, None, None, None] * S + (1 - ab)[:, None, None, None] * eye
+    )  # (1 or B, K, d, d)
     L = torch.linalg.cholesky(Sigma)
     diff = xx[:, None, :] - a[:, None, None] * mix.means[None]  # (B, K, d)
     y = torch.linalg.solve_triangular(L, diff.unsqueeze(-1), upper=False)
@@ -218,18 +250,25 @@ def posterior_moments(data: GaussianMixture, alpha_bar: float | torch.Tensor,
     logdet = 2 * torch.log(torch.diagonal(L, dim1=-2, dim2=-1)).sum(-1)
     logn = -0.5 * (maha + logdet + d * math.log(2 * math.pi))
     r = torch.softmax(logn + torch.log(mix.weights), dim=1)  # (B, K)
-    prec_diff = torch.linalg.solve_triangular(L.transpose(-1, -2), y, upper=True).squeeze(-1)
-    mu = mix.means[None] + a[:, None, None] * torch.einsum("kij,nkj->nki", mix.covs, prec_diff)
+    prec_diff = torch.linalg.solve_triangular(
+        L.transpose(-1, -2), y, upper=True
+    ).squeeze(-1)
+    mu = mix.means[None] + a[:, None, None] * torch.einsum(
+        "kij,nkj->nki", mix.covs, prec_diff
+    )
     mean = (r[:, :, None] * mu).sum(1)
     # C_j = S_j - ab S_j Sigma_j^{-1} S_j; tr(S Sigma^{-1} S) = ||L^{-1} S||_F^2
     LinvS = torch.linalg.solve_triangular(L, S.expand_as(Sigma), upper=False)
-    trC = torch.diagonal(S, dim1=-2, dim2=-1).sum(-1) - ab[:, None] * (LinvS**2).sum((-1, -2))
+    trC = torch.diagonal(S, dim1=-2, dim2=-1).sum(-1) - ab[:, None] * (LinvS**2).sum(
+        (-1, -2)
+    )
     tr_cov = (r * (trC + (mu**2).sum(-1))).sum(1) - (mean**2).sum(-1)
     return mean.to(x.dtype), tr_cov.clamp_min(0).to(x.dtype)
 
 
-def posterior_mean(data: GaussianMixture, alpha_bar: float | torch.Tensor,
-                   x: torch.Tensor) -> torch.Tensor:
+def posterior_mean(
+    data: GaussianMixture, alpha_bar: float | torch.Tensor, x: torch.Tensor
+) -> torch.Tensor:
     """``E[X_0 | X = x]`` in closed form (B, d): the mean of :func:`posterior_moments`."""
     return posterior_moments(data, alpha_bar, x)[0]
 

@@ -14,10 +14,14 @@ import torch
 
 def _check_gaussian(m: torch.Tensor, S: torch.Tensor, name: str) -> None:
     if m.ndim != 1 or S.shape != (m.shape[0], m.shape[0]):
-        raise ValueError(f"{name}: mean must be (d,) and cov (d, d); got {tuple(m.shape)}, {tuple(S.shape)}")
+        raise ValueError(
+            f"{name}: mean must be (d,) and cov (d, d); got {tuple(m.shape)}, {tuple(S.shape)}"
+        )
 
 
-def gaussian_kl(m1: torch.Tensor, S1: torch.Tensor, m2: torch.Tensor, S2: torch.Tensor) -> float:
+def gaussian_kl(
+    m1: torch.Tensor, S1: torch.Tensor, m2: torch.Tensor, S2: torch.Tensor
+) -> float:
     """KL(N(m1,S1) || N(m2,S2)) = 1/2 [tr(S2^{-1}S1) + (m2-m1)^T S2^{-1} (m2-m1) - d + log det S2/det S1]."""
     m1, S1, m2, S2 = (torch.as_tensor(a, dtype=torch.float64) for a in (m1, S1, m2, S2))
     _check_gaussian(m1, S1, "first law")
@@ -30,7 +34,9 @@ def gaussian_kl(m1: torch.Tensor, S1: torch.Tensor, m2: torch.Tensor, S2: torch.
     A = torch.cholesky_solve(S1, L2)
     dm = (m2 - m1)[:, None]
     quad = float(dm.T @ torch.cholesky_solve(dm, L2))
-    logdet = 2 * (torch.log(torch.diagonal(L2)).sum() - torch.log(torch.diagonal(L1)).sum())
+    logdet = 2 * (
+        torch.log(torch.diagonal(L2)).sum() - torch.log(torch.diagonal(L1)).sum()
+    )
     return 0.5 * (float(torch.trace(A)) + quad - d + float(logdet))
 
 
@@ -50,13 +56,17 @@ def gaussian_w2(m1, S1, m2, S2) -> float:
     return math.sqrt(max(val, 0.0))
 
 
-def moment_errors(x: torch.Tensor, mean: torch.Tensor, cov: torch.Tensor) -> tuple[float, float]:
+def moment_errors(
+    x: torch.Tensor, mean: torch.Tensor, cov: torch.Tensor
+) -> tuple[float, float]:
     """(max |mean_hat - mean|, max |cov_hat - cov|) of samples x (n, d)."""
     if x.ndim != 2 or x.shape[1] != mean.shape[0]:
         raise ValueError(f"x must be (n, {mean.shape[0]}), got {tuple(x.shape)}")
     x = x.double()
-    return (float((x.mean(0) - mean.double()).abs().max()),
-            float((torch.cov(x.T).reshape(cov.shape) - cov.double()).abs().max()))
+    return (
+        float((x.mean(0) - mean.double()).abs().max()),
+        float((torch.cov(x.T).reshape(cov.shape) - cov.double()).abs().max()),
+    )
 
 
 def _pair(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -66,7 +76,9 @@ def _pair(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]
     if y.ndim == 1:
         y = y[:, None]
     if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1]:
-        raise ValueError(f"samples must be (n, d) and (m, d) with equal d; got {tuple(x.shape)}, {tuple(y.shape)}")
+        raise ValueError(
+            f"samples must be (n, d) and (m, d) with equal d; got {tuple(x.shape)}, {tuple(y.shape)}"
+        )
     return x.double(), y.double()
 
 
@@ -78,8 +90,9 @@ def w1_1d(x, y) -> float:
     return float((x[:, 0].sort().values - y[:, 0].sort().values).abs().mean())
 
 
-def sliced_wasserstein(x, y, n_projections: int = 256, p: int = 2,
-                       generator: torch.Generator | None = None) -> float:
+def sliced_wasserstein(
+    x, y, n_projections: int = 256, p: int = 2, generator: torch.Generator | None = None
+) -> float:
     """Sliced W_p: (E_theta W_p^p(theta^T x, theta^T y))^{1/p}, theta uniform on the sphere.
 
     Equal sample sizes; projections drawn from ``generator``.
@@ -87,7 +100,9 @@ def sliced_wasserstein(x, y, n_projections: int = 256, p: int = 2,
     x, y = _pair(x, y)
     if x.shape[0] != y.shape[0]:
         raise ValueError("sliced_wasserstein needs samples of equal size")
-    theta = torch.randn(x.shape[1], n_projections, generator=generator, dtype=torch.float64)
+    theta = torch.randn(
+        x.shape[1], n_projections, generator=generator, dtype=torch.float64
+    )
     theta = theta / theta.norm(dim=0, keepdim=True)
     px = (x @ theta.to(x.device)).sort(0).values
     py = (y @ theta.to(y.device)).sort(0).values
@@ -121,5 +136,8 @@ def mmd2(x, y, bandwidth: float | None = None) -> float:
     Kxy = torch.exp(-D / (2 * bandwidth**2))
     n, m = len(x), len(y)
     Kxx, Kyy, Kx_y = Kxy[:n, :n], Kxy[n:, n:], Kxy[:n, n:]
-    return float((Kxx.sum() - Kxx.diagonal().sum()) / (n * (n - 1))
-                 + (Kyy.sum() - Kyy.diagonal().sum()) / (m * (m - 1)) - 2 * Kx_y.mean())
+    return float(
+        (Kxx.sum() - Kxx.diagonal().sum()) / (n * (n - 1))
+        + (Kyy.sum() - Kyy.diagonal().sum()) / (m * (m - 1))
+        - 2 * Kx_y.mean()
+    )

@@ -22,7 +22,9 @@ PARAMETRISATIONS = ("eps", "x0", "score")
 
 def _check_param(p: str) -> str:
     if p not in PARAMETRISATIONS:
-        raise ValueError(f"unknown parametrisation {p!r}; choose one of {PARAMETRISATIONS}")
+        raise ValueError(
+            f"unknown parametrisation {p!r}; choose one of {PARAMETRISATIONS}"
+        )
     return p
 
 
@@ -31,7 +33,9 @@ def timestep_embedding(k: torch.Tensor, dim: int, N: int) -> torch.Tensor:
     if dim % 2:
         raise ValueError(f"embedding dim must be even, got {dim}")
     t = k.float() * (1000.0 / N)
-    freqs = torch.exp(-math.log(10_000.0) * torch.arange(dim // 2, device=k.device) / (dim // 2))
+    freqs = torch.exp(
+        -math.log(10_000.0) * torch.arange(dim // 2, device=k.device) / (dim // 2)
+    )
     ang = t[:, None] * freqs[None]
     return torch.cat([ang.sin(), ang.cos()], dim=1)
 
@@ -50,18 +54,29 @@ def batch_levels(k, x: torch.Tensor) -> torch.Tensor:
     if k.ndim == 0:
         k = k.expand(x.shape[0])
     if k.shape != (x.shape[0],):
-        raise ValueError(f"k must be an int or shape ({x.shape[0]},), got {tuple(k.shape)}")
+        raise ValueError(
+            f"k must be an int or shape ({x.shape[0]},), got {tuple(k.shape)}"
+        )
     return k
 
 
 class ScoreMLP(nn.Module):
     """MLP ``f(x, k)`` for x in R^d: [x, emb(k)] -> hidden (SiLU) x depth -> R^d."""
 
-    def __init__(self, dim: int, N: int, hidden: int = 128, depth: int = 3, emb_dim: int = 32,
-                 parametrisation: str = "eps"):
+    def __init__(
+        self,
+        dim: int,
+        N: int,
+        hidden: int = 128,
+        depth: int = 3,
+        emb_dim: int = 32,
+        parametrisation: str = "eps",
+    ):
         super().__init__()
         if dim < 1 or N < 1 or hidden < 1 or depth < 1:
-            raise ValueError(f"dim, N, hidden, depth must be >= 1; got {dim}, {N}, {hidden}, {depth}")
+            raise ValueError(
+                f"dim, N, hidden, depth must be >= 1; got {dim}, {N}, {hidden}, {depth}"
+            )
         self.dim, self.N, self.emb_dim = dim, N, emb_dim
         self.parametrisation = _check_param(parametrisation)
         layers: list[nn.Module] = [nn.Linear(dim + emb_dim, hidden), nn.SiLU()]
@@ -96,25 +111,39 @@ class _ResBlock(nn.Module):
 class SmallUNet(nn.Module):
     """A two-scale U-Net for (B, C, 8, 8) images: 8x8 -> 4x4 -> 8x8 with a skip connection."""
 
-    def __init__(self, N: int, channels: int = 1, base: int = 32, emb_dim: int = 64,
-                 parametrisation: str = "eps"):
+    def __init__(
+        self,
+        N: int,
+        channels: int = 1,
+        base: int = 32,
+        emb_dim: int = 64,
+        parametrisation: str = "eps",
+    ):
         super().__init__()
         if N < 1 or channels < 1 or base < 1:
-            raise ValueError(f"N, channels, base must be >= 1; got {N}, {channels}, {base}")
+            raise ValueError(
+                f"N, channels, base must be >= 1; got {N}, {channels}, {base}"
+            )
         self.N, self.channels, self.emb_dim = N, channels, emb_dim
         self.parametrisation = _check_param(parametrisation)
-        self.emb = nn.Sequential(nn.Linear(emb_dim, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
+        self.emb = nn.Sequential(
+            nn.Linear(emb_dim, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim)
+        )
         self.inp = nn.Conv2d(channels, base, 3, padding=1)
         self.down = _ResBlock(base, base, emb_dim)
         self.pool = nn.Conv2d(base, 2 * base, 3, stride=2, padding=1)
         self.mid = _ResBlock(2 * base, 2 * base, emb_dim)
         self.upsample = nn.ConvTranspose2d(2 * base, base, 2, stride=2)
         self.up = _ResBlock(2 * base, base, emb_dim)
-        self.out = nn.Sequential(nn.GroupNorm(8, base), nn.SiLU(), nn.Conv2d(base, channels, 3, padding=1))
+        self.out = nn.Sequential(
+            nn.GroupNorm(8, base), nn.SiLU(), nn.Conv2d(base, channels, 3, padding=1)
+        )
 
     def forward(self, x: torch.Tensor, k) -> torch.Tensor:
         if x.ndim != 4 or x.shape[1] != self.channels or x.shape[-2:] != (8, 8):
-            raise ValueError(f"x must have shape (B, {self.channels}, 8, 8), got {tuple(x.shape)}")
+            raise ValueError(
+                f"x must have shape (B, {self.channels}, 8, 8), got {tuple(x.shape)}"
+            )
         e = self.emb(_embed(k, x, self.emb_dim, self.N))
         h0 = self.down(self.inp(x), e)
         h = self.mid(self.pool(h0), e)
@@ -126,14 +155,20 @@ def _bcast(v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return v.reshape(-1, *([1] * (x.ndim - 1))).to(x)
 
 
-def to_score(pred: torch.Tensor, x: torch.Tensor, k, sched: Schedule, parametrisation: str) -> torch.Tensor:
+def to_score(
+    pred: torch.Tensor, x: torch.Tensor, k, sched: Schedule, parametrisation: str
+) -> torch.Tensor:
     """Convert a model's prediction at level k to the score grad log p_k(x)."""
     _check_param(parametrisation)
     if parametrisation == "score":
         return pred
     if isinstance(k, int):  # one level for the whole batch: scalar arithmetic
         ab = float(sched.alpha_bar[k])
-        return -pred / (1 - ab) ** 0.5 if parametrisation == "eps" else (ab**0.5 * pred - x) / (1 - ab)
+        return (
+            -pred / (1 - ab) ** 0.5
+            if parametrisation == "eps"
+            else (ab**0.5 * pred - x) / (1 - ab)
+        )
     k = batch_levels(k, x)
     ab = _bcast(sched.alpha_bar.to(x.device)[k], x)
     if parametrisation == "eps":
@@ -144,7 +179,9 @@ def to_score(pred: torch.Tensor, x: torch.Tensor, k, sched: Schedule, parametris
 def model_score(model: nn.Module, sched: Schedule) -> ScoreFn:
     """A trained model as a score function ``s(x, k)`` (no gradients tracked)."""
     if model.N != sched.N:
-        raise ValueError(f"model was built for N={model.N} levels, schedule has N={sched.N}")
+        raise ValueError(
+            f"model was built for N={model.N} levels, schedule has N={sched.N}"
+        )
 
     def score(x: torch.Tensor, k: int) -> torch.Tensor:
         with torch.no_grad():
@@ -160,16 +197,24 @@ def check_levels(levels: tuple[int, int] | None, N: int) -> tuple[int, int]:
     try:
         lo, hi = (int(v) for v in levels)
     except (TypeError, ValueError):
-        raise ValueError(f"levels must be a pair (lo, hi) of ints, got {levels!r}") from None
+        raise ValueError(
+            f"levels must be a pair (lo, hi) of ints, got {levels!r}"
+        ) from None
     if not 1 <= lo <= hi <= N:
         raise ValueError(f"levels must satisfy 1 <= lo <= hi <= N={N}, got {levels!r}")
     return lo, hi
 
 
-def dsm_loss(model: nn.Module, sched: Schedule, x0: torch.Tensor,
-             generator: torch.Generator | None = None,
-             levels: tuple[int, int] | None = None, *,
-             cond: torch.Tensor | None = None, per_entry: bool = False) -> torch.Tensor:
+def dsm_loss(
+    model: nn.Module,
+    sched: Schedule,
+    x0: torch.Tensor,
+    generator: torch.Generator | None = None,
+    levels: tuple[int, int] | None = None,
+    *,
+    cond: torch.Tensor | None = None,
+    per_entry: bool = False,
+) -> torch.Tensor:
     """Denoising score matching (Vincent 2011; Ho et al. 2020), k ~ U{lo..hi}, eps ~ N(0, I).
 
     eps: |eps_hat - eps|^2; x0: |x0_hat - x0|^2 ab/(1-ab); score: |s_hat + eps/sqrt(1-ab)|^2 (1-ab).
@@ -185,14 +230,23 @@ def dsm_loss(model: nn.Module, sched: Schedule, x0: torch.Tensor,
     """
     lo, hi = check_levels(levels, sched.N)
     if cond is not None and (not torch.is_tensor(cond) or cond.shape[0] != x0.shape[0]):
-        raise ValueError(f"cond must be a tensor with {x0.shape[0]} rows (one per sample of x0)")
+        raise ValueError(
+            f"cond must be a tensor with {x0.shape[0]} rows (one per sample of x0)"
+        )
     n = x0.shape[0]
     gdev = generator.device if generator is not None else torch.device("cpu")
     kshape = tuple(x0.shape) if per_entry else (n,)
-    k = torch.randint(lo, hi + 1, kshape, generator=generator, device=gdev).to(x0.device)
-    eps = torch.randn(x0.shape, generator=generator, dtype=x0.dtype, device=gdev).to(x0.device)
-    ab = sched.alpha_bar.to(x0.device)[k].to(x0) if per_entry else _bcast(
-        sched.alpha_bar.to(x0.device)[k], x0)
+    k = torch.randint(lo, hi + 1, kshape, generator=generator, device=gdev).to(
+        x0.device
+    )
+    eps = torch.randn(x0.shape, generator=generator, dtype=x0.dtype, device=gdev).to(
+        x0.device
+    )
+    ab = (
+        sched.alpha_bar.to(x0.device)[k].to(x0)
+        if per_entry
+        else _bcast(sched.alpha_bar.to(x0.device)[k], x0)
+    )
     xk = ab.sqrt() * x0 + (1 - ab).sqrt() * eps
     pred = model(xk, k) if cond is None else model(xk, k, cond)
     p = model.parametrisation

@@ -45,17 +45,27 @@ def ancestral_sigma(sched: Schedule, t: int, variance: str = "small") -> float:
     return float(v) ** 0.5
 
 
-def ancestral_mean(score: ScoreFn, sched: Schedule, t: int, y: torch.Tensor) -> torch.Tensor:
+def ancestral_mean(
+    score: ScoreFn, sched: Schedule, t: int, y: torch.Tensor
+) -> torch.Tensor:
     """m_t(y) = (y + beta_k s_k(y)) / sqrt(alpha_k), k = N - t: the pre-trained kernel's mean."""
     k = _check_t(sched, t)
     beta = float(sched.betas[k])
     return (y + beta * score(y, k)) / (1 - beta) ** 0.5
 
 
-def ancestral_step(score: ScoreFn, sched: Schedule, t: int, y: torch.Tensor, noise: torch.Tensor,
-                   variance: str = "small") -> torch.Tensor:
+def ancestral_step(
+    score: ScoreFn,
+    sched: Schedule,
+    t: int,
+    y: torch.Tensor,
+    noise: torch.Tensor,
+    variance: str = "small",
+) -> torch.Tensor:
     """Y_{t+1} = m_t(Y_t) + sigma_t W."""
-    return ancestral_mean(score, sched, t, y) + ancestral_sigma(sched, t, variance) * noise
+    return (
+        ancestral_mean(score, sched, t, y) + ancestral_sigma(sched, t, variance) * noise
+    )
 
 
 def _ddim_step(score, sched, k, x, z, eta):
@@ -81,8 +91,13 @@ def _ode_step(score, sched, k, x):
     return x + 0.5 * b * (d1 + d2)
 
 
-def make_step(method: str, score: ScoreFn, sched: Schedule, eta: float = 0.0,
-              variance: str = "small") -> tuple[Callable, Callable[[int], float]]:
+def make_step(
+    method: str,
+    score: ScoreFn,
+    sched: Schedule,
+    eta: float = 0.0,
+    variance: str = "small",
+) -> tuple[Callable, Callable[[int], float]]:
     """``(step(x, k, z), noise_scale(k))`` of a sampler; the step maps level k to k - 1."""
     if method not in METHODS:
         raise ValueError(f"unknown sampler method {method!r}; choose one of {METHODS}")
@@ -92,23 +107,40 @@ def make_step(method: str, score: ScoreFn, sched: Schedule, eta: float = 0.0,
         raise ValueError(f"eta must lie in [0, 1], got {eta}")
     N = sched.N
     if method == "ddpm":
-        return (lambda x, k, z: ancestral_step(score, sched, N - k, x, z, variance),
-                lambda k: ancestral_sigma(sched, N - k, variance))
+        return (
+            lambda x, k, z: ancestral_step(score, sched, N - k, x, z, variance),
+            lambda k: ancestral_sigma(sched, N - k, variance),
+        )
     if method == "ddim":
+
         def ddim_scale(k):
             ab, ab_prev = float(sched.alpha_bar[k]), float(sched.alpha_bar[k - 1])
             return eta * ((1 - ab_prev) / (1 - ab) * (1 - ab / ab_prev)) ** 0.5
+
         return (lambda x, k, z: _ddim_step(score, sched, k, x, z, eta)), ddim_scale
     if method == "em":
-        return (lambda x, k, z: _em_step(score, sched, k, x, z)), (lambda k: float(sched.b[k]) ** 0.5)
+        return (lambda x, k, z: _em_step(score, sched, k, x, z)), (
+            lambda k: float(sched.b[k]) ** 0.5
+        )
     return (lambda x, k, z: _ode_step(score, sched, k, x)), (lambda k: 0.0)
 
 
-def sample(score: ScoreFn, sched: Schedule, n: int, shape: tuple[int, ...] | int,
-           method: str = "ddpm", *, eta: float = 0.0, variance: str = "small",
-           generator: torch.Generator | None = None, device: str | torch.device = "cpu",
-           dtype: torch.dtype = torch.float32, x_N: torch.Tensor | None = None,
-           return_path: bool = False, progress: bool = False) -> torch.Tensor:
+def sample(
+    score: ScoreFn,
+    sched: Schedule,
+    n: int,
+    shape: tuple[int, ...] | int,
+    method: str = "ddpm",
+    *,
+    eta: float = 0.0,
+    variance: str = "small",
+    generator: torch.Generator | None = None,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+    x_N: torch.Tensor | None = None,
+    return_path: bool = False,
+    progress: bool = False,
+) -> torch.Tensor:
     """Draw ``n`` samples of event shape ``shape`` by running the reverse chain from N(0, I).
 
     Batched over samples; noise drawn from ``generator`` (on its own device, then moved), so the
@@ -121,27 +153,46 @@ def sample(score: ScoreFn, sched: Schedule, n: int, shape: tuple[int, ...] | int
     step, scale = make_step(method, score, sched, eta, variance)
     gen_dev = generator.device if generator is not None else torch.device("cpu")
     if x_N is None:
-        x = torch.randn((n, *shape), generator=generator, dtype=dtype, device=gen_dev).to(device)
+        x = torch.randn(
+            (n, *shape), generator=generator, dtype=dtype, device=gen_dev
+        ).to(device)
     else:
         if tuple(x_N.shape) != (n, *shape):
-            raise ValueError(f"x_N must have shape {(n, *shape)}, got {tuple(x_N.shape)}")
+            raise ValueError(
+                f"x_N must have shape {(n, *shape)}, got {tuple(x_N.shape)}"
+            )
         x = x_N.to(device=device, dtype=dtype)
     path = [x] if return_path else None
     with torch.no_grad():
-        for k in tqdm(range(sched.N, 0, -1), desc=f"{method} sampling", disable=not progress):
+        for k in tqdm(
+            range(sched.N, 0, -1), desc=f"{method} sampling", disable=not progress
+        ):
             s = scale(k)
-            z = (torch.randn(x.shape, generator=generator, dtype=dtype, device=gen_dev).to(device)
-                 if s > 0 else torch.zeros_like(x))
+            z = (
+                torch.randn(
+                    x.shape, generator=generator, dtype=dtype, device=gen_dev
+                ).to(device)
+                if s > 0
+                else torch.zeros_like(x)
+            )
             x = step(x, k, z)
             if return_path:
                 path.append(x)
     return torch.stack(path) if return_path else x
 
 
-def propagate_gaussian(score: ScoreFn, sched: Schedule, method: str = "ddpm",
-                       mean: torch.Tensor | None = None, cov: torch.Tensor | None = None,
-                       d: int | None = None, *, eta: float = 0.0, variance: str = "small",
-                       return_path: bool = False):
+def propagate_gaussian(
+    score: ScoreFn,
+    sched: Schedule,
+    method: str = "ddpm",
+    mean: torch.Tensor | None = None,
+    cov: torch.Tensor | None = None,
+    d: int | None = None,
+    *,
+    eta: float = 0.0,
+    variance: str = "small",
+    return_path: bool = False,
+):
     """Exact law of the sampler's output when every step is affine (exact Gaussian score).
 
     Starts from N(mean, cov) at level N (default N(0, I) in dimension ``d``) and applies

@@ -63,7 +63,7 @@ class Schedule:
         out[1:] = (1 - ab[:-1]) / (1 - ab[1:]) * self.betas[1:]
         return out
 
-    def to(self, dtype: torch.dtype) -> "Schedule":
+    def to(self, dtype: torch.dtype) -> Schedule:
         return Schedule(self.name, self.betas.to(dtype), self.times.to(dtype))
 
 
@@ -73,8 +73,12 @@ def _check_N(N: int) -> int:
     return N
 
 
-def linear_schedule(N: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02,
-                    scale_with_N: bool = False) -> Schedule:
+def linear_schedule(
+    N: int = 1000,
+    beta_start: float = 1e-4,
+    beta_end: float = 0.02,
+    scale_with_N: bool = False,
+) -> Schedule:
     """DDPM linear schedule, beta_k = linspace(beta_start, beta_end, N)[k-1] (Ho et al. 2020).
 
     ``scale_with_N=True`` multiplies both ends by ``1000 / N`` so the total noise
@@ -83,31 +87,49 @@ def linear_schedule(N: int = 1000, beta_start: float = 1e-4, beta_end: float = 0
     """
     _check_N(N)
     if not 0 < beta_start <= beta_end:
-        raise ValueError(f"need 0 < beta_start <= beta_end, got {beta_start}, {beta_end}")
+        raise ValueError(
+            f"need 0 < beta_start <= beta_end, got {beta_start}, {beta_end}"
+        )
     if scale_with_N:
         beta_start, beta_end = beta_start * 1000 / N, beta_end * 1000 / N
     if beta_end >= 1:
-        raise ValueError(f"beta_end must be < 1, got {beta_end}"
-                         + (" (scale_with_N multiplies by 1000 / N: use a larger N)" if scale_with_N else ""))
+        raise ValueError(
+            f"beta_end must be < 1, got {beta_end}"
+            + (
+                " (scale_with_N multiplies by 1000 / N: use a larger N)"
+                if scale_with_N
+                else ""
+            )
+        )
     betas = torch.linspace(beta_start, beta_end, N, dtype=torch.float32).double()
-    return Schedule("linear", torch.cat([torch.zeros(1, dtype=torch.float64), betas]),
-                    torch.arange(N + 1, dtype=torch.float64) / N)
+    return Schedule(
+        "linear",
+        torch.cat([torch.zeros(1, dtype=torch.float64), betas]),
+        torch.arange(N + 1, dtype=torch.float64) / N,
+    )
 
 
-def cosine_schedule(N: int = 1000, s: float = 0.008, max_beta: float = 0.999) -> Schedule:
+def cosine_schedule(
+    N: int = 1000, s: float = 0.008, max_beta: float = 0.999
+) -> Schedule:
     """Cosine schedule (Nichol & Dhariwal 2021): alpha_bar(t) = cos^2(((t + s)/(1 + s)) pi/2),
     beta_k = min(1 - alpha_bar(k/N) / alpha_bar((k-1)/N), max_beta) — diffusers' squaredcos_cap_v2."""
     _check_N(N)
     if s < 0 or not 0 < max_beta < 1:
-        raise ValueError(f"need s >= 0 and 0 < max_beta < 1, got s={s}, max_beta={max_beta}")
+        raise ValueError(
+            f"need s >= 0 and 0 < max_beta < 1, got s={s}, max_beta={max_beta}"
+        )
 
     def f(t):
         return math.cos((t + s) / (1 + s) * math.pi / 2) ** 2
 
     betas = [min(1 - f((i + 1) / N) / f(i / N), max_beta) for i in range(N)]
     betas = torch.tensor(betas, dtype=torch.float32).double()
-    return Schedule("cosine", torch.cat([torch.zeros(1, dtype=torch.float64), betas]),
-                    torch.arange(N + 1, dtype=torch.float64) / N)
+    return Schedule(
+        "cosine",
+        torch.cat([torch.zeros(1, dtype=torch.float64), betas]),
+        torch.arange(N + 1, dtype=torch.float64) / N,
+    )
 
 
 def vp_beta(t: torch.Tensor | float, beta_min: float = 0.1, beta_max: float = 20.0):
@@ -120,8 +142,9 @@ def vp_log_alpha_bar(t: torch.Tensor, beta_min: float = 0.1, beta_max: float = 2
     return -(beta_min * t + 0.5 * (beta_max - beta_min) * t**2)
 
 
-def vp_sde_schedule(N: int = 1000, beta_min: float = 0.1, beta_max: float = 20.0,
-                    T: float = 1.0) -> Schedule:
+def vp_sde_schedule(
+    N: int = 1000, beta_min: float = 0.1, beta_max: float = 20.0, T: float = 1.0
+) -> Schedule:
     """The VP-SDE dX = -beta(t) X / 2 dt + sqrt(beta(t)) dW read at t_k = k T / N.
 
     alpha_bar_k = exp(-int_0^{t_k} beta) exactly, so the discrete chain with these betas has the
@@ -129,7 +152,9 @@ def vp_sde_schedule(N: int = 1000, beta_min: float = 0.1, beta_max: float = 20.0
     """
     _check_N(N)
     if not 0 < beta_min <= beta_max or T <= 0:
-        raise ValueError(f"need 0 < beta_min <= beta_max and T > 0, got {beta_min}, {beta_max}, {T}")
+        raise ValueError(
+            f"need 0 < beta_min <= beta_max and T > 0, got {beta_min}, {beta_max}, {T}"
+        )
     times = torch.arange(N + 1, dtype=torch.float64) * (T / N)
     log_ab = vp_log_alpha_bar(times, beta_min, beta_max)
     betas = torch.zeros(N + 1, dtype=torch.float64)
@@ -137,11 +162,17 @@ def vp_sde_schedule(N: int = 1000, beta_min: float = 0.1, beta_max: float = 20.0
     return Schedule("vp-sde", betas, times)
 
 
-SCHEDULES = {"linear": linear_schedule, "cosine": cosine_schedule, "vp-sde": vp_sde_schedule}
+SCHEDULES = {
+    "linear": linear_schedule,
+    "cosine": cosine_schedule,
+    "vp-sde": vp_sde_schedule,
+}
 
 
 def make_schedule(name: str, N: int, **kwargs) -> Schedule:
     """Build a schedule by name: ``"linear"``, ``"cosine"`` or ``"vp-sde"``."""
     if name not in SCHEDULES:
-        raise ValueError(f"unknown schedule {name!r}; choose one of {sorted(SCHEDULES)}")
+        raise ValueError(
+            f"unknown schedule {name!r}; choose one of {sorted(SCHEDULES)}"
+        )
     return SCHEDULES[name](N, **kwargs)

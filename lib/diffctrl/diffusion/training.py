@@ -25,14 +25,24 @@ def _atomic_save(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def train_dsm(model: torch.nn.Module, sched: Schedule,
-              data: torch.Tensor | Callable[[int, torch.Generator], torch.Tensor],
-              steps: int, batch_size: int = 256, lr: float = 1e-3, seed: int = 0,
-              device: str | torch.device = "cpu", checkpoint: str | os.PathLike | None = None,
-              checkpoint_every: int = 500, progress: bool = True,
-              weight_decay: float = 0.0,
-              levels: tuple[int, int] | None = None, *,
-              cond: torch.Tensor | None = None, per_entry: bool = False) -> list[float]:
+def train_dsm(
+    model: torch.nn.Module,
+    sched: Schedule,
+    data: torch.Tensor | Callable[[int, torch.Generator], torch.Tensor],
+    steps: int,
+    batch_size: int = 256,
+    lr: float = 1e-3,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    checkpoint: str | os.PathLike | None = None,
+    checkpoint_every: int = 500,
+    progress: bool = True,
+    weight_decay: float = 0.0,
+    levels: tuple[int, int] | None = None,
+    *,
+    cond: torch.Tensor | None = None,
+    per_entry: bool = False,
+) -> list[float]:
     """Train ``model`` with :func:`~diffctrl.diffusion.models.dsm_loss` and Adam(W).
 
     ``data`` is a tensor (N_data, *event) sampled with replacement, or a callable
@@ -45,12 +55,19 @@ def train_dsm(model: torch.nn.Module, sched: Schedule,
     passed to ``dsm_loss``). Returns the per-step losses.
     """
     if steps < 0 or batch_size < 1 or lr <= 0:
-        raise ValueError(f"need steps >= 0, batch_size >= 1, lr > 0; got {steps}, {batch_size}, {lr}")
+        raise ValueError(
+            f"need steps >= 0, batch_size >= 1, lr > 0; got {steps}, {batch_size}, {lr}"
+        )
     check_levels(levels, sched.N)
     if cond is not None:
-        if not isinstance(data, torch.Tensor) or not torch.is_tensor(cond) \
-                or cond.shape[0] != data.shape[0]:
-            raise ValueError("cond must be a tensor with one row per row of the tensor data")
+        if (
+            not isinstance(data, torch.Tensor)
+            or not torch.is_tensor(cond)
+            or cond.shape[0] != data.shape[0]
+        ):
+            raise ValueError(
+                "cond must be a tensor with one row per row of the tensor data"
+            )
     if isinstance(data, torch.Tensor) and data.shape[0] < 1:
         raise ValueError("data must hold at least one sample")
     device = torch.device(device)
@@ -71,11 +88,25 @@ def train_dsm(model: torch.nn.Module, sched: Schedule,
 
     def save(step: int) -> None:
         if ckpt is not None:
-            _atomic_save({"model": model.state_dict(), "optimizer": opt.state_dict(),
-                          "generator": gen.get_state(), "losses": losses, "step": step}, ckpt)
+            _atomic_save(
+                {
+                    "model": model.state_dict(),
+                    "optimizer": opt.state_dict(),
+                    "generator": gen.get_state(),
+                    "losses": losses,
+                    "step": step,
+                },
+                ckpt,
+            )
 
     model.train()
-    bar = tqdm(range(start, steps), desc="DSM training", disable=not progress, initial=start, total=steps)
+    bar = tqdm(
+        range(start, steps),
+        desc="DSM training",
+        disable=not progress,
+        initial=start,
+        total=steps,
+    )
     for step in bar:
         if isinstance(data, torch.Tensor):
             idx = torch.randint(0, data.shape[0], (batch_size,), generator=gen)
@@ -85,8 +116,15 @@ def train_dsm(model: torch.nn.Module, sched: Schedule,
             x0, c = data(batch_size, gen).to(device), None
         if c is not None and c.dtype == torch.float64:
             c = c.float()
-        loss = dsm_loss(model, sched, x0.float() if x0.dtype == torch.float64 else x0, generator=gen,
-                        levels=levels, cond=c, per_entry=per_entry)
+        loss = dsm_loss(
+            model,
+            sched,
+            x0.float() if x0.dtype == torch.float64 else x0,
+            generator=gen,
+            levels=levels,
+            cond=c,
+            per_entry=per_entry,
+        )
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

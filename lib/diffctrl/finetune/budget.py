@@ -30,8 +30,12 @@ class Budget:
     def as_dict(self) -> dict:
         return asdict(self)
 
-    def load(self, state: dict) -> "Budget":
-        self.nfe, self.reward_evals, self.wall = int(state["nfe"]), int(state["reward_evals"]), float(state["wall"])
+    def load(self, state: dict) -> Budget:
+        self.nfe, self.reward_evals, self.wall = (
+            int(state["nfe"]),
+            int(state["reward_evals"]),
+            float(state["wall"]),
+        )
         return self
 
 

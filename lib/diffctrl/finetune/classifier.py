@@ -32,18 +32,24 @@ from tqdm.auto import tqdm
 
 def _flat(x: torch.Tensor) -> torch.Tensor:
     if not isinstance(x, torch.Tensor) or x.ndim < 2:
-        raise ValueError(f"x must be a tensor of shape (B, ...) with B samples, got {type(x).__name__}")
+        raise ValueError(
+            f"x must be a tensor of shape (B, ...) with B samples, got {type(x).__name__}"
+        )
     return x.reshape(x.shape[0], -1)
 
 
 class DigitClassifier(nn.Module):
     """``logits = MLP(flatten(x))`` for images x of ``dim`` pixels (B, dim) or (B, C, H, W)."""
 
-    def __init__(self, dim: int = 64, n_classes: int = 10, hidden: int = 128, depth: int = 2):
+    def __init__(
+        self, dim: int = 64, n_classes: int = 10, hidden: int = 128, depth: int = 2
+    ):
         super().__init__()
         if dim < 1 or n_classes < 2 or hidden < 1 or depth < 1:
-            raise ValueError(f"need dim >= 1, n_classes >= 2, hidden >= 1, depth >= 1; "
-                             f"got {dim}, {n_classes}, {hidden}, {depth}")
+            raise ValueError(
+                f"need dim >= 1, n_classes >= 2, hidden >= 1, depth >= 1; "
+                f"got {dim}, {n_classes}, {hidden}, {depth}"
+            )
         self.dim, self.n_classes = dim, n_classes
         layers: list[nn.Module] = [nn.Linear(dim, hidden), nn.SiLU()]
         for _ in range(depth - 1):
@@ -54,7 +60,9 @@ class DigitClassifier(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = _flat(x)
         if x.shape[1] != self.dim:
-            raise ValueError(f"x must have {self.dim} pixels per sample, got {x.shape[1]}")
+            raise ValueError(
+                f"x must have {self.dim} pixels per sample, got {x.shape[1]}"
+            )
         return self.net(x)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
@@ -62,7 +70,9 @@ class DigitClassifier(nn.Module):
         :func:`frechet_distance`."""
         x = _flat(x)
         if x.shape[1] != self.dim:
-            raise ValueError(f"x must have {self.dim} pixels per sample, got {x.shape[1]}")
+            raise ValueError(
+                f"x must have {self.dim} pixels per sample, got {x.shape[1]}"
+            )
         return self.net[:-1](x)
 
 
@@ -75,13 +85,20 @@ class DigitCNN(nn.Module):
     def __init__(self, n_classes: int = 10, width: int = 16, hidden: int = 64):
         super().__init__()
         if n_classes < 2 or width < 1 or hidden < 1:
-            raise ValueError(f"need n_classes >= 2, width >= 1, hidden >= 1; "
-                             f"got {n_classes}, {width}, {hidden}")
+            raise ValueError(
+                f"need n_classes >= 2, width >= 1, hidden >= 1; "
+                f"got {n_classes}, {width}, {hidden}"
+            )
         self.dim, self.n_classes = 64, n_classes
         self.body = nn.Sequential(
-            nn.Conv2d(1, width, 3, padding=1), nn.SiLU(),
-            nn.Conv2d(width, 2 * width, 3, stride=2, padding=1), nn.SiLU(), nn.Flatten(),
-            nn.Linear(2 * width * 16, hidden), nn.SiLU())
+            nn.Conv2d(1, width, 3, padding=1),
+            nn.SiLU(),
+            nn.Conv2d(width, 2 * width, 3, stride=2, padding=1),
+            nn.SiLU(),
+            nn.Flatten(),
+            nn.Linear(2 * width * 16, hidden),
+            nn.SiLU(),
+        )
         self.head = nn.Linear(hidden, n_classes)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
@@ -94,10 +111,20 @@ class DigitCNN(nn.Module):
         return self.head(self.features(x))
 
 
-def train_classifier(model: nn.Module, x: torch.Tensor, labels: torch.Tensor, steps: int, *,
-                     batch_size: int = 128, lr: float = 3e-3, noise_std: float = 0.0,
-                     weight_decay: float = 1e-4, seed: int = 0, device="cpu",
-                     progress: bool = False) -> list[float]:
+def train_classifier(
+    model: nn.Module,
+    x: torch.Tensor,
+    labels: torch.Tensor,
+    steps: int,
+    *,
+    batch_size: int = 128,
+    lr: float = 3e-3,
+    noise_std: float = 0.0,
+    weight_decay: float = 1e-4,
+    seed: int = 0,
+    device="cpu",
+    progress: bool = False,
+) -> list[float]:
     """Minimise the cross-entropy of ``model`` on ``(x, labels)`` (mini-batches drawn with
     replacement, Gaussian pixel noise of std ``noise_std`` added) with AdamW; returns the losses."""
     x, labels = _flat(x), torch.as_tensor(labels)
@@ -105,9 +132,17 @@ def train_classifier(model: nn.Module, x: torch.Tensor, labels: torch.Tensor, st
         raise ValueError(f"labels must be a long tensor of shape ({x.shape[0]},)")
     if int(labels.min()) < 0 or int(labels.max()) >= model.n_classes:
         raise ValueError(f"labels must lie in 0..{model.n_classes - 1}")
-    if not isinstance(steps, int) or steps < 0 or batch_size < 1 or lr <= 0 or noise_std < 0:
-        raise ValueError(f"need steps >= 0, batch_size >= 1, lr > 0, noise_std >= 0; "
-                         f"got {steps}, {batch_size}, {lr}, {noise_std}")
+    if (
+        not isinstance(steps, int)
+        or steps < 0
+        or batch_size < 1
+        or lr <= 0
+        or noise_std < 0
+    ):
+        raise ValueError(
+            f"need steps >= 0, batch_size >= 1, lr > 0, noise_std >= 0; "
+            f"got {steps}, {batch_size}, {lr}, {noise_std}"
+        )
     model.to(device)
     x, labels = x.to(device), labels.to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
@@ -117,7 +152,9 @@ def train_classifier(model: nn.Module, x: torch.Tensor, labels: torch.Tensor, st
         idx = torch.randint(0, x.shape[0], (batch_size,), generator=gen).to(device)
         xb = x[idx]
         if noise_std > 0:
-            xb = xb + noise_std * torch.randn(xb.shape, generator=gen, dtype=xb.dtype).to(device)
+            xb = xb + noise_std * torch.randn(
+                xb.shape, generator=gen, dtype=xb.dtype
+            ).to(device)
         loss = nn.functional.cross_entropy(model(xb), labels[idx])
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -143,7 +180,9 @@ class ClassLogProb:
 
     def __init__(self, classifier: DigitClassifier, target: int):
         if not isinstance(target, int) or not 0 <= target < classifier.n_classes:
-            raise ValueError(f"target must be an int class in 0..{classifier.n_classes - 1}, got {target!r}")
+            raise ValueError(
+                f"target must be an int class in 0..{classifier.n_classes - 1}, got {target!r}"
+            )
         self.classifier, self.target = classifier.eval(), target
         for p in self.classifier.parameters():
             p.requires_grad_(False)
@@ -181,15 +220,27 @@ def frechet_distance(fa: torch.Tensor, fb: torch.Tensor) -> float:
     """Fréchet distance between Gaussians fitted to two feature sets (n_a, d), (n_b, d):
     ``|mu_a - mu_b|^2 + tr(C_a + C_b - 2 (C_a^{1/2} C_b C_a^{1/2})^{1/2})`` (Heusel et al. 2017,
     FID), unbiased covariances, float64."""
-    if fa.ndim != 2 or fb.ndim != 2 or fa.shape[1] != fb.shape[1] or min(len(fa), len(fb)) < 2:
-        raise ValueError(f"need feature sets (n, d) with the same d and n >= 2, got "
-                         f"{tuple(fa.shape)}, {tuple(fb.shape)}")
+    if (
+        fa.ndim != 2
+        or fb.ndim != 2
+        or fa.shape[1] != fb.shape[1]
+        or min(len(fa), len(fb)) < 2
+    ):
+        raise ValueError(
+            f"need feature sets (n, d) with the same d and n >= 2, got "
+            f"{tuple(fa.shape)}, {tuple(fb.shape)}"
+        )
     fa, fb = fa.detach().double().cpu(), fb.detach().double().cpu()
-    ca, cb = torch.cov(fa.T).reshape(fa.shape[1], -1), torch.cov(fb.T).reshape(fb.shape[1], -1)
+    ca, cb = (
+        torch.cov(fa.T).reshape(fa.shape[1], -1),
+        torch.cov(fb.T).reshape(fb.shape[1], -1),
+    )
     w, v = torch.linalg.eigh(ca)
     root = (v * w.clamp(min=0).sqrt()) @ v.T
     cross = torch.linalg.eigvalsh(root @ cb @ root).clamp(min=0).sqrt().sum()
-    return float(((fa.mean(0) - fb.mean(0)) ** 2).sum() + ca.trace() + cb.trace() - 2 * cross)
+    return float(
+        ((fa.mean(0) - fb.mean(0)) ** 2).sum() + ca.trace() + cb.trace() - 2 * cross
+    )
 
 
 def label_tv(a: torch.Tensor, b: torch.Tensor, n_classes: int) -> float:
@@ -208,8 +259,9 @@ def nearest_distance(x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def digit_quality(samples: torch.Tensor, data: torch.Tensor, classifier: nn.Module, *,
-                  seed: int = 0) -> dict[str, float]:
+def digit_quality(
+    samples: torch.Tensor, data: torch.Tensor, classifier: nn.Module, *, seed: int = 0
+) -> dict[str, float]:
     """How much ``samples`` (n, 64 or 1x8x8) look like the ``data``, each score beside its
     data-vs-data floor at the same size: two disjoint random subsets ``A``, ``B`` of ``n``
     data images (``2 n <= len(data)``) are drawn with ``seed``; the samples and ``B`` are each
@@ -220,14 +272,24 @@ def digit_quality(samples: torch.Tensor, data: torch.Tensor, classifier: nn.Modu
     n = samples.shape[0]
     if 2 * n > data.shape[0] or n < 2:
         raise ValueError(f"need 2 <= 2 n <= {data.shape[0]} (data size), got n = {n}")
-    perm = torch.randperm(data.shape[0], generator=torch.Generator().manual_seed(int(seed)))
-    A, B = data[perm[:n]], data[perm[n:2 * n]]
+    perm = torch.randperm(
+        data.shape[0], generator=torch.Generator().manual_seed(int(seed))
+    )
+    A, B = data[perm[:n]], data[perm[n : 2 * n]]
     dev = next(classifier.parameters()).device
-    x, A, B = _flat(samples).float().to(dev), _flat(A).float().to(dev), _flat(B).float().to(dev)
+    x, A, B = (
+        _flat(samples).float().to(dev),
+        _flat(A).float().to(dev),
+        _flat(B).float().to(dev),
+    )
     k = classifier.n_classes
     la, lb, lx = predict(classifier, A), predict(classifier, B), predict(classifier, x)
     fa, fb, fx = classifier.features(A), classifier.features(B), classifier.features(x)
-    return {"tv": label_tv(lx, la, k), "tv_floor": label_tv(lb, la, k),
-            "nn": float(nearest_distance(x, A).median()),
-            "nn_floor": float(nearest_distance(B, A).median()),
-            "fd": frechet_distance(fx, fa), "fd_floor": frechet_distance(fb, fa)}
+    return {
+        "tv": label_tv(lx, la, k),
+        "tv_floor": label_tv(lb, la, k),
+        "nn": float(nearest_distance(x, A).median()),
+        "nn_floor": float(nearest_distance(B, A).median()),
+        "fd": frechet_distance(fx, fa),
+        "fd_floor": frechet_distance(fb, fa),
+    }

@@ -26,12 +26,15 @@ from ..diffusion.models import to_score
 from ..diffusion.schedules import Schedule
 
 
-def model_chain(model: nn.Module, sched: Schedule, beta, image_shape, *,
-                variance: str = "large") -> ControlledChain:
+def model_chain(
+    model: nn.Module, sched: Schedule, beta, image_shape, *, variance: str = "large"
+) -> ControlledChain:
     """The chain of ``model`` (attributes ``N`` and ``parametrisation``) on states (B, dim),
     ``dim = prod(image_shape)``; the model is put in eval mode with frozen parameters."""
     if getattr(model, "N", None) != sched.N:
-        raise ValueError(f"model was built for N={getattr(model, 'N', None)} levels, schedule has N={sched.N}")
+        raise ValueError(
+            f"model was built for N={getattr(model, 'N', None)} levels, schedule has N={sched.N}"
+        )
     image_shape = tuple(int(s) for s in image_shape)
     dim = math.prod(image_shape)
     model.eval()
@@ -56,19 +59,33 @@ class AdapterControl(nn.Module):
     ``t`` is an int or a (B,) tensor of reverse steps. Each call runs both networks; the budget of
     :mod:`.parametric` counts it as one network evaluation, like any control."""
 
-    def __init__(self, model: nn.Module, sched: Schedule, image_shape, *, rank: int = 4,
-                 target_modules=("conv1", "conv2"), seed: int = 0):
+    def __init__(
+        self,
+        model: nn.Module,
+        sched: Schedule,
+        image_shape,
+        *,
+        rank: int = 4,
+        target_modules=("conv1", "conv2"),
+        seed: int = 0,
+    ):
         from .lora import add_lora
 
         super().__init__()
         if getattr(model, "N", None) != sched.N:
-            raise ValueError(f"model was built for N={getattr(model, 'N', None)} levels, schedule has N={sched.N}")
+            raise ValueError(
+                f"model was built for N={getattr(model, 'N', None)} levels, schedule has N={sched.N}"
+            )
         self.image_shape = tuple(int(s) for s in image_shape)
         self.dim = math.prod(self.image_shape)
         self.N, self.parametrisation = sched.N, model.parametrisation
         self.sched = sched.to(torch.float64)
-        self.tuned = add_lora(copy.deepcopy(model), rank, target_modules=target_modules, seed=seed)
-        self._base = [model.eval()]  # a list: not a submodule, so not in parameters() or state_dict()
+        self.tuned = add_lora(
+            copy.deepcopy(model), rank, target_modules=target_modules, seed=seed
+        )
+        self._base = [
+            model.eval()
+        ]  # a list: not a submodule, so not in parameters() or state_dict()
         for p_ in model.parameters():
             p_.requires_grad_(False)
         b = self.sched.betas
@@ -79,8 +96,14 @@ class AdapterControl(nn.Module):
 
     def forward(self, t, y: torch.Tensor) -> torch.Tensor:
         if y.ndim != 2 or y.shape[1] != self.dim:
-            raise ValueError(f"states must have shape (B, {self.dim}), got {tuple(y.shape)}")
-        k = self.N - t if isinstance(t, int) else self.N - torch.as_tensor(t, device=y.device)
+            raise ValueError(
+                f"states must have shape (B, {self.dim}), got {tuple(y.shape)}"
+            )
+        k = (
+            self.N - t
+            if isinstance(t, int)
+            else self.N - torch.as_tensor(t, device=y.device)
+        )
         x = y.reshape(-1, *self.image_shape)
         base = self._base[0].to(y.device)
         # frozen parameters, not a cut graph: D_y u = D_y(m^theta - m) needs the base's input
@@ -97,8 +120,9 @@ def to_images(y: torch.Tensor, image_shape) -> torch.Tensor:
     return y.reshape(y.shape[0], *image_shape)
 
 
-def image_grid(y: torch.Tensor, side: int, pad: int = 1, background: float = -1.0
-               ) -> torch.Tensor:
+def image_grid(
+    y: torch.Tensor, side: int, pad: int = 1, background: float = -1.0
+) -> torch.Tensor:
     """The first ``side**2`` single-channel images of ``y`` ((B, H, W), (B, 1, H, W) or
     flattened square (B, H*H)) tiled row by row into one (side (H + pad) + pad, ...) image,
     with ``pad`` pixels of ``background`` between tiles so that neighbours do not touch."""
@@ -106,21 +130,34 @@ def image_grid(y: torch.Tensor, side: int, pad: int = 1, background: float = -1.
     if y.ndim == 2:
         h = math.isqrt(y.shape[1])
         if h * h != y.shape[1]:
-            raise ValueError(f"flattened images must be square, got {y.shape[1]} pixels")
+            raise ValueError(
+                f"flattened images must be square, got {y.shape[1]} pixels"
+            )
         y = y.reshape(-1, h, h)
     y = y.reshape(y.shape[0], y.shape[-2], y.shape[-1])
     if y.shape[0] < side * side or side < 1 or pad < 0:
-        raise ValueError(f"need side >= 1, pad >= 0 and at least side**2 = {side * side} "
-                         f"images, got side={side}, pad={pad}, {y.shape[0]} images")
+        raise ValueError(
+            f"need side >= 1, pad >= 0 and at least side**2 = {side * side} "
+            f"images, got side={side}, pad={pad}, {y.shape[0]} images"
+        )
     t = nn.functional.pad(y[: side * side], (pad, 0, pad, 0), value=background)
     H, W = t.shape[-2:]
     g = t.reshape(side, side, H, W).permute(0, 2, 1, 3).reshape(side * H, side * W)
     return nn.functional.pad(g, (0, pad, 0, pad), value=background)
 
 
-def score_samples(chain: ControlledChain, control, reward, classifier: nn.Module, target: int,
-                  n: int, *, seed: int = 0, device="cpu", judge: nn.Module | None = None
-                  ) -> tuple[dict, torch.Tensor]:
+def score_samples(
+    chain: ControlledChain,
+    control,
+    reward,
+    classifier: nn.Module,
+    target: int,
+    n: int,
+    *,
+    seed: int = 0,
+    device="cpu",
+    judge: nn.Module | None = None,
+) -> tuple[dict, torch.Tensor]:
     """``n`` terminal samples of the (controlled) chain (``control=None``: pre-trained) and their
     scores: mean reward and path KL (each with ``_se``), fraction classified as ``target``,
     entropy of the predicted labels (nats) and mean pairwise distance; with a ``judge`` (a
@@ -141,7 +178,9 @@ def score_samples(chain: ControlledChain, control, reward, classifier: nn.Module
             logits = judge(y)
             jl = logits.argmax(1)
             out["judge_target_frac"] = float((jl == target).double().mean())
-            out["judge_logp"] = float(torch.log_softmax(logits.double(), 1)[:, target].mean())
+            out["judge_logp"] = float(
+                torch.log_softmax(logits.double(), 1)[:, target].mean()
+            )
             out["judge_entropy"] = class_entropy(jl, judge.n_classes)
     out["reward"], out["reward_se"] = _mean_se(roll.r)
     out["kl"], out["kl_se"] = _mean_se(roll.kl.sum(0))
@@ -151,8 +190,9 @@ def score_samples(chain: ControlledChain, control, reward, classifier: nn.Module
     return out, y
 
 
-def finetune_guarded(make, steps: int, *, lr: float, lr_factors=(1.0,), check=None,
-                     **kwargs) -> tuple[object, object, list[dict]]:
+def finetune_guarded(
+    make, steps: int, *, lr: float, lr_factors=(1.0,), check=None, **kwargs
+) -> tuple[object, object, list[dict]]:
     """Train ``make()`` (a fresh :class:`.parametric.FinetuneObjective`) with
     :func:`.parametric.finetune` at ``lr * f`` for the first factor ``f`` of ``lr_factors``
     whose run neither raises ``FloatingPointError`` (a non-finite loss) nor fails

@@ -28,8 +28,13 @@ PAPER_DEFAULTS = dict(beta=0.01, lr=3e-4, n_traj=10, n_steps=50, steps=1000, ran
 SD_TARGETS = ("to_q", "to_k", "to_v", "to_out.0")
 
 
-def add_lora(unet: nn.Module, rank: int = 4, alpha: float | None = None,
-             target_modules=SD_TARGETS, seed: int = 0) -> nn.Module:
+def add_lora(
+    unet: nn.Module,
+    rank: int = 4,
+    alpha: float | None = None,
+    target_modules=SD_TARGETS,
+    seed: int = 0,
+) -> nn.Module:
     """Inject LoRA adapters (peft) of ``rank`` into ``unet``'s ``target_modules``, freeze every
     other parameter; returns ``unet`` (changed in place). ``B = 0`` at the start."""
     from peft import LoraConfig, inject_adapter_in_model
@@ -38,13 +43,19 @@ def add_lora(unet: nn.Module, rank: int = 4, alpha: float | None = None,
         raise ValueError(f"LoRA rank must be an int >= 1, got {rank!r}")
     for p in unet.parameters():
         p.requires_grad_(False)
-    cfg = LoraConfig(r=rank, lora_alpha=alpha if alpha is not None else rank,
-                     target_modules=list(target_modules), init_lora_weights=True)
+    cfg = LoraConfig(
+        r=rank,
+        lora_alpha=alpha if alpha is not None else rank,
+        target_modules=list(target_modules),
+        init_lora_weights=True,
+    )
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         inject_adapter_in_model(cfg, unet)
     if not any(p.requires_grad for p in unet.parameters()):
-        raise ValueError(f"no module of the UNet matches target_modules={list(target_modules)}")
+        raise ValueError(
+            f"no module of the UNet matches target_modules={list(target_modules)}"
+        )
     return unet
 
 
@@ -65,8 +76,11 @@ def schedule_from_diffusers(scheduler) -> Schedule:
     """Our :class:`~diffctrl.diffusion.schedules.Schedule` from a diffusers ``DDPMScheduler`` (its ``betas``)."""
     b = scheduler.betas.double()
     N = b.numel()
-    return Schedule("diffusers", torch.cat([torch.zeros(1, dtype=torch.float64), b]),
-                    torch.arange(N + 1, dtype=torch.float64) / N)
+    return Schedule(
+        "diffusers",
+        torch.cat([torch.zeros(1, dtype=torch.float64), b]),
+        torch.arange(N + 1, dtype=torch.float64) / N,
+    )
 
 
 class DiffusersChain:
@@ -77,17 +91,31 @@ class DiffusersChain:
     UNet's own training levels; a strided sub-chain passes the indices it keeps, see
     :func:`.sd.strided_schedule`)."""
 
-    def __init__(self, unet: nn.Module, sched: Schedule, beta, event_shape, cond=None,
-                 variance: str = "large", timesteps: torch.Tensor | None = None):
+    def __init__(
+        self,
+        unet: nn.Module,
+        sched: Schedule,
+        beta,
+        event_shape,
+        cond=None,
+        variance: str = "large",
+        timesteps: torch.Tensor | None = None,
+    ):
         self.unet, self.sched, self.cond = unet, sched.to(torch.float64), cond
         self.T = sched.N
         self.variance = variance
         self.sigma = step_sigmas(self.sched, variance)
         self.beta = beta_schedule(beta, self.T)
         self.event_shape = tuple(event_shape)
-        ts = torch.arange(self.T) if timesteps is None else torch.as_tensor(timesteps).long().cpu()
+        ts = (
+            torch.arange(self.T)
+            if timesteps is None
+            else torch.as_tensor(timesteps).long().cpu()
+        )
         if ts.shape != (self.T,):
-            raise ValueError(f"timesteps must have shape ({self.T},) (one per level), got {tuple(ts.shape)}")
+            raise ValueError(
+                f"timesteps must have shape ({self.T},) (one per level), got {tuple(ts.shape)}"
+            )
         self.timesteps = ts
 
     def eps(self, t, y: torch.Tensor, adapters: bool) -> torch.Tensor:
@@ -97,7 +125,9 @@ class DiffusersChain:
         timesteps = self.timesteps.to(y.device)[(self.T - t) - 1]
         kw = {}
         if self.cond is not None:
-            kw["encoder_hidden_states"] = self.cond.to(y).expand(y.shape[0], *self.cond.shape[1:])
+            kw["encoder_hidden_states"] = self.cond.to(y).expand(
+                y.shape[0], *self.cond.shape[1:]
+            )
         set_adapters(self.unet, adapters)
         try:
             return self.unet(y, timesteps, **kw).sample
@@ -111,8 +141,10 @@ class DiffusersChain:
         k = (self.T - t).cpu()
         b, ab = self.sched.betas[k], self.sched.alpha_bar[k]
         shp = (-1,) + (1,) * (y.ndim - 1)
-        return ((1 - b).rsqrt().reshape(shp).to(y),
-                (b / ((1 - b).sqrt() * (1 - ab).sqrt())).reshape(shp).to(y))
+        return (
+            (1 - b).rsqrt().reshape(shp).to(y),
+            (b / ((1 - b).sqrt() * (1 - ab).sqrt())).reshape(shp).to(y),
+        )
 
     def mean(self, t, y: torch.Tensor) -> torch.Tensor:
         """m_t(y) = (y - b_k eps / sqrt(1 - abar_k)) / sqrt(alpha_k), adapters off."""
@@ -145,14 +177,22 @@ def tiny_unet(sample_size: int = 8, channels: int = 1, seed: int = 0) -> nn.Modu
 
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        return UNet2DModel(sample_size=sample_size, in_channels=channels, out_channels=channels,
-                           layers_per_block=1, block_out_channels=(8, 16),
-                           down_block_types=("DownBlock2D", "AttnDownBlock2D"),
-                           up_block_types=("AttnUpBlock2D", "UpBlock2D"), norm_num_groups=4,
-                           attention_head_dim=4)
+        return UNet2DModel(
+            sample_size=sample_size,
+            in_channels=channels,
+            out_channels=channels,
+            layers_per_block=1,
+            block_out_channels=(8, 16),
+            down_block_types=("DownBlock2D", "AttnDownBlock2D"),
+            up_block_types=("AttnUpBlock2D", "UpBlock2D"),
+            norm_num_groups=4,
+            attention_head_dim=4,
+        )
 
 
-def load_pretrained_unet(path: str, subfolder: str | None = "unet", conditional: bool = True):
+def load_pretrained_unet(
+    path: str, subfolder: str | None = "unet", conditional: bool = True
+):
     """Load a UNet from a local folder (no download: ``local_files_only``); Stable Diffusion 1.5
     keeps it in ``<path>/unet``."""
     from diffusers import UNet2DConditionModel, UNet2DModel

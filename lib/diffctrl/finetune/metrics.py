@@ -16,7 +16,7 @@ import math
 import torch
 
 from ..diffusion.metrics import ot_distance
-from .parametric import chain_arrays, event_shape, rollout
+from .parametric import chain_arrays, rollout
 
 
 def _mean_se(x: torch.Tensor) -> tuple[float, float]:
@@ -28,8 +28,18 @@ def _zero(t, y):
     return torch.zeros_like(y)
 
 
-def evaluate(chain, control, reward, n: int, *, target=None, seed: int = 0, device="cpu",
-             dtype=torch.float32, floor: bool = True) -> dict:
+def evaluate(
+    chain,
+    control,
+    reward,
+    n: int,
+    *,
+    target=None,
+    seed: int = 0,
+    device="cpu",
+    dtype=torch.float32,
+    floor: bool = True,
+) -> dict:
     """Reward, KL (each with ``_se``), and, with an exact ``target`` (``sample(n, generator)``),
     ``w2`` to p* and ``w2_floor``. ``control=None`` is the pre-trained chain."""
     gen = torch.Generator().manual_seed(int(seed))
@@ -43,20 +53,37 @@ def evaluate(chain, control, reward, n: int, *, target=None, seed: int = 0, devi
         y = roll.y[-1].reshape(n, -1).double().cpu()
         out["w2"] = ot_distance(y, target.sample(n, gen).reshape(n, -1).cpu())
         if floor:
-            out["w2_floor"] = ot_distance(target.sample(n, gen).reshape(n, -1).cpu(),
-                                          target.sample(n, gen).reshape(n, -1).cpu())
+            out["w2_floor"] = ot_distance(
+                target.sample(n, gen).reshape(n, -1).cpu(),
+                target.sample(n, gen).reshape(n, -1).cpu(),
+            )
     return out
 
 
-def control_error(chain, control, reference, n: int, *, seed: int = 0, device="cpu",
-                  dtype=torch.float32) -> tuple[float, float]:
+def control_error(
+    chain,
+    control,
+    reference,
+    n: int,
+    *,
+    seed: int = 0,
+    device="cpu",
+    dtype=torch.float32,
+) -> tuple[float, float]:
     """``1/2 E sum_t |u_t(Y_t) - u*_t(Y_t)|^2 / sigma_t^2`` with Y driven by the reference
     control ``u*``; returns (value, standard error)."""
     sigma, _ = chain_arrays(chain)
     gen = torch.Generator().manual_seed(int(seed))
     with torch.no_grad():
-        roll = rollout(chain, reference, lambda y: torch.zeros(y.shape[0], dtype=y.dtype, device=y.device),
-                       n, gen, device=device, dtype=dtype)
+        roll = rollout(
+            chain,
+            reference,
+            lambda y: torch.zeros(y.shape[0], dtype=y.dtype, device=y.device),
+            n,
+            gen,
+            device=device,
+            dtype=dtype,
+        )
         err = torch.zeros(n, dtype=torch.float64, device=roll.y.device)
         for t in range(chain.T):
             d = control(t, roll.y[t]) - roll.u[t]

@@ -29,11 +29,20 @@ class ControlMLP(nn.Module):
 
     ``sigma`` and ``beta`` are the chain's (T,) tensors (stored as buffers)."""
 
-    def __init__(self, dim: int, sigma: torch.Tensor, beta: torch.Tensor, hidden: int = 64,
-                 depth: int = 2, emb_dim: int = 16):
+    def __init__(
+        self,
+        dim: int,
+        sigma: torch.Tensor,
+        beta: torch.Tensor,
+        hidden: int = 64,
+        depth: int = 2,
+        emb_dim: int = 16,
+    ):
         super().__init__()
         if dim < 1 or hidden < 1 or depth < 1:
-            raise ValueError(f"dim, hidden, depth must be >= 1; got {dim}, {hidden}, {depth}")
+            raise ValueError(
+                f"dim, hidden, depth must be >= 1; got {dim}, {hidden}, {depth}"
+            )
         sigma, beta = torch.as_tensor(sigma).float(), torch.as_tensor(beta).float()
         if sigma.ndim != 1 or sigma.shape != beta.shape:
             raise ValueError("sigma and beta must be (T,) tensors of the same length")
@@ -56,7 +65,9 @@ class ControlMLP(nn.Module):
 class ValueMLP(nn.Module):
     """Critic ``V_phi(t, y)`` for y in R^d (t = 0..T), shape (B,)."""
 
-    def __init__(self, dim: int, T: int, hidden: int = 64, depth: int = 2, emb_dim: int = 16):
+    def __init__(
+        self, dim: int, T: int, hidden: int = 64, depth: int = 2, emb_dim: int = 16
+    ):
         super().__init__()
         self.dim, self.T, self.emb_dim = dim, T, emb_dim
         self.net = _mlp(dim + emb_dim, hidden, depth, 1)
@@ -75,9 +86,13 @@ class ValueCNN(nn.Module):
     def __init__(self, channels: int, T: int, width: int = 32, emb_dim: int = 32):
         super().__init__()
         self.T, self.emb_dim = T, emb_dim
-        self.conv = nn.Sequential(nn.Conv2d(channels, width, 3, stride=2, padding=1), nn.SiLU(),
-                                  nn.Conv2d(width, width, 3, stride=2, padding=1), nn.SiLU(),
-                                  nn.AdaptiveAvgPool2d(1))
+        self.conv = nn.Sequential(
+            nn.Conv2d(channels, width, 3, stride=2, padding=1),
+            nn.SiLU(),
+            nn.Conv2d(width, width, 3, stride=2, padding=1),
+            nn.SiLU(),
+            nn.AdaptiveAvgPool2d(1),
+        )
         self.head = _mlp(width + emb_dim, width, 2, 1)
 
     def forward(self, t, y: torch.Tensor) -> torch.Tensor:

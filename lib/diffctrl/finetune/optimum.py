@@ -21,23 +21,44 @@ from ..control.grid import Grid
 from ..control.pift import PIFTGridResult, pift_grid
 
 
-def grid_optimum(chain, reward, *, box: float = 5.0, n: int = 61, n_iter: int = 60, n_gh: int = 10,
-                 tol: float = 1e-10, device="cpu", progress: bool = False) -> PIFTGridResult:
+def grid_optimum(
+    chain,
+    reward,
+    *,
+    box: float = 5.0,
+    n: int = 61,
+    n_iter: int = 60,
+    n_gh: int = 10,
+    tol: float = 1e-10,
+    device="cpu",
+    progress: bool = False,
+) -> PIFTGridResult:
     """Grid PI-FT on ``[-box, box]^d`` (d = 1, 2) with ``n`` points per axis, at most ``n_iter``
     policy-iteration sweeps per step (stopping when the control moves by less than ``tol``) and
     ``n_gh`` Gauss-Hermite nodes per axis. Use ``.as_control()`` for ``u*(t, y)``."""
     if not box > 0:
         raise ValueError(f"box (half-width of the grid) must be > 0, got {box}")
     grid = Grid.create(-box, box, n, d=chain.dim)
-    return pift_grid(chain, reward, grid, n_iter, n_gh=n_gh, tol=tol, record=False, device=device,
-                     progress=progress)
+    return pift_grid(
+        chain,
+        reward,
+        grid,
+        n_iter,
+        n_gh=n_gh,
+        tol=tol,
+        record=False,
+        device=device,
+        progress=progress,
+    )
 
 
 def mode_fractions(y: torch.Tensor, means: torch.Tensor) -> torch.Tensor:
     """Fraction of the samples ``y`` (n, d) nearest to each of the K ``means`` (K, d): the mode
     weights of a sample of a well-separated mixture."""
     if y.ndim != 2 or means.ndim != 2 or y.shape[1] != means.shape[1]:
-        raise ValueError(f"y must be (n, d) and means (K, d) with the same d, got {tuple(y.shape)} "
-                         f"and {tuple(means.shape)}")
+        raise ValueError(
+            f"y must be (n, d) and means (K, d) with the same d, got {tuple(y.shape)} "
+            f"and {tuple(means.shape)}"
+        )
     near = torch.cdist(y.double(), means.double().to(y.device)).argmin(1)
     return torch.bincount(near, minlength=means.shape[0]).double() / y.shape[0]

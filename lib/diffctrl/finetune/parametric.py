@@ -35,7 +35,6 @@ one iteration, so the same code runs in one process or under ``DistributedDataPa
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -56,7 +55,9 @@ def call_reward(reward: Callable, y: torch.Tensor) -> torch.Tensor:
     r = reward(y)
     if not isinstance(r, torch.Tensor) or r.shape != (y.shape[0],):
         got = tuple(r.shape) if isinstance(r, torch.Tensor) else type(r).__name__
-        raise ValueError(f"reward must return a tensor of shape ({y.shape[0]},), got {got}")
+        raise ValueError(
+            f"reward must return a tensor of shape ({y.shape[0]},), got {got}"
+        )
     if not torch.all(torch.isfinite(r)):
         raise ValueError("reward returned non-finite values (NaN or inf)")
     return r
@@ -95,34 +96,53 @@ class Rollout:
     r: torch.Tensor
 
 
-def rollout(chain, control, reward, n: int, generator: torch.Generator, *, device="cpu",
-            dtype=torch.float32, shard: tuple[int, int] = (0, 1)) -> Rollout:
+def rollout(
+    chain,
+    control,
+    reward,
+    n: int,
+    generator: torch.Generator,
+    *,
+    device="cpu",
+    dtype=torch.float32,
+    shard: tuple[int, int] = (0, 1),
+) -> Rollout:
     """``n`` (global) trajectories of the controlled chain without gradients; with
     ``shard = (rank, world)`` every rank draws the same global noise and keeps rows
     ``rank * n / world ...``. Vectorised over samples."""
     rank, world = shard
     if n % world:
-        raise ValueError(f"n_traj={n} must be divisible by the number of processes {world}")
+        raise ValueError(
+            f"n_traj={n} must be divisible by the number of processes {world}"
+        )
     shape = event_shape(chain)
     sigma, _ = chain_arrays(chain)
     loc = slice(rank * (n // world), (rank + 1) * (n // world))
     gdev = generator.device
-    y = torch.randn((n, *shape), generator=generator, dtype=dtype, device=gdev)[loc].to(device)
+    y = torch.randn((n, *shape), generator=generator, dtype=dtype, device=gdev)[loc].to(
+        device
+    )
     ys, ms, us, kls = [y], [], [], []
     with torch.no_grad():
         for t in range(chain.T):
             m = chain.mean(t, y).to(dtype)
             u = control(t, y)
             if u.shape != y.shape:
-                raise ValueError(f"control(t, y) must return shape {tuple(y.shape)}, got {tuple(u.shape)}")
-            z = torch.randn((n, *shape), generator=generator, dtype=dtype, device=gdev)[loc].to(device)
+                raise ValueError(
+                    f"control(t, y) must return shape {tuple(y.shape)}, got {tuple(u.shape)}"
+                )
+            z = torch.randn((n, *shape), generator=generator, dtype=dtype, device=gdev)[
+                loc
+            ].to(device)
             y = m + u + float(sigma[t]) * z
             ms.append(m)
             us.append(u)
             kls.append(_sqnorm(u) / (2 * float(sigma[t]) ** 2))
             ys.append(y)
         r = call_reward(reward, y).to(dtype)
-    return Rollout(torch.stack(ys), torch.stack(ms), torch.stack(us), torch.stack(kls), r)
+    return Rollout(
+        torch.stack(ys), torch.stack(ms), torch.stack(us), torch.stack(kls), r
+    )
 
 
 def _frozen(module: nn.Module) -> Callable:
@@ -145,19 +165,36 @@ class FinetuneObjective(nn.Module):
     ``nn.Module`` ``V(t, y) -> (B,)`` (PI-FT only). The budget is charged for the local shard.
     """
 
-    def __init__(self, chain, reward: Callable, control: nn.Module, method: str = "pift", *,
-                 critic: nn.Module | None = None, n_traj: int = 10, truncation: int | None = None,
-                 shard: tuple[int, int] = (0, 1), budget: Budget | None = None,
-                 device="cpu", dtype=torch.float32):
+    def __init__(
+        self,
+        chain,
+        reward: Callable,
+        control: nn.Module,
+        method: str = "pift",
+        *,
+        critic: nn.Module | None = None,
+        n_traj: int = 10,
+        truncation: int | None = None,
+        shard: tuple[int, int] = (0, 1),
+        budget: Budget | None = None,
+        device="cpu",
+        dtype=torch.float32,
+    ):
         super().__init__()
         if method not in METHODS:
             raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
         if method == "pift" and critic is None:
-            raise ValueError("method 'pift' needs a critic V_phi(t, y) (e.g. nets.ValueMLP)")
+            raise ValueError(
+                "method 'pift' needs a critic V_phi(t, y) (e.g. nets.ValueMLP)"
+            )
         if not isinstance(n_traj, int) or n_traj < 2:
             raise ValueError(f"n_traj must be an int >= 2, got {n_traj!r}")
-        if truncation is not None and not (isinstance(truncation, int) and 1 <= truncation <= chain.T):
-            raise ValueError(f"truncation K must be an int in 1..{chain.T} or None, got {truncation!r}")
+        if truncation is not None and not (
+            isinstance(truncation, int) and 1 <= truncation <= chain.T
+        ):
+            raise ValueError(
+                f"truncation K must be an int in 1..{chain.T} or None, got {truncation!r}"
+            )
         for b in torch.as_tensor(chain.beta).reshape(-1).tolist():
             check_beta(b)
         self.sigma, self.beta = chain_arrays(chain)
@@ -183,8 +220,16 @@ class FinetuneObjective(nn.Module):
     def _rollout_with_kl_tails(self, gen):
         """A rollout, its weighted per-step KL ``beta_t KL_t`` (T, n) and the tails
         ``sum_{s >= t} beta_s KL_s`` (T, n)."""
-        roll = rollout(self.chain, self.control, self.reward, self.n_traj, gen, device=self.device,
-                       dtype=self.dtype, shard=self.shard)
+        roll = rollout(
+            self.chain,
+            self.control,
+            self.reward,
+            self.n_traj,
+            gen,
+            device=self.device,
+            dtype=self.dtype,
+            shard=self.shard,
+        )
         wkl = self.beta.to(self.device, self.dtype)[:, None] * roll.kl
         return roll, wkl, torch.flip(torch.cumsum(torch.flip(wkl, [0]), 0), [0])
 
@@ -202,8 +247,9 @@ class FinetuneObjective(nn.Module):
         y = roll.y[:T].reshape(-1, *shape)
         m = roll.m.reshape(-1, *shape)
         u = self.control(tt, y)
-        z = torch.randn((T, self.n_traj, *shape), generator=gen, dtype=self.dtype,
-                        device=gen.device)[:, self.shard[0] * n:(self.shard[0] + 1) * n]
+        z = torch.randn(
+            (T, self.n_traj, *shape), generator=gen, dtype=self.dtype, device=gen.device
+        )[:, self.shard[0] * n : (self.shard[0] + 1) * n]
         z = z.reshape(T * n, *shape).to(self.device)
         nxt = m + u + s2.sqrt().reshape(-1, *([1] * len(shape))) * z
         last = tt == T - 1
@@ -213,7 +259,9 @@ class FinetuneObjective(nn.Module):
             vnext[~last] = _frozen(self.critic)(tt[~last] + 1, nxt[~last])
         obj = -b * _sqnorm(u) / (2 * s2) + vnext
         ctrl_loss = -(obj * b / s2).mean()
-        self.budget.charge(nfe=2 * T * n + 2 * (T - 1) * n + 2 * T * n + 2 * (T - 1) * n, reward=3 * n)
+        self.budget.charge(
+            nfe=2 * T * n + 2 * (T - 1) * n + 2 * T * n + 2 * (T - 1) * n, reward=3 * n
+        )
         return ctrl_loss + critic_loss
 
     # --------------------------------------------------------------------- DRaFT-K (+ KL)
@@ -224,7 +272,9 @@ class FinetuneObjective(nn.Module):
         shape = event_shape(self.chain)
         T = self.chain.T
         K = T if self.truncation is None else self.truncation
-        y = torch.randn((self.n_traj, *shape), generator=gen, dtype=self.dtype, device=gen.device)[loc].to(self.device)
+        y = torch.randn(
+            (self.n_traj, *shape), generator=gen, dtype=self.dtype, device=gen.device
+        )[loc].to(self.device)
         kl = torch.zeros(n, dtype=self.dtype, device=self.device)
         for t in range(T):
             if t == T - K:
@@ -238,7 +288,12 @@ class FinetuneObjective(nn.Module):
                 m = self.chain.mean(t, y).to(self.dtype)
                 u = self.control(t, y)
                 y_next_u = u
-            z = torch.randn((self.n_traj, *shape), generator=gen, dtype=self.dtype, device=gen.device)[loc].to(self.device)
+            z = torch.randn(
+                (self.n_traj, *shape),
+                generator=gen,
+                dtype=self.dtype,
+                device=gen.device,
+            )[loc].to(self.device)
             kl = kl + float(self.beta[t]) * _sqnorm(u) / (2 * float(self.sigma[t]) ** 2)
             y = m + y_next_u + float(self.sigma[t]) * z
         r = call_reward(self.reward, y).to(self.dtype)
@@ -251,7 +306,9 @@ class FinetuneObjective(nn.Module):
         roll, wkl, tails = self._rollout_with_kl_tails(gen)
         T, n = roll.kl.shape
         shape = roll.y.shape[2:]
-        G = roll.r[None] - (tails - wkl)  # reward-to-go after step t (KL of steps s > t), (T, n)
+        G = roll.r[None] - (
+            tails - wkl
+        )  # reward-to-go after step t (KL of steps s > t), (T, n)
         # leave-one-out baseline: (G_i - mean) N / (N - 1) = G_i - mean of the other N - 1,
         # independent of trajectory i, so the score-function term stays unbiased (a batch mean
         # that includes G_i shrinks it by 1 - 1/N)
@@ -273,13 +330,23 @@ class FinetuneObjective(nn.Module):
 
     # --------------------------------------------------------------------- Adjoint Matching
     def _loss_adjoint(self, gen):
-        roll = rollout(self.chain, self.control, self.reward, self.n_traj, gen, device=self.device,
-                       dtype=self.dtype, shard=self.shard)
+        roll = rollout(
+            self.chain,
+            self.control,
+            self.reward,
+            self.n_traj,
+            gen,
+            device=self.device,
+            dtype=self.dtype,
+            shard=self.shard,
+        )
         T, n = roll.kl.shape
         shape = roll.y.shape[2:]
         with torch.enable_grad():
             yT = roll.y[T].detach().requires_grad_(True)
-            a = torch.autograd.grad(call_reward(self.reward, yT).sum(), yT)[0].to(self.dtype)
+            a = torch.autograd.grad(call_reward(self.reward, yT).sum(), yT)[0].to(
+                self.dtype
+            )
             targets = [None] * T
             for t in range(T - 1, -1, -1):
                 targets[t] = a  # a_{t+1}
@@ -313,11 +380,22 @@ def _atomic_save(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def finetune(objective: FinetuneObjective, steps: int, *, lr: float = 3e-4,
-             critic_lr: float | None = None, weight_decay: float = 0.0, seed: int = 0,
-             max_grad_norm: float | None = None, checkpoint: str | os.PathLike | None = None,
-             checkpoint_every: int = 100, callback: Callable | None = None, eval_every: int = 0,
-             model: nn.Module | None = None, progress: bool = False) -> FinetuneResult:
+def finetune(
+    objective: FinetuneObjective,
+    steps: int,
+    *,
+    lr: float = 3e-4,
+    critic_lr: float | None = None,
+    weight_decay: float = 0.0,
+    seed: int = 0,
+    max_grad_norm: float | None = None,
+    checkpoint: str | os.PathLike | None = None,
+    checkpoint_every: int = 100,
+    callback: Callable | None = None,
+    eval_every: int = 0,
+    model: nn.Module | None = None,
+    progress: bool = False,
+) -> FinetuneResult:
     """Train with AdamW (the paper: lr 3e-4) for ``steps`` iterations from the fixed ``seed``.
 
     ``model`` is what the forward runs through (default ``objective``; a
@@ -332,9 +410,16 @@ def finetune(objective: FinetuneObjective, steps: int, *, lr: float = 3e-4,
     if not lr > 0:
         raise ValueError(f"lr must be > 0, got {lr}")
     model = objective if model is None else model
-    groups = [{"params": [p for p in objective.control.parameters() if p.requires_grad], "lr": lr}]
+    groups = [
+        {
+            "params": [p for p in objective.control.parameters() if p.requires_grad],
+            "lr": lr,
+        }
+    ]
     if objective.critic is not None:
-        groups.append({"params": list(objective.critic.parameters()), "lr": critic_lr or lr})
+        groups.append(
+            {"params": list(objective.critic.parameters()), "lr": critic_lr or lr}
+        )
     if not groups[0]["params"]:
         raise ValueError("the control has no trainable parameters")
     opt = torch.optim.AdamW(groups, lr=lr, weight_decay=weight_decay)
@@ -350,20 +435,36 @@ def finetune(objective: FinetuneObjective, steps: int, *, lr: float = 3e-4,
         opt.load_state_dict(st["optimizer"])
         gen.set_state(st["generator"])
         objective.budget.load(st["budget"])
-        res.losses, res.history, start = list(st["losses"]), list(st["history"]), int(st["step"])
+        res.losses, res.history, start = (
+            list(st["losses"]),
+            list(st["history"]),
+            int(st["step"]),
+        )
         if start > steps:
             raise ValueError(f"checkpoint {ckpt} is at step {start} > steps={steps}")
 
     def save(step):
         if ckpt is not None:
-            _atomic_save({"control": objective.control.state_dict(),
-                          "critic": objective.critic.state_dict() if objective.critic is not None else None,
-                          "optimizer": opt.state_dict(), "generator": gen.get_state(),
-                          "budget": objective.budget.as_dict(), "losses": res.losses,
-                          "history": res.history, "step": step}, ckpt)
+            _atomic_save(
+                {
+                    "control": objective.control.state_dict(),
+                    "critic": objective.critic.state_dict()
+                    if objective.critic is not None
+                    else None,
+                    "optimizer": opt.state_dict(),
+                    "generator": gen.get_state(),
+                    "budget": objective.budget.as_dict(),
+                    "losses": res.losses,
+                    "history": res.history,
+                    "step": step,
+                },
+                ckpt,
+            )
 
     def record(step):
-        if callback is not None and (not res.history or res.history[-1]["step"] != step):
+        if callback is not None and (
+            not res.history or res.history[-1]["step"] != step
+        ):
             row = {"step": step, **objective.budget.as_dict()}
             row.update(callback(objective))
             res.history.append(row)
@@ -371,13 +472,20 @@ def finetune(objective: FinetuneObjective, steps: int, *, lr: float = 3e-4,
     if start == 0:
         record(0)
     params = [p for g in groups for p in g["params"]]
-    bar = tqdm(range(start, steps), desc=f"fine-tuning ({objective.method})", disable=not progress,
-               initial=start, total=steps)
+    bar = tqdm(
+        range(start, steps),
+        desc=f"fine-tuning ({objective.method})",
+        disable=not progress,
+        initial=start,
+        total=steps,
+    )
     for step in bar:
         with Timer(objective.budget):
             loss = model(gen)
             if not torch.isfinite(loss):
-                raise FloatingPointError(f"{objective.method}: non-finite loss at step {step}")
+                raise FloatingPointError(
+                    f"{objective.method}: non-finite loss at step {step}"
+                )
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if max_grad_norm is not None:

@@ -40,11 +40,17 @@ from .nets import ValueCNN
 from .parametric import FinetuneObjective
 
 #: DPOK's four prompts, the paper's (Sec. 6).
-PAPER_PROMPTS = ("A green colored rabbit", "A cat and a dog", "Four wolves in the park", "A dog on the moon")
+PAPER_PROMPTS = (
+    "A green colored rabbit",
+    "A cat and a dog",
+    "Four wolves in the park",
+    "A dog on the moon",
+)
 
 
-def strided_schedule(alphas_cumprod: torch.Tensor, n_steps: int, offset: int = 1
-                     ) -> tuple[Schedule, torch.Tensor]:
+def strided_schedule(
+    alphas_cumprod: torch.Tensor, n_steps: int, offset: int = 1
+) -> tuple[Schedule, torch.Tensor]:
     """(Schedule with ``n_steps`` levels, the UNet timestep of each level (n_steps,))."""
     ac = torch.as_tensor(alphas_cumprod, dtype=torch.float64).reshape(-1)
     n_train = ac.numel()
@@ -55,13 +61,20 @@ def strided_schedule(alphas_cumprod: torch.Tensor, n_steps: int, offset: int = 1
         raise ValueError(f"offset={offset} puts the last timestep past {n_train - 1}")
     ab = torch.cat([torch.ones(1, dtype=torch.float64), ac[ts]])
     betas = torch.cat([torch.zeros(1, dtype=torch.float64), 1 - ab[1:] / ab[:-1]])
-    times = torch.cat([torch.zeros(1, dtype=torch.float64), (ts + 1).double() / n_train])
+    times = torch.cat(
+        [torch.zeros(1, dtype=torch.float64), (ts + 1).double() / n_train]
+    )
     return Schedule("strided", betas, times), ts
 
 
 #: The parts of a diffusers Stable Diffusion folder and the config file each must hold.
-SD_PARTS = {"unet": "config.json", "vae": "config.json", "text_encoder": "config.json",
-            "tokenizer": "tokenizer_config.json", "scheduler": "scheduler_config.json"}
+SD_PARTS = {
+    "unet": "config.json",
+    "vae": "config.json",
+    "text_encoder": "config.json",
+    "tokenizer": "tokenizer_config.json",
+    "scheduler": "scheduler_config.json",
+}
 
 
 def check_sd_folder(path: str | os.PathLike, n_steps: int | None = None) -> dict:
@@ -72,23 +85,41 @@ def check_sd_folder(path: str | os.PathLike, n_steps: int | None = None) -> dict
     path = Path(path)
     if not path.is_dir():
         raise FileNotFoundError(f"sd_path: no Stable Diffusion folder at {path}")
-    missing = [f"{part}/{cfg}" for part, cfg in SD_PARTS.items() if not (path / part / cfg).is_file()]
+    missing = [
+        f"{part}/{cfg}"
+        for part, cfg in SD_PARTS.items()
+        if not (path / part / cfg).is_file()
+    ]
     if missing:
-        raise FileNotFoundError(f"sd_path: {path} lacks {', '.join(missing)} (diffusers layout)")
-    cfg = json.loads((path / "scheduler" / "scheduler_config.json").read_text(encoding="utf-8"))
+        raise FileNotFoundError(
+            f"sd_path: {path} lacks {', '.join(missing)} (diffusers layout)"
+        )
+    cfg = json.loads(
+        (path / "scheduler" / "scheduler_config.json").read_text(encoding="utf-8")
+    )
     if n_steps is not None:
         n_train = int(cfg.get("num_train_timesteps", 1000))
         offset = int(cfg.get("steps_offset", 0))
-        if isinstance(n_steps, bool) or not isinstance(n_steps, int) or not 1 <= n_steps <= n_train:
-            raise ValueError(f"n_steps must be an int in 1..{n_train} (the scheduler's "
-                             f"num_train_timesteps), got {n_steps!r}")
+        if (
+            isinstance(n_steps, bool)
+            or not isinstance(n_steps, int)
+            or not 1 <= n_steps <= n_train
+        ):
+            raise ValueError(
+                f"n_steps must be an int in 1..{n_train} (the scheduler's "
+                f"num_train_timesteps), got {n_steps!r}"
+            )
         if (n_steps - 1) * (n_train // n_steps) + offset >= n_train:
-            raise ValueError(f"n_steps={n_steps} with steps_offset={offset} puts the last timestep "
-                             f"past {n_train - 1}")
+            raise ValueError(
+                f"n_steps={n_steps} with steps_offset={offset} puts the last timestep "
+                f"past {n_train - 1}"
+            )
     return cfg
 
 
-def load_sd(path: str | os.PathLike, device="cpu", dtype=torch.float32) -> SimpleNamespace:
+def load_sd(
+    path: str | os.PathLike, device="cpu", dtype=torch.float32
+) -> SimpleNamespace:
     """UNet, VAE, text encoder, tokenizer and scheduler from a local diffusers folder (no download);
     the networks frozen and in eval mode."""
     from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
@@ -100,9 +131,12 @@ def load_sd(path: str | os.PathLike, device="cpu", dtype=torch.float32) -> Simpl
     sd = SimpleNamespace(
         unet=UNet2DConditionModel.from_pretrained(path, subfolder="unet", **kw),
         vae=AutoencoderKL.from_pretrained(path, subfolder="vae", **kw),
-        text_encoder=CLIPTextModel.from_pretrained(path, subfolder="text_encoder", **kw),
+        text_encoder=CLIPTextModel.from_pretrained(
+            path, subfolder="text_encoder", **kw
+        ),
         tokenizer=CLIPTokenizer.from_pretrained(path, subfolder="tokenizer", **kw),
-        scheduler=DDPMScheduler.from_pretrained(path, subfolder="scheduler", **kw))
+        scheduler=DDPMScheduler.from_pretrained(path, subfolder="scheduler", **kw),
+    )
     for m in (sd.unet, sd.vae, sd.text_encoder):
         m.to(device=device, dtype=dtype).eval().requires_grad_(False)
     return sd
@@ -114,8 +148,13 @@ def encode_prompt(sd: SimpleNamespace, prompt: str) -> torch.Tensor:
     if not isinstance(prompt, str) or not prompt:
         raise ValueError(f"prompt must be a non-empty string, got {prompt!r}")
     tok = sd.tokenizer
-    ids = tok(prompt, padding="max_length", max_length=tok.model_max_length, truncation=True,
-              return_tensors="pt").input_ids
+    ids = tok(
+        prompt,
+        padding="max_length",
+        max_length=tok.model_max_length,
+        truncation=True,
+        return_tensors="pt",
+    ).input_ids
     return sd.text_encoder(ids.to(sd.text_encoder.device))[0]
 
 
@@ -139,39 +178,71 @@ def green_reward(images: torch.Tensor) -> torch.Tensor:
     """A differentiable stand-in for ImageReward on images in [-1, 1], (B, 3, H, W) -> (B,): the mean
     excess of green over the other two channels (for "A green colored rabbit")."""
     if images.ndim != 4 or images.shape[1] != 3:
-        raise ValueError(f"images must have shape (B, 3, H, W), got {tuple(images.shape)}")
+        raise ValueError(
+            f"images must have shape (B, 3, H, W), got {tuple(images.shape)}"
+        )
     r, g, b = images.clamp(-1, 1).unbind(1)
     return (g - 0.5 * (r + b)).mean(dim=(1, 2))
 
 
-def build_objective(sd: SimpleNamespace, prompt: str, image_reward=green_reward, *,
-                    method: str = "pift", rank: int = PAPER_DEFAULTS["rank"],
-                    n_steps: int = PAPER_DEFAULTS["n_steps"], beta: float = PAPER_DEFAULTS["beta"],
-                    n_traj: int = PAPER_DEFAULTS["n_traj"], seed: int = 0, shard=(0, 1),
-                    device="cpu") -> FinetuneObjective:
+def build_objective(
+    sd: SimpleNamespace,
+    prompt: str,
+    image_reward=green_reward,
+    *,
+    method: str = "pift",
+    rank: int = PAPER_DEFAULTS["rank"],
+    n_steps: int = PAPER_DEFAULTS["n_steps"],
+    beta: float = PAPER_DEFAULTS["beta"],
+    n_traj: int = PAPER_DEFAULTS["n_traj"],
+    seed: int = 0,
+    shard=(0, 1),
+    device="cpu",
+) -> FinetuneObjective:
     """The paper's fine-tuning problem for ``prompt`` as a :class:`.parametric.FinetuneObjective`:
     LoRA adapters of ``rank`` on the UNet's attention projections as the control
     (:class:`.lora.LoRAControl`), the ``n_steps``-transition DDPM sub-chain, the decoded-image reward,
     and (PI-FT) a small convolutional critic on the latents."""
-    sched, ts = strided_schedule(sd.scheduler.alphas_cumprod, n_steps,
-                                 int(getattr(sd.scheduler.config, "steps_offset", 0)))
+    sched, ts = strided_schedule(
+        sd.scheduler.alphas_cumprod,
+        n_steps,
+        int(getattr(sd.scheduler.config, "steps_offset", 0)),
+    )
     unet = add_lora(sd.unet, rank=rank, seed=seed).to(device)
     c = unet.config
     shape = (c.in_channels, c.sample_size, c.sample_size)
-    chain = DiffusersChain(unet, sched, beta, shape, cond=encode_prompt(sd, prompt).to(device),
-                           timesteps=ts)
+    chain = DiffusersChain(
+        unet,
+        sched,
+        beta,
+        shape,
+        cond=encode_prompt(sd, prompt).to(device),
+        timesteps=ts,
+    )
     critic = None
     if method == "pift":
         with torch.random.fork_rng():
             torch.manual_seed(seed + 1)
             critic = ValueCNN(c.in_channels, n_steps + 1).to(device)
-    return FinetuneObjective(chain, DecodedReward(sd.vae, image_reward), LoRAControl(chain), method,
-                             critic=critic, n_traj=n_traj, shard=shard, device=device)
+    return FinetuneObjective(
+        chain,
+        DecodedReward(sd.vae, image_reward),
+        LoRAControl(chain),
+        method,
+        critic=critic,
+        n_traj=n_traj,
+        shard=shard,
+        device=device,
+    )
 
 
 def _byte_chars() -> list[str]:
     """The 256 printable stand-ins of the bytes used by CLIP's byte-level BPE (GPT-2's table)."""
-    keep = set(range(ord("!"), ord("~") + 1)) | set(range(0xA1, 0xAD)) | set(range(0xAE, 0x100))
+    keep = (
+        set(range(ord("!"), ord("~") + 1))
+        | set(range(0xA1, 0xAD))
+        | set(range(0xAE, 0x100))
+    )
     out, extra = [], 0
     for b in range(256):
         if b in keep:
@@ -197,24 +268,53 @@ def tiny_sd_folder(path: str | os.PathLike, seed: int = 0) -> Path:
     vocab["<|startoftext|>"], vocab["<|endoftext|>"] = 512, 513
     (path / "tokenizer" / "vocab.json").write_text(json.dumps(vocab))
     (path / "tokenizer" / "merges.txt").write_text("#version: 0.2\n")
-    CLIPTokenizer(str(path / "tokenizer" / "vocab.json"), str(path / "tokenizer" / "merges.txt"),
-                  model_max_length=8).save_pretrained(path / "tokenizer")
+    CLIPTokenizer(
+        str(path / "tokenizer" / "vocab.json"),
+        str(path / "tokenizer" / "merges.txt"),
+        model_max_length=8,
+    ).save_pretrained(path / "tokenizer")
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        CLIPTextModel(CLIPTextConfig(vocab_size=514, hidden_size=16, intermediate_size=32,
-                                     num_hidden_layers=1, num_attention_heads=2,
-                                     max_position_embeddings=8, bos_token_id=512, eos_token_id=513,
-                                     pad_token_id=513)).save_pretrained(path / "text_encoder")
-        UNet2DConditionModel(sample_size=8, in_channels=4, out_channels=4, layers_per_block=1,
-                             block_out_channels=(8, 16),
-                             down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
-                             up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
-                             cross_attention_dim=16, norm_num_groups=4,
-                             attention_head_dim=4).save_pretrained(path / "unet")
-        AutoencoderKL(in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(8, 16),
-                      down_block_types=("DownEncoderBlock2D",) * 2,
-                      up_block_types=("UpDecoderBlock2D",) * 2, norm_num_groups=4,
-                      sample_size=16).save_pretrained(path / "vae")
-    DDPMScheduler(num_train_timesteps=1000, beta_schedule="scaled_linear", beta_start=0.00085,
-                  beta_end=0.012, steps_offset=1).save_pretrained(path / "scheduler")
+        CLIPTextModel(
+            CLIPTextConfig(
+                vocab_size=514,
+                hidden_size=16,
+                intermediate_size=32,
+                num_hidden_layers=1,
+                num_attention_heads=2,
+                max_position_embeddings=8,
+                bos_token_id=512,
+                eos_token_id=513,
+                pad_token_id=513,
+            )
+        ).save_pretrained(path / "text_encoder")
+        UNet2DConditionModel(
+            sample_size=8,
+            in_channels=4,
+            out_channels=4,
+            layers_per_block=1,
+            block_out_channels=(8, 16),
+            down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+            up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+            cross_attention_dim=16,
+            norm_num_groups=4,
+            attention_head_dim=4,
+        ).save_pretrained(path / "unet")
+        AutoencoderKL(
+            in_channels=3,
+            out_channels=3,
+            latent_channels=4,
+            block_out_channels=(8, 16),
+            down_block_types=("DownEncoderBlock2D",) * 2,
+            up_block_types=("UpDecoderBlock2D",) * 2,
+            norm_num_groups=4,
+            sample_size=16,
+        ).save_pretrained(path / "vae")
+    DDPMScheduler(
+        num_train_timesteps=1000,
+        beta_schedule="scaled_linear",
+        beta_start=0.00085,
+        beta_end=0.012,
+        steps_offset=1,
+    ).save_pretrained(path / "scheduler")
     return path

@@ -45,7 +45,9 @@ def check_beta(beta) -> float:
 def _vec(x, p0: GaussianMixture, name: str) -> torch.Tensor:
     v = torch.as_tensor(x, dtype=p0.means.dtype, device=p0.means.device).reshape(-1)
     if v.shape != (p0.dim,):
-        raise ValueError(f"{name} must have shape ({p0.dim},) to match the mixture, got {tuple(v.shape)}")
+        raise ValueError(
+            f"{name} must have shape ({p0.dim},) to match the mixture, got {tuple(v.shape)}"
+        )
     return v
 
 
@@ -55,7 +57,9 @@ def tilt_linear(p0: GaussianMixture, c, beta: float) -> GaussianMixture:
     c = _vec(c, p0, "c")
     Sc = torch.einsum("kij,j->ki", p0.covs, c)  # (K, d)
     logw = torch.log(p0.weights) + p0.means @ c / beta + (Sc @ c) / (2 * beta**2)
-    return GaussianMixture(torch.softmax(logw, 0), p0.means + Sc / beta, p0.covs.clone())
+    return GaussianMixture(
+        torch.softmax(logw, 0), p0.means + Sc / beta, p0.covs.clone()
+    )
 
 
 def tilt_quadratic(p0: GaussianMixture, Q, a, beta: float) -> GaussianMixture:
@@ -69,11 +73,15 @@ def tilt_quadratic(p0: GaussianMixture, Q, a, beta: float) -> GaussianMixture:
     if Q.shape != (d, d):
         raise ValueError(f"Q must be ({d}, {d}), got {tuple(Q.shape)}")
     if not torch.allclose(Q, Q.T) or float(torch.linalg.eigvalsh(Q).min()) <= 0:
-        raise ValueError("Q must be symmetric positive definite for the quadratic closed form")
+        raise ValueError(
+            "Q must be symmetric positive definite for the quadratic closed form"
+        )
     prec = torch.linalg.inv(p0.covs) + Q / beta  # (K, d, d)
     cov = torch.linalg.inv(prec)
     cov = 0.5 * (cov + cov.transpose(-1, -2))
-    rhs = torch.linalg.solve(p0.covs, p0.means.unsqueeze(-1)).squeeze(-1) + (Q @ a) / beta
+    rhs = (
+        torch.linalg.solve(p0.covs, p0.means.unsqueeze(-1)).squeeze(-1) + (Q @ a) / beta
+    )
     mean = torch.einsum("kij,kj->ki", cov, rhs)
     # weight ∝ w_k N(a; m_k, S_k + beta Q^{-1})
     C = p0.covs + beta * torch.linalg.inv(Q)
@@ -113,8 +121,18 @@ class GridTarget:
     edge_mass: float = 0.0  # quadrature mass of the outermost grid lines (should be ~0)
 
     @classmethod
-    def create(cls, p0: GaussianMixture, reward, beta: float, lo=None, hi=None, n: int = 801,
-               pad: float = 8.0, edge_tol: float = 1e-9, max_widen: int = 4) -> "GridTarget":
+    def create(
+        cls,
+        p0: GaussianMixture,
+        reward,
+        beta: float,
+        lo=None,
+        hi=None,
+        n: int = 801,
+        pad: float = 8.0,
+        edge_tol: float = 1e-9,
+        max_widen: int = 4,
+    ) -> GridTarget:
         """Grid ``[lo, hi]^d`` with ``n`` points per axis (default box: every component's mean
         +- ``pad`` standard deviations).
 
@@ -128,19 +146,29 @@ class GridTarget:
         if d not in (1, 2):
             raise ValueError(f"GridTarget works in 1-D or 2-D, got a {d}-D mixture")
         if not isinstance(n, int) or n < 11:
-            raise ValueError(f"n (grid points per axis) must be an int >= 11, got {n!r}")
+            raise ValueError(
+                f"n (grid points per axis) must be an int >= 11, got {n!r}"
+            )
         if not edge_tol > 0:
             raise ValueError(f"edge_tol must be > 0, got {edge_tol!r}")
         default_box = lo is None and hi is None
         sd = torch.diagonal(p0.covs, dim1=-2, dim2=-1).sqrt()
         dt, dev = p0.means.dtype, p0.means.device
         for attempt in range(max_widen + 1 if default_box else 1):
-            lo_ = (p0.means - pad * sd).min(0).values.tolist() if lo is None \
+            lo_ = (
+                (p0.means - pad * sd).min(0).values.tolist()
+                if lo is None
                 else list(np.broadcast_to(lo, (d,)))
-            hi_ = (p0.means + pad * sd).max(0).values.tolist() if hi is None \
+            )
+            hi_ = (
+                (p0.means + pad * sd).max(0).values.tolist()
+                if hi is None
                 else list(np.broadcast_to(hi, (d,)))
-            axes = [torch.linspace(float(a), float(b), n, dtype=dt, device=dev)
-                    for a, b in zip(lo_, hi_)]
+            )
+            axes = [
+                torch.linspace(float(a), float(b), n, dtype=dt, device=dev)
+                for a, b in zip(lo_, hi_)
+            ]
             mesh = torch.meshgrid(*axes, indexing="ij")
             pts = torch.stack([m.reshape(-1) for m in mesh], -1)
             logf = cls._log_unnorm(p0, reward, beta, pts)
@@ -154,17 +182,24 @@ class GridTarget:
                 on_edge[tuple(idx)] = True
                 idx[ax] = -1
                 on_edge[tuple(idx)] = True
-            edge_mass = float(torch.exp(torch.logsumexp((logf + torch.log(W))[
-                on_edge.reshape(-1)], 0) - log_Z))
+            edge_mass = float(
+                torch.exp(
+                    torch.logsumexp((logf + torch.log(W))[on_edge.reshape(-1)], 0)
+                    - log_Z
+                )
+            )
             if edge_mass <= edge_tol:
                 break
             if default_box and attempt < max_widen:
                 pad *= 2.0
         if edge_mass > edge_tol:
-            warnings.warn(f"GridTarget: mass {edge_mass:.2g} on the edge of the box "
-                          f"lo={lo_}, hi={hi_} (edge_tol {edge_tol:g}): the box cuts the target "
-                          "off; moments are biased and samples truncated. Give a wider lo/hi.",
-                          RuntimeWarning, stacklevel=2)
+            warnings.warn(
+                f"GridTarget: mass {edge_mass:.2g} on the edge of the box "
+                f"lo={lo_}, hi={hi_} (edge_tol {edge_tol:g}): the box cuts the target "
+                "off; moments are biased and samples truncated. Give a wider lo/hi.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         lo, hi = lo_, hi_
         # envelope per cell: max over the cell's corners, inflated by the corner log-gradients
         F = logf.reshape((n,) * d)
@@ -176,11 +211,29 @@ class GridTarget:
             cmax = torch.maximum(F[:-1], F[1:])
             gmax = torch.maximum(G[:-1], G[1:])
         else:
-            cmax = torch.stack([F[:-1, :-1], F[1:, :-1], F[:-1, 1:], F[1:, 1:]]).max(0).values
-            gmax = torch.stack([G[:-1, :-1], G[1:, :-1], G[:-1, 1:], G[1:, 1:]]).max(0).values
+            cmax = (
+                torch.stack([F[:-1, :-1], F[1:, :-1], F[:-1, 1:], F[1:, 1:]])
+                .max(0)
+                .values
+            )
+            gmax = (
+                torch.stack([G[:-1, :-1], G[1:, :-1], G[:-1, 1:], G[1:, 1:]])
+                .max(0)
+                .values
+            )
         env = cmax + 2.0 * math.sqrt(d) * h * gmax + 0.05
-        return cls(p0, reward, beta, tuple(map(float, lo)), tuple(map(float, hi)), n, log_Z, axes,
-                   env.reshape(-1).detach(), edge_mass=edge_mass)
+        return cls(
+            p0,
+            reward,
+            beta,
+            tuple(map(float, lo)),
+            tuple(map(float, hi)),
+            n,
+            log_Z,
+            axes,
+            env.reshape(-1).detach(),
+            edge_mass=edge_mass,
+        )
 
     @staticmethod
     def _log_unnorm(p0, reward, beta, x):
@@ -203,7 +256,10 @@ class GridTarget:
         d, n = self.dim, self.n
         mesh = torch.meshgrid(*self._axes, indexing="ij")
         pts = torch.stack([m.reshape(-1) for m in mesh], -1)
-        w = [_trapezoid_weights(n, float(ax[1] - ax[0]), pts.dtype, pts.device) for ax in self._axes]
+        w = [
+            _trapezoid_weights(n, float(ax[1] - ax[0]), pts.dtype, pts.device)
+            for ax in self._axes
+        ]
         W = w[0] if d == 1 else (w[0][:, None] * w[1][None, :]).reshape(-1)
         p = self.log_prob(pts).exp() * W
         mu = p @ pts
@@ -219,7 +275,9 @@ class GridTarget:
         lw = self._cell_logp
         probs = torch.softmax(lw, 0).cpu()
         lo = torch.tensor(self.lo, dtype=torch.float64)
-        h = torch.tensor([float(ax[1] - ax[0]) for ax in self._axes], dtype=torch.float64)
+        h = torch.tensor(
+            [float(ax[1] - ax[0]) for ax in self._axes], dtype=torch.float64
+        )
         out = []
         have = 0
         while have < n:
@@ -229,7 +287,14 @@ class GridTarget:
                 ij = idx[:, None]
             else:
                 ij = torch.stack([idx // cells, idx % cells], -1)
-            x = lo + (ij.double() + torch.rand(m, d, generator=generator, dtype=torch.float64)) * h
+            x = (
+                lo
+                + (
+                    ij.double()
+                    + torch.rand(m, d, generator=generator, dtype=torch.float64)
+                )
+                * h
+            )
             x = x.to(self.p0.means)
             # accept with probability f(x) / envelope(cell), f the unnormalised density
             ratio = self.log_prob(x) + self.log_Z - lw.cpu()[idx].to(x)

@@ -20,8 +20,15 @@ from .scores import FusedScore
 __all__ = ["fusion_timings", "time_fused"]
 
 
-def time_fused(models: list[torch.nn.Module], sched: Schedule, batch: int, dim: int,
-               evaluation: str, repeats: int, device) -> float:
+def time_fused(
+    models: list[torch.nn.Module],
+    sched: Schedule,
+    batch: int,
+    dim: int,
+    evaluation: str,
+    repeats: int,
+    device,
+) -> float:
     """Best-of-``repeats`` seconds of ``sample`` with the fused score of ``models``."""
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")
@@ -37,9 +44,16 @@ def time_fused(models: list[torch.nn.Module], sched: Schedule, batch: int, dim: 
     return best
 
 
-def fusion_timings(Ks: list[int], batch: int = 1024, dim: int = 2, levels: int = 100,
-                   hidden: int = 128, repeats: int = 3, device="cpu",
-                   seed: int = 0) -> list[dict[str, float]]:
+def fusion_timings(
+    Ks: list[int],
+    batch: int = 1024,
+    dim: int = 2,
+    levels: int = 100,
+    hidden: int = 128,
+    repeats: int = 3,
+    device="cpu",
+    seed: int = 0,
+) -> list[dict[str, float]]:
     """One row ``{K, vmap_s, loop_s, ratio}`` per K (ratio = loop / vmap), after a warm-up."""
     if not Ks or min(Ks) < 1:
         raise ValueError(f"Ks must be a non-empty list of positive ints, got {Ks!r}")

@@ -51,7 +51,9 @@ def count_flops(fn: Callable[[], Any]) -> int:
     return int(counter.get_total_flops())
 
 
-def network_eval_flops(problem: ControlledSDE, theta: torch.Tensor, n_paths: int) -> int:
+def network_eval_flops(
+    problem: ControlledSDE, theta: torch.Tensor, n_paths: int
+) -> int:
     """Flops of one batched evaluation of the coefficients (one network pass) on ``n_paths``."""
     x = problem.x0.to(theta).expand(n_paths, -1)
     t = torch.zeros(n_paths, dtype=theta.dtype, device=theta.device)
@@ -91,8 +93,9 @@ def _can_reset_peak_rss() -> bool:
         return False
 
 
-def peak_memory(fn: Callable[[], Any], device: str | torch.device = "cpu",
-                method: str = "auto") -> int:
+def peak_memory(
+    fn: Callable[[], Any], device: str | torch.device = "cpu", method: str = "auto"
+) -> int:
     """Peak bytes used during ``fn()`` above the level just before the call.
 
     CUDA: tensor bytes, ``torch.cuda.max_memory_allocated`` after a reset. CPU, ``method="rss"``
@@ -126,8 +129,11 @@ def peak_memory(fn: Callable[[], Any], device: str | torch.device = "cpu",
 
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         fn()
-    events = sorted((e.time_range.start, e.self_cpu_memory_usage) for e in prof.events()
-                    if e.self_cpu_memory_usage)
+    events = sorted(
+        (e.time_range.start, e.self_cpu_memory_usage)
+        for e in prof.events()
+        if e.self_cpu_memory_usage
+    )
     current = peak = 0
     for _, delta in events:
         current += delta
@@ -135,8 +141,13 @@ def peak_memory(fn: Callable[[], Any], device: str | torch.device = "cpu",
     return int(peak)
 
 
-def time_call(fn: Callable[[], Any], *, repeats: int = 3, warmup: int = 1,
-              device: str | torch.device = "cpu") -> float:
+def time_call(
+    fn: Callable[[], Any],
+    *,
+    repeats: int = 3,
+    warmup: int = 1,
+    device: str | torch.device = "cpu",
+) -> float:
     """Median wall-clock seconds of ``fn()`` over ``repeats`` runs after ``warmup`` runs."""
     device = torch.device(device)
     for _ in range(warmup):
@@ -151,8 +162,9 @@ def time_call(fn: Callable[[], Any], *, repeats: int = 3, warmup: int = 1,
     return statistics.median(times)
 
 
-def predicted_bytes(method: str, n: int, d: int, n_paths: int, per_path: bool,
-                    itemsize: int = 4) -> int:
+def predicted_bytes(
+    method: str, n: int, d: int, n_paths: int, per_path: bool, itemsize: int = 4
+) -> int:
     """A rough upper estimate of a method's peak memory, to skip runs that would not fit.
 
     Forward sensitivities hold ``Y``, its update and the per-path Jacobian ``D_theta (mu, rho)``
@@ -164,14 +176,24 @@ def predicted_bytes(method: str, n: int, d: int, n_paths: int, per_path: bool,
     return int((4 * n + (3 * n_paths * n if per_path else 0)) * itemsize)
 
 
-def benchmark_estimators(ns: Sequence[float], methods: Sequence[str] = METHODS, *,
-                         n_paths: int = 16, n_steps: int = 50, repeats: int = 3,
-                         per_path: bool = False, measure_memory: bool = True,
-                         max_bytes: float = 4e9, max_seconds: float = 60.0,
-                         slow_call: float = 2.0, max_n: dict[str, float] | None = None,
-                         seed: int = 0,
-                         dtype=torch.float32, device: str | torch.device = "cpu",
-                         progress: bool = False) -> list[dict[str, Any]]:
+def benchmark_estimators(
+    ns: Sequence[float],
+    methods: Sequence[str] = METHODS,
+    *,
+    n_paths: int = 16,
+    n_steps: int = 50,
+    repeats: int = 3,
+    per_path: bool = False,
+    measure_memory: bool = True,
+    max_bytes: float = 4e9,
+    max_seconds: float = 60.0,
+    slow_call: float = 2.0,
+    max_n: dict[str, float] | None = None,
+    seed: int = 0,
+    dtype=torch.float32,
+    device: str | torch.device = "cpu",
+    progress: bool = False,
+) -> list[dict[str, Any]]:
     """Runtime and peak memory per gradient estimate vs parameter count, on the point mass.
 
     For each target ``n`` the point mass gets a 4-layer tanh MLP ``(5, W, W, W, 2)`` with the
@@ -191,20 +213,36 @@ def benchmark_estimators(ns: Sequence[float], methods: Sequence[str] = METHODS, 
     stopped: dict[str, str] = {}
     last: dict[str, tuple[int, float]] = {}
     # one-time costs of a first call (imports, kernel caches) are nobody's per-estimate cost
-    warm_problem, warm_theta = point_mass_lq(hidden=(4, 4, 4), dtype=dtype, device=device)
+    warm_problem, warm_theta = point_mass_lq(
+        hidden=(4, 4, 4), dtype=dtype, device=device
+    )
     for method in methods:
-        estimate_gradient(method, warm_problem, warm_theta, n_paths=2, n_steps=2,
-                          generator=torch.Generator(device=device).manual_seed(seed),
-                          per_path=per_path)
+        estimate_gradient(
+            method,
+            warm_problem,
+            warm_theta,
+            n_paths=2,
+            n_steps=2,
+            generator=torch.Generator(device=device).manual_seed(seed),
+            per_path=per_path,
+        )
     for target in tqdm(ns, disable=not progress, desc="n"):
         width = mlp_width_for(target)
         gen = torch.Generator(device=device).manual_seed(seed)
-        problem, theta = point_mass_lq(hidden=(width,) * 3, generator=gen, dtype=dtype,
-                                       device=device)
+        problem, theta = point_mass_lq(
+            hidden=(width,) * 3, generator=gen, dtype=dtype, device=device
+        )
         n = problem.n_params
         for method in methods:
-            row = dict(n=n, width=width, method=method, seconds=math.nan, peak_bytes=math.nan,
-                       state_dim=state_dimension(method, problem), status="ok")
+            row = dict(
+                n=n,
+                width=width,
+                method=method,
+                seconds=math.nan,
+                peak_bytes=math.nan,
+                state_dim=state_dimension(method, problem),
+                status="ok",
+            )
             if method in stopped:
                 row["status"] = stopped[method]
                 rows.append(row)
@@ -216,8 +254,9 @@ def benchmark_estimators(ns: Sequence[float], methods: Sequence[str] = METHODS, 
                 continue
             need = predicted_bytes(method, n, problem.d, n_paths, per_path, itemsize)
             if need > max_bytes:
-                stopped[method] = (f"skipped: predicted {need / 1e9:.1f} GB > "
-                                   f"{max_bytes / 1e9:.1f} GB")
+                stopped[method] = (
+                    f"skipped: predicted {need / 1e9:.1f} GB > {max_bytes / 1e9:.1f} GB"
+                )
                 row["status"] = stopped[method]
                 rows.append(row)
                 continue
@@ -225,14 +264,22 @@ def benchmark_estimators(ns: Sequence[float], methods: Sequence[str] = METHODS, 
             def run():
                 g = torch.Generator(device=device).manual_seed(seed + 1)
                 # noqa below: run() is called before the loop's `del problem, theta`
-                return estimate_gradient(method, problem, theta, n_paths=n_paths,  # noqa: F821
-                                         n_steps=n_steps, generator=g, per_path=per_path)
+                return estimate_gradient(
+                    method,
+                    problem,  # noqa: F821
+                    theta,  # noqa: F821
+                    n_paths=n_paths,
+                    n_steps=n_steps,
+                    generator=g,
+                    per_path=per_path,
+                )
 
             if method in last:
                 predicted = last[method][1] * n / last[method][0]
                 if predicted > max_seconds:
-                    stopped[method] = (f"skipped: predicted {predicted:.0f} s > "
-                                       f"{max_seconds:.0f} s")
+                    stopped[method] = (
+                        f"skipped: predicted {predicted:.0f} s > {max_seconds:.0f} s"
+                    )
                     row["status"] = stopped[method]
                     rows.append(row)
                     continue
@@ -242,8 +289,12 @@ def benchmark_estimators(ns: Sequence[float], methods: Sequence[str] = METHODS, 
             else:
                 run()
             first = time.perf_counter() - t0
-            row["seconds"] = time_call(run, repeats=repeats if first < slow_call else 1,
-                                       warmup=0, device=device)
+            row["seconds"] = time_call(
+                run,
+                repeats=repeats if first < slow_call else 1,
+                warmup=0,
+                device=device,
+            )
             last[method] = (n, row["seconds"])
             rows.append(row)
         del problem, theta

@@ -30,8 +30,15 @@ import torch
 from torch.func import grad, grad_and_value, jacrev, jvp, vmap
 from tqdm.auto import tqdm
 
-from .sde import (ControlledSDE, check_theta, euler_step, resolve_noise, simulate, time_grid,
-                  value_and_x_derivatives)
+from .sde import (
+    ControlledSDE,
+    check_theta,
+    euler_step,
+    resolve_noise,
+    simulate,
+    time_grid,
+    value_and_x_derivatives,
+)
 
 METHODS = ("gg", "pathwise_forward", "pathwise_reverse", "lr")
 
@@ -58,7 +65,9 @@ class GradientEstimate:
     def stderr(self) -> torch.Tensor:
         """Per-coordinate standard error ``std / sqrt(M)`` of ``mean``."""
         if self.samples is None:
-            raise ValueError("no per-path samples: call the estimator with per_path=True")
+            raise ValueError(
+                "no per-path samples: call the estimator with per_path=True"
+            )
         m = self.samples.shape[0]
         if m < 2:
             raise ValueError("a standard error needs n_paths >= 2")
@@ -68,9 +77,13 @@ class GradientEstimate:
 def _finish(method, samples, cost, n_steps, mean=None) -> GradientEstimate:
     if mean is None:
         mean = samples.mean(0)
-    return GradientEstimate(method=method, mean=mean.detach(),
-                            samples=None if samples is None else samples.detach(),
-                            cost=cost.detach(), n_steps=n_steps)
+    return GradientEstimate(
+        method=method,
+        mean=mean.detach(),
+        samples=None if samples is None else samples.detach(),
+        cost=cost.detach(),
+        n_steps=n_steps,
+    )
 
 
 def _x0(problem: ControlledSDE, theta: torch.Tensor, n_paths: int) -> torch.Tensor:
@@ -82,10 +95,18 @@ def _terminal3(problem: ControlledSDE):
 
 
 # --------------------------------------------------------------------------- generator gradient
-def generator_gradient(problem: ControlledSDE, theta: torch.Tensor, *, n_paths: int | None = None,
-                       n_steps: int | None = None, generator: torch.Generator | None = None,
-                       noise: torch.Tensor | None = None, kappa: torch.Tensor | None = None,
-                       per_path: bool = True, progress: bool = False) -> GradientEstimate:
+def generator_gradient(
+    problem: ControlledSDE,
+    theta: torch.Tensor,
+    *,
+    n_paths: int | None = None,
+    n_steps: int | None = None,
+    generator: torch.Generator | None = None,
+    noise: torch.Tensor | None = None,
+    kappa: torch.Tensor | None = None,
+    per_path: bool = True,
+    progress: bool = False,
+) -> GradientEstimate:
     """Generator-gradient (GG) estimator (Wang, Blanchet & Glynn 2024, Thm. 1; chapter, Prop. GG).
 
     State carried per path: ``X (d)``, first variation ``J (d, d)``, and, when sigma depends on
@@ -104,8 +125,10 @@ def generator_gradient(problem: ControlledSDE, theta: torch.Tensor, *, n_paths: 
     else:
         kappa = torch.as_tensor(kappa, device=dev)
         if kappa.shape != (M,) or kappa.dtype.is_floating_point:
-            raise ValueError(f"kappa must be an integer tensor of shape ({M},), got "
-                             f"{tuple(kappa.shape)} {kappa.dtype}")
+            raise ValueError(
+                f"kappa must be an integer tensor of shape ({M},), got "
+                f"{tuple(kappa.shape)} {kappa.dtype}"
+            )
         if int(kappa.min()) < 0 or int(kappa.max()) >= N:
             raise ValueError(f"kappa must lie in [0, {N - 1}]")
     need_hess = problem.sigma_depends_on_theta
@@ -122,7 +145,9 @@ def generator_gradient(problem: ControlledSDE, theta: torch.Tensor, *, n_paths: 
     inv[order_] = torch.arange(M, device=dev)
     ks = kappa[order_]
     nz = noise[:, order_]
-    n_act = torch.searchsorted(ks, torch.arange(N + 1, device=dev), right=False).tolist()
+    n_act = torch.searchsorted(
+        ks, torch.arange(N + 1, device=dev), right=False
+    ).tolist()
     eye = torch.eye(d, dtype=dt, device=dev)
     x = _x0(problem, th, M)
     J = torch.zeros(M, d, d, dtype=dt, device=dev)
@@ -134,23 +159,29 @@ def generator_gradient(problem: ControlledSDE, theta: torch.Tensor, *, n_paths: 
     for k in tqdm(range(N), disable=not progress, desc="GG", leave=False):
         t = time_grid(problem, N, M, k, th)
         x_kappa = torch.where((ks == k)[:, None], x, x_kappa)
-        a, b0 = n_act[k], n_act[k - 1] if k > 0 else 0   # active prefix; [b0, a) starts now
+        a, b0 = (
+            n_act[k],
+            n_act[k - 1] if k > 0 else 0,
+        )  # active prefix; [b0, a) starts now
         J[b0:a] = eye
         db = nz[k]
         mu = torch.empty_like(x)
         rho = torch.empty_like(cost)
         sigma = None
-        if a < M:    # paths before their kappa + 1: values only
+        if a < M:  # paths before their kappa + 1: values only
             mu[a:], rho[a:] = problem.drift_cost(prm, t[a:], x[a:])
             sig_rest = problem.diffusion(prm, t[a:], x[a:])
             sigma = sig_rest.new_empty((M, *sig_rest.shape[1:]))
             sigma[a:] = sig_rest
-        if a > 0:    # active paths: values and x-derivatives, tangents carried forward
+        if a > 0:  # active paths: values and x-derivatives, tangents carried forward
             xa, ta, Ja = x[:a], t[:a], J[:a]
             (mu_a, rho_a), (dmu, drho), hess = value_and_x_derivatives(
-                problem.drift_cost, prm, ta, xa, order, problem.drift_cost_jvp)
+                problem.drift_cost, prm, ta, xa, order, problem.drift_cost_jvp
+            )
             if problem.sigma_depends_on_x:
-                sig_a, dsig, hsig = value_and_x_derivatives(problem.diffusion, prm, ta, xa, order)
+                sig_a, dsig, hsig = value_and_x_derivatives(
+                    problem.diffusion, prm, ta, xa, order
+                )
             else:
                 sig_a, dsig, hsig = problem.diffusion(prm, ta, xa), None, None
             mu[:a], rho[:a] = mu_a, rho_a
@@ -165,24 +196,35 @@ def generator_gradient(problem: ControlledSDE, theta: torch.Tensor, *, n_paths: 
             if need_hess:
                 d2mu, d2rho = hess
                 Ka = K[:a]
-                H[:a] += h * (torch.einsum("bca,bce,bef->baf", Ja, d2rho, Ja)
-                              + torch.einsum("bc,bcaf->baf", drho, Ka))
-                K_new = Ka + h * (torch.einsum("bic,bcaf->biaf", dmu, Ka)
-                                  + torch.einsum("bice,bca,bef->biaf", d2mu, Ja, Ja))
+                H[:a] += h * (
+                    torch.einsum("bca,bce,bef->baf", Ja, d2rho, Ja)
+                    + torch.einsum("bc,bcaf->baf", drho, Ka)
+                )
+                K_new = Ka + h * (
+                    torch.einsum("bic,bcaf->biaf", dmu, Ka)
+                    + torch.einsum("bice,bca,bef->biaf", d2mu, Ja, Ja)
+                )
                 if dsig is not None:
-                    K_new = K_new + torch.einsum("bilc,bl,bcaf->biaf", dsig, dba, Ka) \
+                    K_new = (
+                        K_new
+                        + torch.einsum("bilc,bl,bcaf->biaf", dsig, dba, Ka)
                         + torch.einsum("bilce,bl,bca,bef->biaf", hsig, dba, Ja, Ja)
+                    )
                 K[:a] = K_new
             J[:a] = J_new
         cost = cost + rho * h
         x = euler_step(x, mu, sigma, db, h)
-    J[n_act[N - 1]:] = eye                    # kappa = N - 1: the tangent starts at X_N
+    J[n_act[N - 1] :] = eye  # kappa = N - 1: the tangent starts at X_N
     t_N = time_grid(problem, N, M, N, th)
     g, dg, d2g = value_and_x_derivatives(_terminal3(problem), prm, t_N, x, order)
     cost = cost + g
     lam = lam + torch.einsum("bca,bc->ba", J, dg)
     if need_hess:
-        H = H + torch.einsum("bca,bce,bef->baf", J, d2g, J) + torch.einsum("bc,bcaf->baf", dg, K)
+        H = (
+            H
+            + torch.einsum("bca,bce,bef->baf", J, d2g, J)
+            + torch.einsum("bc,bcaf->baf", dg, K)
+        )
     # back to the caller's path order
     x, cost, lam, H, x_kappa = (v[inv] for v in (x, cost, lam, H, x_kappa))
     x_T = x
@@ -198,25 +240,37 @@ def generator_gradient(problem: ControlledSDE, theta: torch.Tensor, *, n_paths: 
         return val
 
     if per_path:
+
         def one(th_, t1, x1, lam1, H1, xT1):
             p_ = problem.params(th_)
             val = integrand(p_, t1[None], x1[None], lam1[None], H1[None])[0]
             return T * val + problem.terminal_cost(p_, xT1[None])[0]
 
-        samples = vmap(grad(one), in_dims=(None, 0, 0, 0, 0, 0))(th, t_kappa, x_kappa, lam, H, x_T)
+        samples = vmap(grad(one), in_dims=(None, 0, 0, 0, 0, 0))(
+            th, t_kappa, x_kappa, lam, H, x_T
+        )
         return _finish("gg", samples, cost, N)
     th_r = th.clone().requires_grad_(True)
     p_r = problem.params(th_r)
-    obj = (T * integrand(p_r, t_kappa, x_kappa, lam, H) + problem.terminal_cost(p_r, x_T)).mean()
+    obj = (
+        T * integrand(p_r, t_kappa, x_kappa, lam, H) + problem.terminal_cost(p_r, x_T)
+    ).mean()
     (mean,) = torch.autograd.grad(obj, th_r)
     return _finish("gg", None, cost, N, mean=mean)
 
 
 # --------------------------------------------------------------------------- pathwise, forward
-def pathwise_forward(problem: ControlledSDE, theta: torch.Tensor, *, n_paths: int | None = None,
-                     n_steps: int | None = None, generator: torch.Generator | None = None,
-                     noise: torch.Tensor | None = None, per_path: bool = True,
-                     progress: bool = False) -> GradientEstimate:
+def pathwise_forward(
+    problem: ControlledSDE,
+    theta: torch.Tensor,
+    *,
+    n_paths: int | None = None,
+    n_steps: int | None = None,
+    generator: torch.Generator | None = None,
+    noise: torch.Tensor | None = None,
+    per_path: bool = True,
+    progress: bool = False,
+) -> GradientEstimate:
     """Pathwise derivative by forward sensitivities ``Y_k = dX_k / dtheta`` (shape ``(M, d, n)``).
 
     ``Y_{k+1} = Y_k + (D_x mu Y_k + D_theta mu) h
@@ -233,6 +287,7 @@ def pathwise_forward(problem: ControlledSDE, theta: torch.Tensor, *, n_paths: in
         def f(th_, t1, x1):
             out = fn(problem.params(th_), t1[None], x1[None])
             return tuple(o[0] for o in out) if isinstance(out, tuple) else out[0]
+
         return f
 
     jac_theta_drift = vmap(jacrev(single(problem.drift_cost)), in_dims=(None, 0, 0))
@@ -244,8 +299,9 @@ def pathwise_forward(problem: ControlledSDE, theta: torch.Tensor, *, n_paths: in
     cost = torch.zeros(M, dtype=dt, device=dev)
     for k in tqdm(range(N), disable=not progress, desc="pathwise forward", leave=False):
         t = time_grid(problem, N, M, k, th)
-        (mu, rho), (dmu, drho), _ = value_and_x_derivatives(problem.drift_cost, prm, t, x, 1,
-                                                            problem.drift_cost_jvp)
+        (mu, rho), (dmu, drho), _ = value_and_x_derivatives(
+            problem.drift_cost, prm, t, x, 1, problem.drift_cost_jvp
+        )
         jmu, jrho = jac_theta_drift(th, t, x)
         if problem.sigma_depends_on_x:
             sigma, dsig, _ = value_and_x_derivatives(problem.diffusion, prm, t, x, 1)
@@ -272,10 +328,17 @@ def pathwise_forward(problem: ControlledSDE, theta: torch.Tensor, *, n_paths: in
 
 
 # --------------------------------------------------------------------------- pathwise, reverse
-def pathwise_reverse(problem: ControlledSDE, theta: torch.Tensor, *, n_paths: int | None = None,
-                     n_steps: int | None = None, generator: torch.Generator | None = None,
-                     noise: torch.Tensor | None = None, per_path: bool = True,
-                     progress: bool = False) -> GradientEstimate:
+def pathwise_reverse(
+    problem: ControlledSDE,
+    theta: torch.Tensor,
+    *,
+    n_paths: int | None = None,
+    n_steps: int | None = None,
+    generator: torch.Generator | None = None,
+    noise: torch.Tensor | None = None,
+    per_path: bool = True,
+    progress: bool = False,
+) -> GradientEstimate:
     """Pathwise derivative by reverse-mode autograd through the simulated Euler path.
 
     ``per_path=True``: ``vmap(grad)`` over paths (per-path samples, memory ``M n``);
@@ -285,6 +348,7 @@ def pathwise_reverse(problem: ControlledSDE, theta: torch.Tensor, *, n_paths: in
     noise, N, M, h = resolve_noise(problem, theta, n_paths, n_steps, generator, noise)
     th = theta.detach()
     if per_path:
+
         def one(th_, nz):
             return simulate(problem, th_, noise=nz[:, None, :])["cost"][0]
 
@@ -297,10 +361,18 @@ def pathwise_reverse(problem: ControlledSDE, theta: torch.Tensor, *, n_paths: in
 
 
 # --------------------------------------------------------------------------- likelihood ratio
-def likelihood_ratio(problem: ControlledSDE, theta: torch.Tensor, *, n_paths: int | None = None,
-                     n_steps: int | None = None, generator: torch.Generator | None = None,
-                     noise: torch.Tensor | None = None, per_path: bool = True,
-                     progress: bool = False, check_range: bool = True) -> GradientEstimate:
+def likelihood_ratio(
+    problem: ControlledSDE,
+    theta: torch.Tensor,
+    *,
+    n_paths: int | None = None,
+    n_steps: int | None = None,
+    generator: torch.Generator | None = None,
+    noise: torch.Tensor | None = None,
+    per_path: bool = True,
+    progress: bool = False,
+    check_range: bool = True,
+) -> GradientEstimate:
     """Likelihood-ratio (score-function) estimator on the Euler chain.
 
     ``C * sum_k (sigma_k^+ D_theta mu_k)' dB_k + sum_k D_theta rho_k h + D_theta g(X_N)``, with
@@ -313,7 +385,8 @@ def likelihood_ratio(problem: ControlledSDE, theta: torch.Tensor, *, n_paths: in
         raise ValueError(
             f"likelihood ratio does not apply to problem {problem.name!r}: its diffusion "
             "coefficient sigma depends on theta (the path laws for different theta are then "
-            "mutually singular). Use 'gg' or a pathwise estimator.")
+            "mutually singular). Use 'gg' or a pathwise estimator."
+        )
     noise, N, M, h = resolve_noise(problem, theta, n_paths, n_steps, generator, noise)
     th = theta.detach()
     d, m = problem.d, problem.m
@@ -326,21 +399,30 @@ def likelihood_ratio(problem: ControlledSDE, theta: torch.Tensor, *, n_paths: in
     pinv = torch.linalg.pinv(sigma)  # (N M, m, d)
     w = torch.einsum("bmd,bm->bd", pinv, noise.reshape(N * M, m)).reshape(N, M, d)
     if check_range:
-        v = torch.randn(th.shape, generator=torch.Generator(device=th.device).manual_seed(0),
-                        dtype=th.dtype, device=th.device)
+        v = torch.randn(
+            th.shape,
+            generator=torch.Generator(device=th.device).manual_seed(0),
+            dtype=th.dtype,
+            device=th.device,
+        )
         t0, x0 = t_flat[:M], x_flat[:M]
-        _, dmu = jvp(lambda p: problem.drift_cost(problem.params(p), t0, x0)[0], (th,), (v,))
+        _, dmu = jvp(
+            lambda p: problem.drift_cost(problem.params(p), t0, x0)[0], (th,), (v,)
+        )
         s0, p0 = sigma[:M], pinv[:M]
         resid = dmu - torch.einsum("bdm,bme,be->bd", s0, p0, dmu)
         if resid.abs().max() > 1e-6 * (1.0 + dmu.abs().max()):
             raise ValueError(
                 f"likelihood ratio does not apply to problem {problem.name!r}: the drift's "
-                "dependence on theta leaves the range of sigma (the score is not defined).")
+                "dependence on theta leaves the range of sigma (the score is not defined)."
+            )
 
     def phi(th_, xs, ws, c):  # one path: xs (N+1, d), ws (N, d), c ()
         p_ = problem.params(th_)
         mu, rho = problem.drift_cost(p_, ts, xs[:-1])
-        return c * (mu * ws).sum() + h * rho.sum() + problem.terminal_cost(p_, xs[-1:])[0]
+        return (
+            c * (mu * ws).sum() + h * rho.sum() + problem.terminal_cost(p_, xs[-1:])[0]
+        )
 
     if per_path:
         samples = vmap(grad(phi), in_dims=(None, 1, 1, 0))(th, path, w, cost)
@@ -348,8 +430,11 @@ def likelihood_ratio(problem: ControlledSDE, theta: torch.Tensor, *, n_paths: in
     th_r = th.clone().requires_grad_(True)
     p_r = problem.params(th_r)
     mu, rho = problem.drift_cost(p_r, t_flat, x_flat)
-    obj = (cost[None, :] * (mu.reshape(N, M, d) * w).sum(-1)).sum() + h * rho.sum() \
+    obj = (
+        (cost[None, :] * (mu.reshape(N, M, d) * w).sum(-1)).sum()
+        + h * rho.sum()
         + problem.terminal_cost(p_r, path[-1]).sum()
+    )
     (g,) = torch.autograd.grad(obj / M, th_r)
     return _finish("lr", None, cost, N, mean=g)
 
@@ -362,8 +447,9 @@ ESTIMATORS = {
 }
 
 
-def estimate_gradient(method: str, problem: ControlledSDE, theta: torch.Tensor,
-                      **kwargs) -> GradientEstimate:
+def estimate_gradient(
+    method: str, problem: ControlledSDE, theta: torch.Tensor, **kwargs
+) -> GradientEstimate:
     """Dispatch to one of ``METHODS`` (same keyword arguments for all)."""
     if method not in ESTIMATORS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
@@ -379,7 +465,7 @@ def state_dimension(method: str, problem: ControlledSDE) -> int:
     """
     d, n = problem.d, problem.n_params
     if method == "gg":
-        return d + d * d + (d ** 3 if problem.sigma_depends_on_theta else 0)
+        return d + d * d + (d**3 if problem.sigma_depends_on_theta else 0)
     if method == "pathwise_forward":
         return d + d * n
     if method in ("pathwise_reverse", "lr"):

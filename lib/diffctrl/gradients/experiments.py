@@ -33,17 +33,33 @@ def _gen(seed: int, device) -> torch.Generator:
 
 
 def _noise(problem, theta, n_steps, n_paths, seed):
-    return brownian_increments(n_steps, n_paths, problem.m, problem.T / n_steps,
-                               _gen(seed, theta.device), dtype=theta.dtype, device=theta.device)
+    return brownian_increments(
+        n_steps,
+        n_paths,
+        problem.m,
+        problem.T / n_steps,
+        _gen(seed, theta.device),
+        dtype=theta.dtype,
+        device=theta.device,
+    )
 
 
-def applicable_methods(problem: ControlledSDE, methods: Sequence[str] = METHODS) -> list[str]:
+def applicable_methods(
+    problem: ControlledSDE, methods: Sequence[str] = METHODS
+) -> list[str]:
     """``methods`` without the likelihood ratio when sigma depends on theta."""
     return [m for m in methods if not (m == "lr" and problem.sigma_depends_on_theta)]
 
 
-def side_by_side(problem: ControlledSDE, theta: torch.Tensor, *, n_paths: int, n_steps: int,
-                 seed: int, rb_paths: int = 8) -> dict[str, Any]:
+def side_by_side(
+    problem: ControlledSDE,
+    theta: torch.Tensor,
+    *,
+    n_paths: int,
+    n_steps: int,
+    seed: int,
+    rb_paths: int = 8,
+) -> dict[str, Any]:
     """All applicable estimators on one set of increments, and the identities between them.
 
     Returns ``estimates`` ({method: GradientEstimate}), ``fwd_rev_max_diff`` (max over paths and
@@ -55,17 +71,25 @@ def side_by_side(problem: ControlledSDE, theta: torch.Tensor, *, n_paths: int, n
     estimates, lr_error = {}, None
     for m in METHODS:
         try:
-            estimates[m] = estimate_gradient(m, problem, theta, noise=noise,
-                                             generator=_gen(seed + 1, theta.device))
+            estimates[m] = estimate_gradient(
+                m, problem, theta, noise=noise, generator=_gen(seed + 1, theta.device)
+            )
         except ValueError as exc:
             if m != "lr":
                 raise
             lr_error = str(exc)
-    fwd, rev = estimates["pathwise_forward"].samples, estimates["pathwise_reverse"].samples
-    out = dict(estimates=estimates, lr_error=lr_error,
-               fwd_rev_max_diff=float((fwd - rev).abs().max()),
-               rb_rel_gap=rao_blackwell_gap(problem, theta, n_paths=rb_paths, n_steps=n_steps,
-                                            seed=seed + 2))
+    fwd, rev = (
+        estimates["pathwise_forward"].samples,
+        estimates["pathwise_reverse"].samples,
+    )
+    out = dict(
+        estimates=estimates,
+        lr_error=lr_error,
+        fwd_rev_max_diff=float((fwd - rev).abs().max()),
+        rb_rel_gap=rao_blackwell_gap(
+            problem, theta, n_paths=rb_paths, n_steps=n_steps, seed=seed + 2
+        ),
+    )
     return out
 
 
@@ -75,24 +99,40 @@ def drift_coords(problem: ControlledSDE) -> list[int]:
     if not problem.sigma_depends_on_theta:
         return list(range(problem.n_params))
     if "sigma_coords" not in problem.info:
-        raise ValueError(f"problem {problem.name!r}: sigma depends on theta but "
-                         "info['sigma_coords'] does not say through which coordinates")
+        raise ValueError(
+            f"problem {problem.name!r}: sigma depends on theta but "
+            "info['sigma_coords'] does not say through which coordinates"
+        )
     sig = set(problem.info["sigma_coords"])
     return [i for i in range(problem.n_params) if i not in sig]
 
 
-def lr_refusal(problem: ControlledSDE, theta: torch.Tensor, n_steps: int = 2) -> str | None:
+def lr_refusal(
+    problem: ControlledSDE, theta: torch.Tensor, n_steps: int = 2
+) -> str | None:
     """The likelihood ratio's error message on ``problem`` (``None`` if it accepts it)."""
     try:
-        estimate_gradient("lr", problem, theta, n_paths=2, n_steps=n_steps,
-                          generator=_gen(0, theta.device))
+        estimate_gradient(
+            "lr",
+            problem,
+            theta,
+            n_paths=2,
+            n_steps=n_steps,
+            generator=_gen(0, theta.device),
+        )
     except ValueError as exc:
         return str(exc)
     return None
 
 
-def rao_blackwell_gap(problem: ControlledSDE, theta: torch.Tensor, *, n_paths: int,
-                      n_steps: int, seed: int) -> float:
+def rao_blackwell_gap(
+    problem: ControlledSDE,
+    theta: torch.Tensor,
+    *,
+    n_paths: int,
+    n_steps: int,
+    seed: int,
+) -> float:
     """``max |(1/N) sum_k GG(kappa = k) - PD| / max |PD|`` on common paths, over the
     coordinates that do not enter sigma (0 up to rounding; ``nan`` if there are none)."""
     coords = drift_coords(problem)
@@ -100,16 +140,32 @@ def rao_blackwell_gap(problem: ControlledSDE, theta: torch.Tensor, *, n_paths: i
         return math.nan
     noise = _noise(problem, theta, n_steps, n_paths, seed)
     pd = pathwise_reverse(problem, theta, noise=noise).samples[:, coords]
-    avg = sum(generator_gradient(problem, theta, noise=noise,
-                                 kappa=torch.full((n_paths,), k, device=theta.device)).samples
-              for k in range(n_steps))[:, coords] / n_steps
+    avg = (
+        sum(
+            generator_gradient(
+                problem,
+                theta,
+                noise=noise,
+                kappa=torch.full((n_paths,), k, device=theta.device),
+            ).samples
+            for k in range(n_steps)
+        )[:, coords]
+        / n_steps
+    )
     return float((avg - pd).abs().max() / pd.abs().max())
 
 
-def unbiasedness(problem: ControlledSDE, theta: torch.Tensor, methods: Sequence[str], *,
-                 n_paths: int, n_steps: int, seeds: Sequence[int],
-                 exact: torch.Tensor | None = None, fd_eps: float = 1e-4
-                 ) -> list[dict[str, Any]]:
+def unbiasedness(
+    problem: ControlledSDE,
+    theta: torch.Tensor,
+    methods: Sequence[str],
+    *,
+    n_paths: int,
+    n_steps: int,
+    seeds: Sequence[int],
+    exact: torch.Tensor | None = None,
+    fd_eps: float = 1e-4,
+) -> list[dict[str, Any]]:
     """Each method's samples against ``exact`` (Hotelling's test), or, with ``exact=None``,
     against central finite differences with common random numbers computed on *independent*
     paths (two-sample test). Independent, because a pathwise estimator and finite differences
@@ -124,27 +180,51 @@ def unbiasedness(problem: ControlledSDE, theta: torch.Tensor, methods: Sequence[
         noise = _noise(problem, theta, n_steps, n_paths, seed)
         fd = None
         if exact is None:
-            fd = finite_difference_gradient(problem, theta, eps=fd_eps,
-                                            noise=_noise(problem, theta, n_steps, n_paths,
-                                                         seed + 5003))
+            fd = finite_difference_gradient(
+                problem,
+                theta,
+                eps=fd_eps,
+                noise=_noise(problem, theta, n_steps, n_paths, seed + 5003),
+            )
             ref, ref_se = fd.mean(0), fd.std(0) / math.sqrt(fd.shape[0])
         else:
             ref, ref_se = exact, torch.zeros_like(exact)
         for m in methods:
-            est = estimate_gradient(m, problem, theta, noise=noise,
-                                    generator=_gen(seed + 1, theta.device))
+            est = estimate_gradient(
+                m, problem, theta, noise=noise, generator=_gen(seed + 1, theta.device)
+            )
             z = coordinate_z(est.samples, ref, ref_se)
-            p = hotelling_test(est.samples, exact)["p"] if fd is None else \
-                two_sample_test(est.samples, fd)["p"]
-            rows.append(dict(method=m, seed=seed, max_abs_z=float(z.abs().max()), z=z.cpu(),
-                             p=p, mean=est.mean.cpu(), stderr=est.stderr.cpu(), ref=ref.cpu(),
-                             ref_se=ref_se.cpu()))
+            p = (
+                hotelling_test(est.samples, exact)["p"]
+                if fd is None
+                else two_sample_test(est.samples, fd)["p"]
+            )
+            rows.append(
+                dict(
+                    method=m,
+                    seed=seed,
+                    max_abs_z=float(z.abs().max()),
+                    z=z.cpu(),
+                    p=p,
+                    mean=est.mean.cpu(),
+                    stderr=est.stderr.cpu(),
+                    ref=ref.cpu(),
+                    ref_se=ref_se.cpu(),
+                )
+            )
     return rows
 
 
-def stderr_ratios(problem: ControlledSDE, theta: torch.Tensor, *, n_paths: int, n_steps: int,
-                  seeds: Sequence[int], num: str = "gg", den: str = "pathwise_reverse"
-                  ) -> list[dict[str, Any]]:
+def stderr_ratios(
+    problem: ControlledSDE,
+    theta: torch.Tensor,
+    *,
+    n_paths: int,
+    n_steps: int,
+    seeds: Sequence[int],
+    num: str = "gg",
+    den: str = "pathwise_reverse",
+) -> list[dict[str, Any]]:
     """Per-coordinate ``stderr(num) / stderr(den)`` from independent runs, one row per seed.
 
     Coordinates where ``den`` has zero spread (e.g. dead ReLU units) are dropped. Row:
@@ -153,54 +233,109 @@ def stderr_ratios(problem: ControlledSDE, theta: torch.Tensor, *, n_paths: int, 
     """
     rows = []
     for seed in seeds:
-        a = estimate_gradient(num, problem, theta, n_paths=n_paths, n_steps=n_steps,
-                              generator=_gen(seed, theta.device))
-        b = estimate_gradient(den, problem, theta, n_paths=n_paths, n_steps=n_steps,
-                              generator=_gen(seed + 7919, theta.device))
+        a = estimate_gradient(
+            num,
+            problem,
+            theta,
+            n_paths=n_paths,
+            n_steps=n_steps,
+            generator=_gen(seed, theta.device),
+        )
+        b = estimate_gradient(
+            den,
+            problem,
+            theta,
+            n_paths=n_paths,
+            n_steps=n_steps,
+            generator=_gen(seed + 7919, theta.device),
+        )
         keep = (b.stderr > 0) & (a.stderr > 0)
         r = (a.stderr[keep] / b.stderr[keep]).cpu()
-        rows.append(dict(seed=seed, ratios=r, coords=keep.nonzero()[:, 0].cpu(),
-                         median=float(r.median()),
-                         frac_below_1=float((r < 1).double().mean()),
-                         geo_mean=float(r.log().mean().exp())))
+        rows.append(
+            dict(
+                seed=seed,
+                ratios=r,
+                coords=keep.nonzero()[:, 0].cpu(),
+                median=float(r.median()),
+                frac_below_1=float((r < 1).double().mean()),
+                geo_mean=float(r.log().mean().exp()),
+            )
+        )
     return rows
 
 
-def policy_race(problem: ControlledSDE, theta0: torch.Tensor, methods: Sequence[str], *,
-                n_iters: int, n_paths: int, n_steps: int, n_eval: int, lr: float, seed: int,
-                eval_every: int = 1) -> dict[str, dict[str, Any]]:
+def policy_race(
+    problem: ControlledSDE,
+    theta0: torch.Tensor,
+    methods: Sequence[str],
+    *,
+    n_iters: int,
+    n_paths: int,
+    n_steps: int,
+    n_eval: int,
+    lr: float,
+    seed: int,
+    eval_every: int = 1,
+) -> dict[str, dict[str, Any]]:
     """:func:`~diffctrl.gradients.optimise.optimise_policy` for each method from the same start, same gradient noise and
     the same evaluation increments (``n_eval`` paths)."""
     eval_noise = _noise(problem, theta0, n_steps, n_eval, seed + 12345)
-    return {m: optimise_policy(problem, theta0, m, n_iters=n_iters, n_paths=n_paths,
-                               n_steps=n_steps, eval_noise=eval_noise, lr=lr, seed=seed,
-                               eval_every=eval_every)
-            for m in methods}
+    return {
+        m: optimise_policy(
+            problem,
+            theta0,
+            m,
+            n_iters=n_iters,
+            n_paths=n_paths,
+            n_steps=n_steps,
+            eval_noise=eval_noise,
+            lr=lr,
+            seed=seed,
+            eval_every=eval_every,
+        )
+        for m in methods
+    }
 
 
 def _cell(row: dict[str, Any], col: str, formats: dict[str, str]) -> str:
     v = row.get(col, "")
     if isinstance(v, float) and math.isnan(v):
         return "—"
-    return format(v, formats[col]) if col in formats and isinstance(v, (int, float)) else str(v)
+    return (
+        format(v, formats[col])
+        if col in formats and isinstance(v, (int, float))
+        else str(v)
+    )
 
 
-def markdown_table(rows: Sequence[dict[str, Any]], columns: Sequence[str],
-                   formats: dict[str, str] | None = None) -> str:
+def markdown_table(
+    rows: Sequence[dict[str, Any]],
+    columns: Sequence[str],
+    formats: dict[str, str] | None = None,
+) -> str:
     """A Markdown table of ``rows`` (``formats``: column -> format spec, e.g. ``".3g"``)."""
     formats = formats or {}
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(_cell(r, c, formats) for c in columns) + " |" for r in rows]
+    lines += [
+        "| " + " | ".join(_cell(r, c, formats) for c in columns) + " |" for r in rows
+    ]
     return "\n".join(lines)
 
 
-def html_table(rows: Sequence[dict[str, Any]], columns: Sequence[str],
-               formats: dict[str, str] | None = None) -> str:
+def html_table(
+    rows: Sequence[dict[str, Any]],
+    columns: Sequence[str],
+    formats: dict[str, str] | None = None,
+) -> str:
     """The same table as HTML (renders in Jupyter and in the book alike)."""
     import html
 
     formats = formats or {}
     head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(r, c, formats))}</td>"
-                                    for c in columns) + "</tr>" for r in rows)
+    body = "".join(
+        "<tr>"
+        + "".join(f"<td>{html.escape(_cell(r, c, formats))}</td>" for c in columns)
+        + "</tr>"
+        for r in rows
+    )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"

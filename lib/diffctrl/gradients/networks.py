@@ -19,7 +19,11 @@ from dataclasses import dataclass, field
 
 import torch
 
-ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu, "softplus": torch.nn.functional.softplus}
+ACTIVATIONS = {
+    "tanh": torch.tanh,
+    "relu": torch.relu,
+    "softplus": torch.nn.functional.softplus,
+}
 
 
 def _activation_derivative(name: str, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
@@ -56,10 +60,14 @@ class MLP:
     def __post_init__(self):
         sizes = tuple(self.sizes)
         if len(sizes) < 2 or any((not isinstance(s, int)) or s < 1 for s in sizes):
-            raise ValueError(f"sizes must be >= 2 positive ints (in, ..., out), got {self.sizes!r}")
+            raise ValueError(
+                f"sizes must be >= 2 positive ints (in, ..., out), got {self.sizes!r}"
+            )
         if self.activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, "
-                             f"got {self.activation!r}")
+            raise ValueError(
+                f"activation must be one of {sorted(ACTIVATIONS)}, "
+                f"got {self.activation!r}"
+            )
         object.__setattr__(self, "sizes", sizes)
 
     @property
@@ -69,13 +77,15 @@ class MLP:
     def layers(self, theta: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Views ``[(W (out, in), b (out,)), ...]`` into ``theta``."""
         if theta.ndim != 1 or theta.shape[0] != self.n_params:
-            raise ValueError(f"theta must have shape ({self.n_params},) for sizes {self.sizes}, "
-                             f"got {tuple(theta.shape)}")
+            raise ValueError(
+                f"theta must have shape ({self.n_params},) for sizes {self.sizes}, "
+                f"got {tuple(theta.shape)}"
+            )
         out, pos = [], 0
         for i, o in zip(self.sizes[:-1], self.sizes[1:]):
-            w = theta[pos:pos + o * i].view(o, i)
+            w = theta[pos : pos + o * i].view(o, i)
             pos += o * i
-            b = theta[pos:pos + o]
+            b = theta[pos : pos + o]
             pos += o
             out.append((w, b))
         return out
@@ -87,8 +97,10 @@ class MLP:
     def __call__(self, theta, inputs: torch.Tensor) -> torch.Tensor:
         """``theta``: the flat ``(n,)`` vector or its split :meth:`params`."""
         if inputs.shape[-1] != self.sizes[0]:
-            raise ValueError(f"inputs must end in dimension {self.sizes[0]}, "
-                             f"got shape {tuple(inputs.shape)}")
+            raise ValueError(
+                f"inputs must end in dimension {self.sizes[0]}, "
+                f"got shape {tuple(inputs.shape)}"
+            )
         self.counter.calls += 1
         act = ACTIVATIONS[self.activation]
         layers = self.params(theta)
@@ -99,8 +111,9 @@ class MLP:
                 h = act(h)
         return h
 
-    def with_tangents(self, theta, inputs: torch.Tensor, tangents: torch.Tensor
-                      ) -> tuple[torch.Tensor, torch.Tensor]:
+    def with_tangents(
+        self, theta, inputs: torch.Tensor, tangents: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Output and its directional derivatives in ``inputs``: forward-mode by hand.
 
         ``inputs (B, in)``, ``tangents (K, B, in)`` -> ``(out (B, out), d_out (K, B, out))``.
@@ -108,9 +121,11 @@ class MLP:
         the per-call overhead of ``torch.func`` transforms; one counted network pass.
         """
         if inputs.shape[-1] != self.sizes[0] or tangents.shape[1:] != inputs.shape:
-            raise ValueError(f"inputs must be (B, {self.sizes[0]}) and tangents (K, B, "
-                             f"{self.sizes[0]}), got {tuple(inputs.shape)}, "
-                             f"{tuple(tangents.shape)}")
+            raise ValueError(
+                f"inputs must be (B, {self.sizes[0]}) and tangents (K, B, "
+                f"{self.sizes[0]}), got {tuple(inputs.shape)}, "
+                f"{tuple(tangents.shape)}"
+            )
         self.counter.calls += 1
         act = ACTIVATIONS[self.activation]
         layers = self.params(theta)
@@ -121,13 +136,21 @@ class MLP:
             z = h[0] + b
             if i < len(layers) - 1:
                 a = act(z)
-                h = torch.cat([a[None], h[1:] * _activation_derivative(self.activation, z, a)], 0)
+                h = torch.cat(
+                    [a[None], h[1:] * _activation_derivative(self.activation, z, a)], 0
+                )
             else:
                 h = torch.cat([z[None], h[1:]], 0)
-        return h[0], h[1:1 + k]
+        return h[0], h[1 : 1 + k]
 
-    def init(self, generator: torch.Generator | None = None, *, dtype=torch.float32,
-             device: str | torch.device = "cpu", last_layer_scale: float = 1.0) -> torch.Tensor:
+    def init(
+        self,
+        generator: torch.Generator | None = None,
+        *,
+        dtype=torch.float32,
+        device: str | torch.device = "cpu",
+        last_layer_scale: float = 1.0,
+    ) -> torch.Tensor:
         """PyTorch's default ``nn.Linear`` init, ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``, flat.
 
         ``last_layer_scale`` multiplies the last layer (a small value starts near the zero control).
@@ -140,12 +163,14 @@ class MLP:
             scale = last_layer_scale if k == n_layers - 1 else 1.0
             size = o * i + o
             chunk = torch.rand(size, generator=generator, dtype=dtype, device=device)
-            theta[pos:pos + size] = (2 * chunk - 1) * bound * scale
+            theta[pos : pos + size] = (2 * chunk - 1) * bound * scale
             pos += size
         return theta
 
 
-def mlp_width_for(n_params: float, n_in: int = 5, n_out: int = 2, n_hidden: int = 3) -> int:
+def mlp_width_for(
+    n_params: float, n_in: int = 5, n_out: int = 2, n_hidden: int = 3
+) -> int:
     """Smallest width ``W`` with ``MLP((n_in, W, ..., W, n_out)).n_params >= n_params``.
 
     ``n_hidden`` hidden layers of width ``W`` (the paper's "4-layer" network has 3 hidden layers

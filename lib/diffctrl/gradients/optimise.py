@@ -17,10 +17,20 @@ from .estimators import estimate_gradient
 from .sde import ControlledSDE, check_steps, check_theta, path_costs
 
 
-def optimise_policy(problem: ControlledSDE, theta0: torch.Tensor, method: str, *, n_iters: int,
-                    n_paths: int, n_steps: int, eval_noise: torch.Tensor, lr: float = 1e-2,
-                    eval_every: int = 1, seed: int = 0, progress: bool = False
-                    ) -> dict[str, Any]:
+def optimise_policy(
+    problem: ControlledSDE,
+    theta0: torch.Tensor,
+    method: str,
+    *,
+    n_iters: int,
+    n_paths: int,
+    n_steps: int,
+    eval_noise: torch.Tensor,
+    lr: float = 1e-2,
+    eval_every: int = 1,
+    seed: int = 0,
+    progress: bool = False,
+) -> dict[str, Any]:
     """Run ``n_iters`` Adam steps; return ``{"iters", "seconds", "cost", "theta"}``.
 
     ``cost[j]`` is the mean path cost on ``eval_noise (N, M_eval, m)`` after ``iters[j]`` steps
@@ -45,8 +55,15 @@ def optimise_policy(problem: ControlledSDE, theta0: torch.Tensor, method: str, *
     for i in tqdm(range(n_iters), disable=not progress, desc=method, leave=False):
         gen = torch.Generator(device=dev).manual_seed(int(seed) * 1_000_003 + i)
         start = time.perf_counter()
-        est = estimate_gradient(method, problem, param.detach(), n_paths=n_paths,
-                                n_steps=n_steps, generator=gen, per_path=False)
+        est = estimate_gradient(
+            method,
+            problem,
+            param.detach(),
+            n_paths=n_paths,
+            n_steps=n_steps,
+            generator=gen,
+            per_path=False,
+        )
         opt.zero_grad(set_to_none=True)
         param.grad = est.mean.to(param.dtype)
         opt.step()

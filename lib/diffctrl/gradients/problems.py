@@ -28,21 +28,35 @@ def _tensor(v, dtype, device):
     return torch.as_tensor(v, dtype=dtype, device=device)
 
 
-def point_mass_lq(hidden: tuple[int, ...] = (64, 64, 64), *, T: float = 1.0,
-                  x0=(1.0, 1.0, 0.0, 0.0), noise: float = 0.5, q: float = 1.0, r: float = 0.1,
-                  q_T: float = 1.0, activation: str = "tanh", last_layer_scale: float = 1.0,
-                  generator: torch.Generator | None = None, dtype=torch.float32,
-                  device: str | torch.device = "cpu") -> tuple[ControlledSDE, torch.Tensor]:
+def point_mass_lq(
+    hidden: tuple[int, ...] = (64, 64, 64),
+    *,
+    T: float = 1.0,
+    x0=(1.0, 1.0, 0.0, 0.0),
+    noise: float = 0.5,
+    q: float = 1.0,
+    r: float = 0.1,
+    q_T: float = 1.0,
+    activation: str = "tanh",
+    last_layer_scale: float = 1.0,
+    generator: torch.Generator | None = None,
+    dtype=torch.float32,
+    device: str | torch.device = "cpu",
+) -> tuple[ControlledSDE, torch.Tensor]:
     """LQ control of a 2-D point mass with an MLP force ``u = MLP(t, x)``, ``(5, *hidden, 2)``.
 
     ``A = [[0, I], [0, 0]]``, ``B = [[0], [I]]``, noise ``Sigma = [[0], [noise I]]`` on the
     velocities (``m = 2``), ``Q = q I_4``, ``R = r I_2``, ``Q_T = q_T I_4``.
     """
     if not isinstance(hidden, (tuple, list)):
-        raise TypeError(f"hidden must be a tuple of widths, got {type(hidden).__name__}")
+        raise TypeError(
+            f"hidden must be a tuple of widths, got {type(hidden).__name__}"
+        )
     net = MLP((5, *hidden, 2), activation=activation)
     z2, i2 = torch.zeros(2, 2), torch.eye(2)
-    A = _tensor(torch.cat([torch.cat([z2, i2], 1), torch.cat([z2, z2], 1)], 0), dtype, device)
+    A = _tensor(
+        torch.cat([torch.cat([z2, i2], 1), torch.cat([z2, z2], 1)], 0), dtype, device
+    )
     B = _tensor(torch.cat([z2, i2], 0), dtype, device)
     S = _tensor(torch.cat([z2, noise * i2], 0), dtype, device)
     Q = q * torch.eye(4, dtype=dtype, device=device)
@@ -73,19 +87,36 @@ def point_mass_lq(hidden: tuple[int, ...] = (64, 64, 64), *, T: float = 1.0,
 
     problem = ControlledSDE(
         name="point_mass_lq" if hidden else "point_mass_lq_linear",
-        x0=_tensor(x0, dtype, device), T=float(T), noise_dim=2, n_params=net.n_params,
-        drift_cost=drift_cost, diffusion=diffusion, terminal_cost=terminal_cost,
-        sigma_depends_on_theta=False, sigma_depends_on_x=False, network=net,
-        drift_cost_jvp=drift_cost_jvp, prepare=net.params,
+        x0=_tensor(x0, dtype, device),
+        T=float(T),
+        noise_dim=2,
+        n_params=net.n_params,
+        drift_cost=drift_cost,
+        diffusion=diffusion,
+        terminal_cost=terminal_cost,
+        sigma_depends_on_theta=False,
+        sigma_depends_on_x=False,
+        network=net,
+        drift_cost_jvp=drift_cost_jvp,
+        prepare=net.params,
         info=dict(A=A, B=B, Sigma=S, Q=Q, R=R, QT=QT, hidden=tuple(hidden)),
     )
-    theta0 = net.init(generator, dtype=dtype, device=device, last_layer_scale=last_layer_scale)
+    theta0 = net.init(
+        generator, dtype=dtype, device=device, last_layer_scale=last_layer_scale
+    )
     return problem, theta0
 
 
-def cir(*, kappa: float = 2.0, mean: float = 1.0, vol: float = 0.5, x0: float = 1.0,
-        T: float = 1.0, dtype=torch.float32, device: str | torch.device = "cpu"
-        ) -> tuple[ControlledSDE, torch.Tensor]:
+def cir(
+    *,
+    kappa: float = 2.0,
+    mean: float = 1.0,
+    vol: float = 0.5,
+    x0: float = 1.0,
+    T: float = 1.0,
+    dtype=torch.float32,
+    device: str | torch.device = "cpu",
+) -> tuple[ControlledSDE, torch.Tensor]:
     """CIR ``dX = kappa (mean - X^+) dt + vol sqrt(X^+) dB``, ``theta = (kappa, mean, vol)``.
 
     Cost ``int_0^T X_t dt + X_T^2``. Full-truncation Euler: coefficients see ``X^+``.
@@ -104,16 +135,32 @@ def cir(*, kappa: float = 2.0, mean: float = 1.0, vol: float = 0.5, x0: float = 
         return x[:, 0] ** 2
 
     problem = ControlledSDE(
-        name="cir", x0=_tensor([x0], dtype, device), T=float(T), noise_dim=1, n_params=3,
-        drift_cost=drift_cost, diffusion=diffusion, terminal_cost=terminal_cost,
-        sigma_depends_on_theta=True, sigma_depends_on_x=True, info=dict(sigma_coords=[2]),
+        name="cir",
+        x0=_tensor([x0], dtype, device),
+        T=float(T),
+        noise_dim=1,
+        n_params=3,
+        drift_cost=drift_cost,
+        diffusion=diffusion,
+        terminal_cost=terminal_cost,
+        sigma_depends_on_theta=True,
+        sigma_depends_on_x=True,
+        info=dict(sigma_coords=[2]),
     )
     return problem, _tensor([kappa, mean, vol], dtype, device)
 
 
-def relu_drift(*, hidden: int = 8, noise: float = 0.5, x0=(1.0, 0.0), target=(1.0, 1.0),
-               T: float = 1.0, generator: torch.Generator | None = None, dtype=torch.float32,
-               device: str | torch.device = "cpu") -> tuple[ControlledSDE, torch.Tensor]:
+def relu_drift(
+    *,
+    hidden: int = 8,
+    noise: float = 0.5,
+    x0=(1.0, 0.0),
+    target=(1.0, 1.0),
+    T: float = 1.0,
+    generator: torch.Generator | None = None,
+    dtype=torch.float32,
+    device: str | torch.device = "cpu",
+) -> tuple[ControlledSDE, torch.Tensor]:
     """``dX = (-X + net(X)) dt + noise dB`` in R^2 with a one-hidden-layer ReLU ``net``.
 
     Cost ``int_0^T |X_t|^2 / 2 dt + |X_T - target|^2``; ``theta`` = the net's parameters.
@@ -129,23 +176,39 @@ def relu_drift(*, hidden: int = 8, noise: float = 0.5, x0=(1.0, 0.0), target=(1.
         return (-x + out, 0.5 * (x * x).sum(-1)), (-v + dout, (v * x).sum(-1))
 
     def diffusion(theta, t, x):
-        return noise * torch.eye(2, dtype=x.dtype, device=x.device).expand(x.shape[0], -1, -1)
+        return noise * torch.eye(2, dtype=x.dtype, device=x.device).expand(
+            x.shape[0], -1, -1
+        )
 
     def terminal_cost(theta, x):
         return ((x - tgt) ** 2).sum(-1)
 
     problem = ControlledSDE(
-        name="relu_drift", x0=_tensor(x0, dtype, device), T=float(T), noise_dim=2,
-        n_params=net.n_params, drift_cost=drift_cost, diffusion=diffusion,
-        terminal_cost=terminal_cost, network=net, drift_cost_jvp=drift_cost_jvp,
+        name="relu_drift",
+        x0=_tensor(x0, dtype, device),
+        T=float(T),
+        noise_dim=2,
+        n_params=net.n_params,
+        drift_cost=drift_cost,
+        diffusion=diffusion,
+        terminal_cost=terminal_cost,
+        network=net,
+        drift_cost_jvp=drift_cost_jvp,
         prepare=net.params,
     )
     return problem, net.init(generator, dtype=dtype, device=device)
 
 
-def volatility_net(*, s0: float = 0.4, s1: float = 0.2, x0=(1.0, -0.5), T: float = 1.0,
-                   generator: torch.Generator | None = None, dtype=torch.float32,
-                   device: str | torch.device = "cpu") -> tuple[ControlledSDE, torch.Tensor]:
+def volatility_net(
+    *,
+    s0: float = 0.4,
+    s1: float = 0.2,
+    x0=(1.0, -0.5),
+    T: float = 1.0,
+    generator: torch.Generator | None = None,
+    dtype=torch.float32,
+    device: str | torch.device = "cpu",
+) -> tuple[ControlledSDE, torch.Tensor]:
     """``dX = (-X + A tanh X) dt + diag(s0 + s1 tanh(W X + b)) dB`` in R^2.
 
     ``theta = (A (2x2), W (2x2), b (2))`` (n = 10); cost ``int |X|^2 / 2 dt + |X_T|^2``.
@@ -168,10 +231,17 @@ def volatility_net(*, s0: float = 0.4, s1: float = 0.2, x0=(1.0, -0.5), T: float
         return (x * x).sum(-1)
 
     problem = ControlledSDE(
-        name="volatility_net", x0=_tensor(x0, dtype, device), T=float(T), noise_dim=2,
-        n_params=10, drift_cost=drift_cost, diffusion=diffusion, terminal_cost=terminal_cost,
-        sigma_depends_on_theta=True, sigma_depends_on_x=True,
+        name="volatility_net",
+        x0=_tensor(x0, dtype, device),
+        T=float(T),
+        noise_dim=2,
+        n_params=10,
+        drift_cost=drift_cost,
+        diffusion=diffusion,
+        terminal_cost=terminal_cost,
+        sigma_depends_on_theta=True,
+        sigma_depends_on_x=True,
         info=dict(sigma_coords=list(range(4, 10))),
     )
-    theta0 = (torch.rand(10, generator=generator, dtype=dtype, device=device) - 0.5)
+    theta0 = torch.rand(10, generator=generator, dtype=dtype, device=device) - 0.5
     return problem, theta0.to(device)

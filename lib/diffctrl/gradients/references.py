@@ -21,13 +21,16 @@ from .sde import ControlledSDE, check_steps, check_theta, path_costs, resolve_no
 def _affine_gain(problem: ControlledSDE, theta: torch.Tensor):
     net = problem.network
     if net is None or len(net.sizes) != 2 or net.sizes != (5, 2):
-        raise ValueError("lq_exact_cost needs the affine control point_mass_lq(hidden=())")
-    (W, b), = net.layers(theta)
+        raise ValueError(
+            "lq_exact_cost needs the affine control point_mass_lq(hidden=())"
+        )
+    ((W, b),) = net.layers(theta)
     return W[:, 1:], W[:, 0], b  # W_x (2, 4), w_t (2,), b (2,)
 
 
-def lq_exact_cost(problem: ControlledSDE, theta: torch.Tensor, *, n_steps: int,
-                  scheme: str = "euler") -> torch.Tensor:
+def lq_exact_cost(
+    problem: ControlledSDE, theta: torch.Tensor, *, n_steps: int, scheme: str = "euler"
+) -> torch.Tensor:
     """Expected cost of the point mass with affine control (differentiable in ``theta``).
 
     ``scheme="euler"``: with ``M = I + h (A + B W_x)``, ``e_k = w_t t_k + b``,
@@ -52,7 +55,9 @@ def lq_exact_cost(problem: ControlledSDE, theta: torch.Tensor, *, n_steps: int,
 
     def running(t, m, P):
         u = Wx @ m + wt * t + b
-        return m @ Q @ m + torch.trace(Q @ P) + u @ R @ u + torch.trace(Wx.T @ R @ Wx @ P)
+        return (
+            m @ Q @ m + torch.trace(Q @ P) + u @ R @ u + torch.trace(Wx.T @ R @ Wx @ P)
+        )
 
     total = torch.zeros((), dtype=theta.dtype, device=theta.device)
     if scheme == "euler":
@@ -63,6 +68,7 @@ def lq_exact_cost(problem: ControlledSDE, theta: torch.Tensor, *, n_steps: int,
             m = Mk @ m + h * (B @ (wt * t + b))
             P = Mk @ P @ Mk.T + h * SS
     else:
+
         def f(t, m, P):
             return F @ m + B @ (wt * t + b), F @ P + P @ F.T + SS, running(t, m, P)
 
@@ -78,15 +84,20 @@ def lq_exact_cost(problem: ControlledSDE, theta: torch.Tensor, *, n_steps: int,
     return total + m @ QT @ m + torch.trace(QT @ P)
 
 
-def lq_exact_gradient(problem: ControlledSDE, theta: torch.Tensor, *, n_steps: int,
-                      scheme: str = "euler") -> torch.Tensor:
+def lq_exact_gradient(
+    problem: ControlledSDE, theta: torch.Tensor, *, n_steps: int, scheme: str = "euler"
+) -> torch.Tensor:
     """``grad_theta`` of :func:`lq_exact_cost` by autograd, shape ``(n,)``."""
     th = theta.detach().clone().requires_grad_(True)
-    (g,) = torch.autograd.grad(lq_exact_cost(problem, th, n_steps=n_steps, scheme=scheme), th)
+    (g,) = torch.autograd.grad(
+        lq_exact_cost(problem, th, n_steps=n_steps, scheme=scheme), th
+    )
     return g
 
 
-def cir_exact_cost(problem: ControlledSDE, theta: torch.Tensor, *, n_steps: int) -> torch.Tensor:
+def cir_exact_cost(
+    problem: ControlledSDE, theta: torch.Tensor, *, n_steps: int
+) -> torch.Tensor:
     """``E[sum_k X_k h + X_N^2]`` for the CIR Euler chain by its moment recursions.
 
     ``a_{k+1} = a_k + kappa (m - a_k) h``,
@@ -105,16 +116,27 @@ def cir_exact_cost(problem: ControlledSDE, theta: torch.Tensor, *, n_steps: int)
     for _ in range(n_steps):
         total = total + a * h
         c = 1 - kappa * h
-        a, b = c * a + kappa * mean * h, c * c * b + 2 * c * kappa * mean * h * a \
-            + (kappa * mean * h) ** 2 + vol ** 2 * h * a
+        a, b = (
+            c * a + kappa * mean * h,
+            c * c * b
+            + 2 * c * kappa * mean * h * a
+            + (kappa * mean * h) ** 2
+            + vol**2 * h * a,
+        )
     return total + b
 
 
-def finite_difference_gradient(problem: ControlledSDE, theta: torch.Tensor, *,
-                               n_paths: int | None = None, n_steps: int | None = None,
-                               generator: torch.Generator | None = None,
-                               noise: torch.Tensor | None = None, eps: float = 1e-3,
-                               coords=None) -> torch.Tensor:
+def finite_difference_gradient(
+    problem: ControlledSDE,
+    theta: torch.Tensor,
+    *,
+    n_paths: int | None = None,
+    n_steps: int | None = None,
+    generator: torch.Generator | None = None,
+    noise: torch.Tensor | None = None,
+    eps: float = 1e-3,
+    coords=None,
+) -> torch.Tensor:
     """Per-path central differences ``(C(theta + eps e_i) - C(theta - eps e_i)) / (2 eps)``.
 
     Common random numbers: the same increments for every evaluation. Returns ``(M, len(coords))``
@@ -132,6 +154,9 @@ def finite_difference_gradient(problem: ControlledSDE, theta: torch.Tensor, *,
             raise ValueError(f"coordinate {i} out of range [0, {problem.n_params})")
         e = torch.zeros_like(th)
         e[int(i)] = eps
-        plus, minus = path_costs(problem, th + e, noise), path_costs(problem, th - e, noise)
+        plus, minus = (
+            path_costs(problem, th + e, noise),
+            path_costs(problem, th - e, noise),
+        )
         out.append((plus - minus) / (2 * eps))
     return torch.stack(out, dim=1)

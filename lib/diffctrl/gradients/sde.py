@@ -35,7 +35,9 @@ from torch.func import jacfwd, vmap
 
 from ..checks import check_reward_values
 
-DriftCost = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+DriftCost = Callable[
+    [torch.Tensor, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]
+]
 Diffusion = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 Terminal = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -69,15 +71,25 @@ class ControlledSDE:
     info: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        if not isinstance(self.T, (int, float)) or not math.isfinite(self.T) or self.T <= 0:
+        if (
+            not isinstance(self.T, (int, float))
+            or not math.isfinite(self.T)
+            or self.T <= 0
+        ):
             raise ValueError(f"T must be a positive finite number, got {self.T!r}")
-        if not isinstance(self.x0, torch.Tensor) or self.x0.ndim != 1 or self.x0.numel() < 1:
+        if (
+            not isinstance(self.x0, torch.Tensor)
+            or self.x0.ndim != 1
+            or self.x0.numel() < 1
+        ):
             got = getattr(self.x0, "shape", self.x0)
             raise ValueError(f"x0 must be a 1-d tensor (d,), got {got!r}")
         if not bool(torch.isfinite(self.x0).all()):
             raise ValueError("x0 has non-finite entries (NaN or inf)")
         if not isinstance(self.noise_dim, int) or self.noise_dim < 1:
-            raise ValueError(f"noise_dim must be a positive int, got {self.noise_dim!r}")
+            raise ValueError(
+                f"noise_dim must be a positive int, got {self.noise_dim!r}"
+            )
         if not isinstance(self.n_params, int) or self.n_params < 1:
             raise ValueError(f"n_params must be a positive int, got {self.n_params!r}")
         for name in ("drift_cost", "diffusion", "terminal_cost"):
@@ -102,8 +114,10 @@ def check_theta(problem: ControlledSDE, theta: torch.Tensor) -> torch.Tensor:
     if not isinstance(theta, torch.Tensor):
         raise TypeError(f"theta must be a torch.Tensor, got {type(theta).__name__}")
     if theta.ndim != 1 or theta.shape[0] != problem.n_params:
-        raise ValueError(f"theta must have shape ({problem.n_params},) for problem "
-                         f"{problem.name!r}, got {tuple(theta.shape)}")
+        raise ValueError(
+            f"theta must have shape ({problem.n_params},) for problem "
+            f"{problem.name!r}, got {tuple(theta.shape)}"
+        )
     if not theta.is_floating_point():
         raise TypeError(f"theta must be a floating tensor, got dtype {theta.dtype}")
     if not bool(torch.isfinite(theta).all()):
@@ -117,30 +131,53 @@ def check_steps(n_steps: Any, name: str = "n_steps") -> int:
     return n_steps
 
 
-def brownian_increments(n_steps: int, n_paths: int, noise_dim: int, h: float,
-                        generator: torch.Generator | None = None, *, dtype=torch.float32,
-                        device: str | torch.device = "cpu") -> torch.Tensor:
+def brownian_increments(
+    n_steps: int,
+    n_paths: int,
+    noise_dim: int,
+    h: float,
+    generator: torch.Generator | None = None,
+    *,
+    dtype=torch.float32,
+    device: str | torch.device = "cpu",
+) -> torch.Tensor:
     """Brownian increments ``dB (N, M, m)`` with ``dB_k ~ N(0, h I_m)``, from ``generator``."""
     check_steps(n_steps)
     check_steps(n_paths, "n_paths")
-    z = torch.randn(n_steps, n_paths, noise_dim, generator=generator, dtype=dtype, device=device)
+    z = torch.randn(
+        n_steps, n_paths, noise_dim, generator=generator, dtype=dtype, device=device
+    )
     return z * math.sqrt(h)
 
 
-def resolve_noise(problem: ControlledSDE, theta: torch.Tensor, n_paths: int | None,
-                  n_steps: int | None, generator: torch.Generator | None,
-                  noise: torch.Tensor | None) -> tuple[torch.Tensor, int, int, float]:
+def resolve_noise(
+    problem: ControlledSDE,
+    theta: torch.Tensor,
+    n_paths: int | None,
+    n_steps: int | None,
+    generator: torch.Generator | None,
+    noise: torch.Tensor | None,
+) -> tuple[torch.Tensor, int, int, float]:
     """Validate sizes and return ``(dB (N, M, m), N, M, h)``; draw ``dB`` when not given."""
     if noise is None:
         n_steps = check_steps(n_steps)
         n_paths = check_steps(n_paths, "n_paths")
         h = problem.T / n_steps
-        noise = brownian_increments(n_steps, n_paths, problem.m, h, generator,
-                                    dtype=theta.dtype, device=theta.device)
+        noise = brownian_increments(
+            n_steps,
+            n_paths,
+            problem.m,
+            h,
+            generator,
+            dtype=theta.dtype,
+            device=theta.device,
+        )
     else:
         if noise.ndim != 3 or noise.shape[2] != problem.m:
-            raise ValueError(f"noise must have shape (n_steps, n_paths, {problem.m}), "
-                             f"got {tuple(noise.shape)}")
+            raise ValueError(
+                f"noise must have shape (n_steps, n_paths, {problem.m}), "
+                f"got {tuple(noise.shape)}"
+            )
         if n_steps is not None and n_steps != noise.shape[0]:
             raise ValueError(f"n_steps={n_steps} but noise has {noise.shape[0]} steps")
         if n_paths is not None and n_paths != noise.shape[1]:
@@ -153,30 +190,42 @@ def resolve_noise(problem: ControlledSDE, theta: torch.Tensor, n_paths: int | No
     return noise, n_steps, n_paths, h
 
 
-def time_grid(problem: ControlledSDE, n_steps: int, n_paths: int, k: int,
-              like: torch.Tensor) -> torch.Tensor:
+def time_grid(
+    problem: ControlledSDE, n_steps: int, n_paths: int, k: int, like: torch.Tensor
+) -> torch.Tensor:
     """``t_k = k h`` broadcast to ``(M,)``."""
-    return torch.full((n_paths,), k * problem.T / n_steps, dtype=like.dtype, device=like.device)
+    return torch.full(
+        (n_paths,), k * problem.T / n_steps, dtype=like.dtype, device=like.device
+    )
 
 
-def euler_step(x: torch.Tensor, mu: torch.Tensor, sigma: torch.Tensor, db: torch.Tensor,
-               h: float) -> torch.Tensor:
+def euler_step(
+    x: torch.Tensor, mu: torch.Tensor, sigma: torch.Tensor, db: torch.Tensor, h: float
+) -> torch.Tensor:
     """``x + mu h + sigma dB``: ``x, mu (B, d)``, ``sigma (B, d, m)``, ``db (B, m)``."""
     return x + mu * h + torch.einsum("bdm,bm->bd", sigma, db)
 
 
 # --------------------------------------------------------------------------- simulation
-def simulate(problem: ControlledSDE, theta: torch.Tensor, *, n_paths: int | None = None,
-             n_steps: int | None = None, generator: torch.Generator | None = None,
-             noise: torch.Tensor | None = None, keep_path: bool = False
-             ) -> dict[str, torch.Tensor]:
+def simulate(
+    problem: ControlledSDE,
+    theta: torch.Tensor,
+    *,
+    n_paths: int | None = None,
+    n_steps: int | None = None,
+    generator: torch.Generator | None = None,
+    noise: torch.Tensor | None = None,
+    keep_path: bool = False,
+) -> dict[str, torch.Tensor]:
     """Euler–Maruyama paths and per-path costs ``C`` (differentiable in ``theta``).
 
     Returns ``{"cost": (M,), "x_T": (M, d)}`` and, with ``keep_path``, ``"path": (N+1, M, d)``
     and ``"noise": (N, M, m)``.
     """
     check_theta(problem, theta)
-    noise, n_steps, n_paths, h = resolve_noise(problem, theta, n_paths, n_steps, generator, noise)
+    noise, n_steps, n_paths, h = resolve_noise(
+        problem, theta, n_paths, n_steps, generator, noise
+    )
     x = problem.x0.to(dtype=theta.dtype, device=theta.device).expand(n_paths, -1)
     cost = torch.zeros(n_paths, dtype=theta.dtype, device=theta.device)
     path = [x] if keep_path else None
@@ -189,7 +238,9 @@ def simulate(problem: ControlledSDE, theta: torch.Tensor, *, n_paths: int | None
         x = euler_step(x, mu, sigma, noise[k], h)
         if keep_path:
             path.append(x)
-    cost = cost + check_reward_values(problem.terminal_cost(p, x), n_paths, "terminal_cost")
+    cost = cost + check_reward_values(
+        problem.terminal_cost(p, x), n_paths, "terminal_cost"
+    )
     out = {"cost": cost, "x_T": x}
     if keep_path:
         out["path"] = torch.stack(path)
@@ -197,7 +248,9 @@ def simulate(problem: ControlledSDE, theta: torch.Tensor, *, n_paths: int | None
     return out
 
 
-def path_costs(problem: ControlledSDE, theta: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+def path_costs(
+    problem: ControlledSDE, theta: torch.Tensor, noise: torch.Tensor
+) -> torch.Tensor:
     """Per-path costs ``(M,)`` for given increments ``noise (N, M, m)`` (no gradient)."""
     with torch.no_grad():
         return simulate(problem, theta, noise=noise)["cost"]
@@ -216,8 +269,14 @@ def _single(fn: Callable, theta: Any) -> Callable:
     return f
 
 
-def value_and_x_derivatives(fn: Callable, theta: Any, t: torch.Tensor, x: torch.Tensor,
-                            order: int, jvp_fn: Callable | None = None) -> tuple[Any, Any, Any]:
+def value_and_x_derivatives(
+    fn: Callable,
+    theta: Any,
+    t: torch.Tensor,
+    x: torch.Tensor,
+    order: int,
+    jvp_fn: Callable | None = None,
+) -> tuple[Any, Any, Any]:
     """``fn(theta, t, x)`` with its first (and, for ``order=2``, second) x-derivatives per path.
 
     ``theta`` is what the coefficients take (``problem.params(theta)``).
@@ -229,9 +288,15 @@ def value_and_x_derivatives(fn: Callable, theta: Any, t: torch.Tensor, x: torch.
     """
     if order == 1 and jvp_fn is not None:
         n_b, d = x.shape
-        basis = torch.eye(d, dtype=x.dtype, device=x.device)[:, None, :].expand(d, n_b, d)
+        basis = torch.eye(d, dtype=x.dtype, device=x.device)[:, None, :].expand(
+            d, n_b, d
+        )
         y, dy = jvp_fn(theta, t, x, basis)
-        jac = tuple(v.movedim(0, -1) for v in dy) if isinstance(dy, tuple) else dy.movedim(0, -1)
+        jac = (
+            tuple(v.movedim(0, -1) for v in dy)
+            if isinstance(dy, tuple)
+            else dy.movedim(0, -1)
+        )
         return y, jac, None
     f = _single(fn, theta)
 
@@ -240,9 +305,11 @@ def value_and_x_derivatives(fn: Callable, theta: Any, t: torch.Tensor, x: torch.
         return y, y
 
     if order == 1:
+
         def one(t1, x1):
             jac, y = jacfwd(with_aux, argnums=1, has_aux=True)(t1, x1)
             return y, jac
+
         y, jac = vmap(one)(t, x)
         return y, jac, None
     if order != 2:

@@ -19,26 +19,30 @@ import torch
 from ..checks import check_data
 
 
-def coordinate_z(samples: torch.Tensor, ref: torch.Tensor, ref_se: torch.Tensor | None = None
-                 ) -> torch.Tensor:
+def coordinate_z(
+    samples: torch.Tensor, ref: torch.Tensor, ref_se: torch.Tensor | None = None
+) -> torch.Tensor:
     """z-scores ``(mean - ref) / sqrt(se^2 + ref_se^2)``; 0 where both are exactly equal."""
     samples, ref = check_data(samples, "samples", min_rows=2), check_data(ref, "ref")
     if ref_se is not None:
         ref_se = check_data(ref_se, "ref_se", shape=tuple(ref.shape))
     if samples.ndim != 2 or ref.shape != samples.shape[1:]:
-        raise ValueError(f"samples must be (M, n) and ref (n,), got {tuple(samples.shape)} "
-                         f"and {tuple(ref.shape)}")
+        raise ValueError(
+            f"samples must be (M, n) and ref (n,), got {tuple(samples.shape)} "
+            f"and {tuple(ref.shape)}"
+        )
     mean = samples.mean(0)
     se2 = samples.var(0) / samples.shape[0]
     if ref_se is not None:
-        se2 = se2 + ref_se ** 2
+        se2 = se2 + ref_se**2
     diff = mean - ref
     z = diff / se2.sqrt()
     return torch.where((se2 == 0) & (diff == 0), torch.zeros_like(z), z)
 
 
-def hotelling_test(samples: torch.Tensor, ref: torch.Tensor, rel_tol: float = 1e-10
-                   ) -> dict[str, float]:
+def hotelling_test(
+    samples: torch.Tensor, ref: torch.Tensor, rel_tol: float = 1e-10
+) -> dict[str, float]:
     """One-sample Hotelling ``T^2`` of ``H0: E[samples] = ref``; returns ``T2, F, p, dof``.
 
     Coordinates with zero sample variance must match ``ref`` exactly (else ``p = 0``) and are
@@ -49,8 +53,10 @@ def hotelling_test(samples: torch.Tensor, ref: torch.Tensor, rel_tol: float = 1e
 
     samples, ref = check_data(samples, "samples", min_rows=2), check_data(ref, "ref")
     if samples.ndim != 2 or ref.shape != samples.shape[1:]:
-        raise ValueError(f"samples must be (M, n) and ref (n,), got {tuple(samples.shape)} "
-                         f"and {tuple(ref.shape)}")
+        raise ValueError(
+            f"samples must be (M, n) and ref (n,), got {tuple(samples.shape)} "
+            f"and {tuple(ref.shape)}"
+        )
     x = samples.detach().double().cpu()
     r = ref.detach().double().cpu()
     m = x.shape[0]
@@ -68,15 +74,18 @@ def hotelling_test(samples: torch.Tensor, ref: torch.Tensor, rel_tol: float = 1e
     proj = evecs[:, keep].T @ diff
     p_dim = int(keep.sum())
     if m <= p_dim:
-        raise ValueError(f"Hotelling's test needs more samples ({m}) than dimensions ({p_dim})")
-    t2 = float(m * (proj ** 2 / evals[keep]).sum())
+        raise ValueError(
+            f"Hotelling's test needs more samples ({m}) than dimensions ({p_dim})"
+        )
+    t2 = float(m * (proj**2 / evals[keep]).sum())
     f = t2 * (m - p_dim) / (p_dim * (m - 1))
     p = float(stats.f.sf(f, p_dim, m - p_dim))
     return dict(T2=t2, F=f, p=p, dof=p_dim)
 
 
-def two_sample_test(a: torch.Tensor, b: torch.Tensor, rel_tol: float = 1e-8
-                    ) -> dict[str, float]:
+def two_sample_test(
+    a: torch.Tensor, b: torch.Tensor, rel_tol: float = 1e-8
+) -> dict[str, float]:
     """Test ``E[a] = E[b]`` for independent samples ``a (Ma, n)``, ``b (Mb, n)``.
 
     ``T^2 = diff' (S_a / M_a + S_b / M_b)^{-1} diff`` with ``diff = mean(a) - mean(b)``, compared
@@ -88,12 +97,16 @@ def two_sample_test(a: torch.Tensor, b: torch.Tensor, rel_tol: float = 1e-8
 
     a, b = check_data(a, "a", min_rows=2), check_data(b, "b", min_rows=2)
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
-        raise ValueError(f"a and b must be (M, n) with the same n, got {tuple(a.shape)} and "
-                         f"{tuple(b.shape)}")
+        raise ValueError(
+            f"a and b must be (M, n) with the same n, got {tuple(a.shape)} and "
+            f"{tuple(b.shape)}"
+        )
     a, b = a.detach().double().cpu(), b.detach().double().cpu()
     diff = a.mean(0) - b.mean(0)
-    cov = torch.cov(a.T).reshape(a.shape[1], -1) / a.shape[0] \
+    cov = (
+        torch.cov(a.T).reshape(a.shape[1], -1) / a.shape[0]
         + torch.cov(b.T).reshape(b.shape[1], -1) / b.shape[0]
+    )
     evals, evecs = torch.linalg.eigh(cov)
     keep = evals > rel_tol * max(float(evals.max()), 1e-300)
     proj = evecs.T @ diff

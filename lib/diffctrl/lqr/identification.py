@@ -20,9 +20,13 @@ from .system import NearlyLQ, sample_x0
 Tensor = torch.Tensor
 
 
-def collect_transitions(system: NearlyLQ, n_samples: int, generator: torch.Generator | None = None,
-                        noise_std: float = 0.0, input_std: float = 1.0
-                        ) -> tuple[Tensor, Tensor, Tensor]:
+def collect_transitions(
+    system: NearlyLQ,
+    n_samples: int,
+    generator: torch.Generator | None = None,
+    noise_std: float = 0.0,
+    input_std: float = 1.0,
+) -> tuple[Tensor, Tensor, Tensor]:
     """``N`` one-step transitions ``(x (N, n), u (N, p), x' (N, n))``.
 
     States uniform on the unit sphere (the paper's ``||x0|| = 1``), inputs ``N(0, input_std^2 I)``
@@ -31,9 +35,13 @@ def collect_transitions(system: NearlyLQ, n_samples: int, generator: torch.Gener
     if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
         raise ValueError(f"n_samples must be a positive int, got {n_samples!r}")
     if noise_std < 0 or input_std <= 0:
-        raise ValueError(f"noise_std must be >= 0 and input_std > 0, got {noise_std}, {input_std}")
+        raise ValueError(
+            f"noise_std must be >= 0 and input_std > 0, got {noise_std}, {input_std}"
+        )
     dt, dev = system.dtype, system.device
-    kw = dict(generator=generator, dtype=dt, device=generator.device if generator else dev)
+    kw = dict(
+        generator=generator, dtype=dt, device=generator.device if generator else dev
+    )
     x = sample_x0(system.n, n_samples, generator, dtype=dt, device=dev)
     u = input_std * torch.randn(n_samples, system.p, **kw)
     xn = x @ system.A.T + u @ system.B.T + system.kernel(x) @ system.C.T
@@ -42,43 +50,71 @@ def collect_transitions(system: NearlyLQ, n_samples: int, generator: torch.Gener
     return x, u, xn
 
 
-def least_squares(system: NearlyLQ, x: Tensor, u: Tensor, x_next: Tensor,
-                  min_norm: bool = False) -> tuple[Tensor, Tensor, Tensor]:
+def least_squares(
+    system: NearlyLQ, x: Tensor, u: Tensor, x_next: Tensor, min_norm: bool = False
+) -> tuple[Tensor, Tensor, Tensor]:
     """Least-squares ``(A^, B^, C^)`` from transitions (the kernel ``phi`` is known).
 
     Raises ``ValueError`` for fewer than ``n + p + d`` transitions or a rank-deficient design,
     unless ``min_norm`` (then the minimum-norm solution is returned).
     """
     n, p, d = system.n, system.p, system.d
-    x, u, x_next = (check_data(v, name, ndim=2) for v, name in ((x, "x"), (u, "u"),
-                                                                  (x_next, "x_next")))
-    if x.ndim != 2 or x.shape[1] != n or u.shape != (x.shape[0], p) or x_next.shape != x.shape:
-        raise ValueError(f"x, u, x_next must have shapes (N, {n}), (N, {p}), (N, {n}); got "
-                         f"{tuple(x.shape)}, {tuple(u.shape)}, {tuple(x_next.shape)}")
-    W = torch.cat([x, u, system.kernel(x)], dim=1)                  # (N, n + p + d)
+    x, u, x_next = (
+        check_data(v, name, ndim=2)
+        for v, name in ((x, "x"), (u, "u"), (x_next, "x_next"))
+    )
+    if (
+        x.ndim != 2
+        or x.shape[1] != n
+        or u.shape != (x.shape[0], p)
+        or x_next.shape != x.shape
+    ):
+        raise ValueError(
+            f"x, u, x_next must have shapes (N, {n}), (N, {p}), (N, {n}); got "
+            f"{tuple(x.shape)}, {tuple(u.shape)}, {tuple(x_next.shape)}"
+        )
+    W = torch.cat([x, u, system.kernel(x)], dim=1)  # (N, n + p + d)
     if not min_norm:
         if W.shape[0] < n + p + d:
-            raise ValueError(f"need at least n + p + d = {n + p + d} transitions to identify "
-                             f"(A, B, C), got {W.shape[0]}")
+            raise ValueError(
+                f"need at least n + p + d = {n + p + d} transitions to identify "
+                f"(A, B, C), got {W.shape[0]}"
+            )
         rank = int(torch.linalg.matrix_rank(W))
         if rank < n + p + d:
-            raise ValueError(f"the regressors [x, u, phi(x)] have rank {rank} < {n + p + d}: "
-                             "(A, B, C) is not identifiable from these transitions")
-    theta = torch.linalg.pinv(W) @ x_next                            # (n + p + d, n)
+            raise ValueError(
+                f"the regressors [x, u, phi(x)] have rank {rank} < {n + p + d}: "
+                "(A, B, C) is not identifiable from these transitions"
+            )
+    theta = torch.linalg.pinv(W) @ x_next  # (n + p + d, n)
     theta = theta.T
-    return theta[:, :n], theta[:, n:n + p], theta[:, n + p:]
+    return theta[:, :n], theta[:, n : n + p], theta[:, n + p :]
 
 
-def estimate_system(system: NearlyLQ, n_samples: int, generator: torch.Generator | None = None,
-                    noise_std: float = 0.0, min_norm: bool = False) -> NearlyLQ:
+def estimate_system(
+    system: NearlyLQ,
+    n_samples: int,
+    generator: torch.Generator | None = None,
+    noise_std: float = 0.0,
+    min_norm: bool = False,
+) -> NearlyLQ:
     """Collect ``n_samples`` transitions of ``system`` and return the least-squares model."""
-    A, B, C = least_squares(system, *collect_transitions(system, n_samples, generator, noise_std),
-                            min_norm=min_norm)
-    return system.replace(A=A, B=B, C=C, meta=dict(system.meta, estimated_from=n_samples))
+    A, B, C = least_squares(
+        system,
+        *collect_transitions(system, n_samples, generator, noise_std),
+        min_norm=min_norm,
+    )
+    return system.replace(
+        A=A, B=B, C=C, meta=dict(system.meta, estimated_from=n_samples)
+    )
 
 
-def model_free_k_lin(system: NearlyLQ, n_samples: int, generator: torch.Generator | None = None,
-                     noise_std: float = 0.0) -> tuple[Tensor, NearlyLQ]:
+def model_free_k_lin(
+    system: NearlyLQ,
+    n_samples: int,
+    generator: torch.Generator | None = None,
+    noise_std: float = 0.0,
+) -> tuple[Tensor, NearlyLQ]:
     """``K^lin`` computed from the least-squares model (the paper's model-free initialisation)."""
     est = estimate_system(system, n_samples, generator, noise_std)
     return k_lin(est), est

@@ -28,7 +28,10 @@ def _grad_and_hessian(system, K, x0, horizon, hessian=True):
     (g,) = torch.autograd.grad(c.sum(), k, create_graph=hessian)
     if not hessian:
         return c.detach(), g.detach(), None
-    rows = [torch.autograd.grad(g[..., i].sum(), k, retain_graph=i < D - 1)[0] for i in range(D)]
+    rows = [
+        torch.autograd.grad(g[..., i].sum(), k, retain_graph=i < D - 1)[0]
+        for i in range(D)
+    ]
     H = torch.stack(rows, dim=-2)
     return c.detach(), g.detach(), 0.5 * (H + H.transpose(-1, -2)).detach()
 
@@ -52,8 +55,15 @@ def hessian_extremes(system: NearlyLQ, K: Tensor, x0: Tensor, horizon: int):
     return mu.cpu().numpy(), L.cpu().numpy()
 
 
-def optimal_policy(system: NearlyLQ, K_init: Tensor, x0: Tensor, horizon: int,
-                   max_iter: int = 50, tol: float = 1e-9, progress: bool = False):
+def optimal_policy(
+    system: NearlyLQ,
+    K_init: Tensor,
+    x0: Tensor,
+    horizon: int,
+    max_iter: int = 50,
+    tol: float = 1e-9,
+    progress: bool = False,
+):
     """Minimise the sample cost ``C_T`` by damped (Levenberg-Marquardt) Newton steps.
 
     Step ``-(H + lam I)^{-1} grad`` with the autograd Hessian ``H``; ``lam`` is at least what
@@ -71,8 +81,10 @@ def optimal_policy(system: NearlyLQ, K_init: Tensor, x0: Tensor, horizon: int,
     D = shape[-2] * shape[-1]
     eye = torch.eye(D, dtype=K.dtype, device=K.device)
     stacked = system.n_systems is not None
-    Kf = K.reshape(-1, *shape[-2:])                       # flat view over the leading dims
-    x0f = x0.expand(*lead, *x0.shape[-2:]).reshape(-1, *x0.shape[-2:]) if stacked else x0
+    Kf = K.reshape(-1, *shape[-2:])  # flat view over the leading dims
+    x0f = (
+        x0.expand(*lead, *x0.shape[-2:]).reshape(-1, *x0.shape[-2:]) if stacked else x0
+    )
     sys_index = None
     if stacked:
         sys_index = torch.arange(system.n_systems, device=K.device)
@@ -98,11 +110,17 @@ def optimal_policy(system: NearlyLQ, K_init: Tensor, x0: Tensor, horizon: int,
         newK = Kt.clone()
         for _ in range(12):
             shift = base + lt * scale
-            step = torch.linalg.solve(H + shift[:, None, None] * eye, gt.unsqueeze(-1)).squeeze(-1)
+            step = torch.linalg.solve(
+                H + shift[:, None, None] * eye, gt.unsqueeze(-1)
+            ).squeeze(-1)
             trial = Kt - step.view(-1, *shape[-2:])
             with torch.no_grad():
                 c_trial = cost(sub, trial, xt, horizon)
-            ok = ~done & torch.isfinite(c_trial) & (c_trial <= ct - 1e-4 * (gt * step).sum(-1))
+            ok = (
+                ~done
+                & torch.isfinite(c_trial)
+                & (c_trial <= ct - 1e-4 * (gt * step).sum(-1))
+            )
             newK[ok] = trial[ok]
             lt = torch.where(ok, lt / 3, torch.where(done, lt, lt * 10))
             done = done | ok
@@ -113,7 +131,12 @@ def optimal_policy(system: NearlyLQ, K_init: Tensor, x0: Tensor, horizon: int,
         steps[todo] += done.long()
         c, g, _ = _grad_and_hessian(full, Kf, x0f, horizon, hessian=False)
         gnorm = g.norm(dim=-1)
-    return (Kf.reshape(shape), c.reshape(lead), gnorm.reshape(lead), steps.reshape(lead))
+    return (
+        Kf.reshape(shape),
+        c.reshape(lead),
+        gnorm.reshape(lead),
+        steps.reshape(lead),
+    )
 
 
 def _sub(system: NearlyLQ, sys_index: Tensor, todo: Tensor | None) -> NearlyLQ:

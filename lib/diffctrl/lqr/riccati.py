@@ -20,7 +20,11 @@ from .system import NearlyLQ, join_policy
 
 
 def _np(x) -> np.ndarray:
-    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, float)
+    return (
+        x.detach().cpu().numpy()
+        if isinstance(x, torch.Tensor)
+        else np.asarray(x, float)
+    )
 
 
 def solve_dare(A, B, Q, R) -> np.ndarray:
@@ -34,11 +38,15 @@ def solve_dare(A, B, Q, R) -> np.ndarray:
     n, p = B.shape
     for name, M, want in (("A", A, (n, n)), ("Q", Q, (n, n)), ("R", R, (p, p))):
         if M.shape != want:
-            raise ValueError(f"{name} must have shape {want} for B of shape (n, p) = {B.shape}, "
-                             f"got {M.shape}")
+            raise ValueError(
+                f"{name} must have shape {want} for B of shape (n, p) = {B.shape}, "
+                f"got {M.shape}"
+            )
     P = scipy.linalg.solve_discrete_are(A, B, Q, R)
     if not np.isfinite(P).all():
-        raise ValueError("the DARE has no finite stabilising solution for these (A, B, Q, R)")
+        raise ValueError(
+            "the DARE has no finite stabilising solution for these (A, B, Q, R)"
+        )
     return P
 
 
@@ -56,7 +64,10 @@ def k_lin(system: NearlyLQ) -> torch.Tensor:
     G = R + B.T @ P @ B
     K1 = np.linalg.solve(G, B.T @ P @ A)
     K2 = np.linalg.solve(G, B.T @ P @ C)
-    t = lambda M: torch.as_tensor(M, dtype=system.dtype, device=system.device)
+
+    def t(M):
+        return torch.as_tensor(M, dtype=system.dtype, device=system.device)
+
     return join_policy(t(K1), t(K2))
 
 
@@ -88,6 +99,6 @@ def linear_part_optimal(system: NearlyLQ) -> torch.Tensor:
     """``[K*, 0]``: the LQR optimum of ``(A, B, Q, R)`` with zero kernel gain, ``(p, n + d)``."""
     K = lqr_gain(system.A, system.B, system.Q, system.R)
     K1 = torch.as_tensor(K, dtype=system.dtype, device=system.device)
-    return join_policy(K1, torch.zeros(system.p, system.d, dtype=system.dtype,
-                                       device=system.device))
-
+    return join_policy(
+        K1, torch.zeros(system.p, system.d, dtype=system.dtype, device=system.device)
+    )

@@ -59,7 +59,9 @@ def sine_kernel(n: int, scale: float = 1.0) -> Kernel:
     return Kernel(torch.sin, n=n, d=n, lipschitz=1.0, scale=float(scale), name="sin")
 
 
-def product_kernel(n: int, pairs: Sequence[tuple[int, int]], scale: float = 1.0) -> Kernel:
+def product_kernel(
+    n: int, pairs: Sequence[tuple[int, int]], scale: float = 1.0
+) -> Kernel:
     """Product features ``phi_k(x) = l * sin(x_i) * sin(x_j)`` for ``(i, j)`` in ``pairs``.
 
     Bounded and globally Lipschitz (constant ``<= l * sqrt(2 * len(pairs))``), so it fits the
@@ -79,8 +81,14 @@ def product_kernel(n: int, pairs: Sequence[tuple[int, int]], scale: float = 1.0)
         s = torch.sin(x)
         return s[..., idx_i] * s[..., idx_j]
 
-    return Kernel(base, n=n, d=len(pairs), lipschitz=math.sqrt(2 * len(pairs)),
-                  scale=float(scale), name=f"sin(x_i)sin(x_j) {pairs}")
+    return Kernel(
+        base,
+        n=n,
+        d=len(pairs),
+        lipschitz=math.sqrt(2 * len(pairs)),
+        scale=float(scale),
+        name=f"sin(x_i)sin(x_j) {pairs}",
+    )
 
 
 def stack_kernels(*kernels: Kernel) -> Kernel:
@@ -91,11 +99,16 @@ def stack_kernels(*kernels: Kernel) -> Kernel:
     if any(k.n != n for k in kernels):
         raise ValueError("stack_kernels: kernels act on different state dimensions")
     if any(isinstance(k.scale, Tensor) for k in kernels):
-        raise ValueError("stack_kernels: kernels of stacked systems cannot be concatenated")
-    return Kernel(lambda x: torch.cat([k(x) for k in kernels], dim=-1), n=n,
-                  d=sum(k.d for k in kernels),
-                  lipschitz=math.sqrt(sum(k.lipschitz_phi ** 2 for k in kernels)),
-                  name=" ; ".join(f"{k.scale:g}*{k.name}" for k in kernels))
+        raise ValueError(
+            "stack_kernels: kernels of stacked systems cannot be concatenated"
+        )
+    return Kernel(
+        lambda x: torch.cat([k(x) for k in kernels], dim=-1),
+        n=n,
+        d=sum(k.d for k in kernels),
+        lipschitz=math.sqrt(sum(k.lipschitz_phi**2 for k in kernels)),
+        name=" ; ".join(f"{k.scale:g}*{k.name}" for k in kernels),
+    )
 
 
 # --------------------------------------------------------------------------- the system
@@ -121,10 +134,14 @@ class NearlyLQ:
         for name in ("A", "B", "C", "Q", "R"):
             value = getattr(self, name)
             if not isinstance(value, Tensor):
-                raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
+                raise TypeError(
+                    f"{name} must be a torch.Tensor, got {type(value).__name__}"
+                )
             if value.ndim not in (2, 3):
-                raise ValueError(f"{name} must be a matrix (or a stack of matrices), got shape "
-                                 f"{tuple(value.shape)}")
+                raise ValueError(
+                    f"{name} must be a matrix (or a stack of matrices), got shape "
+                    f"{tuple(value.shape)}"
+                )
             if not torch.isfinite(value).all():
                 raise ValueError(f"{name} has non-finite entries")
         lead = self.A.shape[:-2]
@@ -132,15 +149,23 @@ class NearlyLQ:
         expected = {"A": (n, n), "B": (n, p), "C": (n, d), "Q": (n, n), "R": (p, p)}
         for name, shape in expected.items():
             if tuple(getattr(self, name).shape) != (*lead, *shape):
-                raise ValueError(f"{name} must have shape {(*lead, *shape)} (n={n}, p={p}, "
-                                 f"d={d}), got {tuple(getattr(self, name).shape)}")
+                raise ValueError(
+                    f"{name} must have shape {(*lead, *shape)} (n={n}, p={p}, "
+                    f"d={d}), got {tuple(getattr(self, name).shape)}"
+                )
         if self.kernel.n != n or self.kernel.d != d:
-            raise ValueError(f"kernel maps R^{self.kernel.n} -> R^{self.kernel.d}, but A, C "
-                             f"need R^{n} -> R^{d}")
-        if isinstance(self.kernel.scale, Tensor) and tuple(self.kernel.scale.shape) != tuple(lead):
-            raise ValueError("a kernel with one scale per system needs a stacked system with "
-                             f"as many systems; got scales {tuple(self.kernel.scale.shape)}, "
-                             f"systems {tuple(lead)}")
+            raise ValueError(
+                f"kernel maps R^{self.kernel.n} -> R^{self.kernel.d}, but A, C "
+                f"need R^{n} -> R^{d}"
+            )
+        if isinstance(self.kernel.scale, Tensor) and tuple(
+            self.kernel.scale.shape
+        ) != tuple(lead):
+            raise ValueError(
+                "a kernel with one scale per system needs a stacked system with "
+                f"as many systems; got scales {tuple(self.kernel.scale.shape)}, "
+                f"systems {tuple(lead)}"
+            )
 
     @property
     def n(self) -> int:
@@ -171,13 +196,20 @@ class NearlyLQ:
     def device(self) -> torch.device:
         return self.A.device
 
-    def replace(self, **changes) -> "NearlyLQ":
-        values = dict(A=self.A, B=self.B, C=self.C, Q=self.Q, R=self.R, kernel=self.kernel,
-                      meta=self.meta)
+    def replace(self, **changes) -> NearlyLQ:
+        values = dict(
+            A=self.A,
+            B=self.B,
+            C=self.C,
+            Q=self.Q,
+            R=self.R,
+            kernel=self.kernel,
+            meta=self.meta,
+        )
         values.update(changes)
         return NearlyLQ(**values)
 
-    def to(self, device=None, dtype=None) -> "NearlyLQ":
+    def to(self, device=None, dtype=None) -> NearlyLQ:
         kw = dict(device=device, dtype=dtype)
         return self.replace(**{k: getattr(self, k).to(**kw) for k in "ABCQR"})
 
@@ -185,29 +217,44 @@ class NearlyLQ:
         """The kernel features ``phi(x)``, ``(..., d)``."""
         return self.kernel(x)
 
-    def select(self, index) -> "NearlyLQ":
+    def select(self, index) -> NearlyLQ:
         """The sub-stack ``index`` (a bool mask or index tensor) of a stacked system."""
         if self.n_systems is None:
             raise ValueError("select needs a stacked system")
         scale = self.kernel.scale
-        kernel = (replace(self.kernel, scale=scale[index]) if isinstance(scale, Tensor)
-                  else self.kernel)
+        kernel = (
+            replace(self.kernel, scale=scale[index])
+            if isinstance(scale, Tensor)
+            else self.kernel
+        )
         metas = self.meta.get("systems")
         idx = torch.arange(self.n_systems, device=self.A.device)[index].tolist()
         meta = {"systems": [metas[i] for i in idx]} if metas else {}
-        return self.replace(**{k: getattr(self, k)[index] for k in "ABCQR"}, kernel=kernel,
-                            meta=meta)
+        return self.replace(
+            **{k: getattr(self, k)[index] for k in "ABCQR"}, kernel=kernel, meta=meta
+        )
 
-    def unstack(self) -> list["NearlyLQ"]:
+    def unstack(self) -> list[NearlyLQ]:
         """The single systems of a stacked system (a one-element list for a single system)."""
         if self.n_systems is None:
             return [self]
         scales = self.kernel.scale
         metas = self.meta.get("systems", [{}] * self.n_systems)
-        return [NearlyLQ(self.A[i], self.B[i], self.C[i], self.Q[i], self.R[i],
-                         replace(self.kernel, scale=float(scales[i]) if isinstance(scales, Tensor)
-                                 else scales), meta=metas[i])
-                for i in range(self.n_systems)]
+        return [
+            NearlyLQ(
+                self.A[i],
+                self.B[i],
+                self.C[i],
+                self.Q[i],
+                self.R[i],
+                replace(
+                    self.kernel,
+                    scale=float(scales[i]) if isinstance(scales, Tensor) else scales,
+                ),
+                meta=metas[i],
+            )
+            for i in range(self.n_systems)
+        ]
 
 
 def stack_systems(systems: Sequence[NearlyLQ]) -> NearlyLQ:
@@ -220,33 +267,53 @@ def stack_systems(systems: Sequence[NearlyLQ]) -> NearlyLQ:
         if s.n_systems is not None:
             raise ValueError("stack_systems takes single systems")
         if (s.n, s.p, s.d) != (first.n, first.p, first.d):
-            raise ValueError("stack_systems: systems have different dimensions (n, p, d)")
+            raise ValueError(
+                "stack_systems: systems have different dimensions (n, p, d)"
+            )
         if s.kernel.base is not first.kernel.base:
-            raise ValueError("stack_systems: systems must share the same kernel base function")
-    scales = torch.tensor([float(s.kernel.scale) for s in systems], dtype=first.dtype,
-                          device=first.device)
+            raise ValueError(
+                "stack_systems: systems must share the same kernel base function"
+            )
+    scales = torch.tensor(
+        [float(s.kernel.scale) for s in systems], dtype=first.dtype, device=first.device
+    )
     kernel = replace(first.kernel, scale=scales)
     mats = {k: torch.stack([getattr(s, k) for s in systems]) for k in "ABCQR"}
     return NearlyLQ(**mats, kernel=kernel, meta={"systems": [s.meta for s in systems]})
 
 
-def make_system(A, B, C, kernel: Kernel, Q=None, R=None, device=None,
-                dtype=torch.float64) -> NearlyLQ:
+def make_system(
+    A, B, C, kernel: Kernel, Q=None, R=None, device=None, dtype=torch.float64
+) -> NearlyLQ:
     """Build a :class:`NearlyLQ` from arrays (``Q = I``, ``R = I`` by default)."""
+
     def t(x):
-        return torch.as_tensor(np.asarray(x) if not isinstance(x, Tensor) else x,
-                               dtype=dtype, device=device)
+        return torch.as_tensor(
+            np.asarray(x) if not isinstance(x, Tensor) else x,
+            dtype=dtype,
+            device=device,
+        )
+
     A, B, C = t(A), t(B), t(C)
     if A.ndim != 2 or B.ndim != 2:
-        raise ValueError(f"A and B must be matrices, got shapes {tuple(A.shape)}, {tuple(B.shape)}")
+        raise ValueError(
+            f"A and B must be matrices, got shapes {tuple(A.shape)}, {tuple(B.shape)}"
+        )
     Q = torch.eye(A.shape[0], dtype=dtype, device=device) if Q is None else t(Q)
     R = torch.eye(B.shape[1], dtype=dtype, device=device) if R is None else t(R)
     return NearlyLQ(A, B, C, Q, R, kernel)
 
 
-def random_system(n: int = 3, p: int = 3, scale: float = 1.0, seed: int = 0,
-                  spectral_radius: float = 0.5, kernel: Kernel | None = None,
-                  device=None, dtype=torch.float64) -> NearlyLQ:
+def random_system(
+    n: int = 3,
+    p: int = 3,
+    scale: float = 1.0,
+    seed: int = 0,
+    spectral_radius: float = 0.5,
+    kernel: Kernel | None = None,
+    device=None,
+    dtype=torch.float64,
+) -> NearlyLQ:
     """A random instance as in the paper's Sec. 5 (our reading of the scaling).
 
     ``A (n, n)``, ``B (n, p)``, ``C (n, d)`` have iid standard Gaussian entries; each is then
@@ -264,14 +331,23 @@ def random_system(n: int = 3, p: int = 3, scale: float = 1.0, seed: int = 0,
 
     def scaled(shape):
         M = rng.standard_normal(shape)
-        size = (np.max(np.abs(np.linalg.eigvals(M))) if shape[0] == shape[1]
-                else np.linalg.norm(M, 2))
+        size = (
+            np.max(np.abs(np.linalg.eigvals(M)))
+            if shape[0] == shape[1]
+            else np.linalg.norm(M, 2)
+        )
         return M * (spectral_radius / size)
 
     A, B, C = scaled((n, n)), scaled((n, p)), scaled((n, kernel.d))
     sys_ = make_system(A, B, C, kernel, device=device, dtype=dtype)
-    return sys_.replace(meta={"seed": seed, "spectral_radius": spectral_radius,
-                              "kernel": kernel.name, "scale": kernel.scale})
+    return sys_.replace(
+        meta={
+            "seed": seed,
+            "spectral_radius": spectral_radius,
+            "kernel": kernel.name,
+            "scale": kernel.scale,
+        }
+    )
 
 
 # --------------------------------------------------------------------------- policies, rollouts
@@ -285,12 +361,16 @@ def check_policy(system: NearlyLQ, K, name: str = "K") -> Tensor:
     if not isinstance(K, Tensor):
         K = torch.as_tensor(np.asarray(K), dtype=system.dtype, device=system.device)
     if K.ndim < 2 or tuple(K.shape[-2:]) != system.policy_shape:
-        raise ValueError(f"{name} must have shape (..., {system.p}, {system.n + system.d}) = "
-                         f"(..., p, n + d), got {tuple(K.shape)}")
+        raise ValueError(
+            f"{name} must have shape (..., {system.p}, {system.n + system.d}) = "
+            f"(..., p, n + d), got {tuple(K.shape)}"
+        )
     R_ = system.n_systems
     if R_ is not None and (K.ndim < 3 or K.shape[0] != R_):
-        raise ValueError(f"{name}: a stack of {R_} systems needs policies of shape "
-                         f"({R_}, ..., {system.p}, {system.n + system.d}), got {tuple(K.shape)}")
+        raise ValueError(
+            f"{name}: a stack of {R_} systems needs policies of shape "
+            f"({R_}, ..., {system.p}, {system.n + system.d}), got {tuple(K.shape)}"
+        )
     if not torch.isfinite(K).all():
         raise ValueError(f"{name} has non-finite entries")
     return K
@@ -298,18 +378,31 @@ def check_policy(system: NearlyLQ, K, name: str = "K") -> Tensor:
 
 def split_policy(system: NearlyLQ, K: Tensor) -> tuple[Tensor, Tensor]:
     """``K = [K1 K2]`` -> ``(K1 (..., p, n), K2 (..., p, d))``."""
-    return K[..., : system.n], K[..., system.n:]
+    return K[..., : system.n], K[..., system.n :]
 
 
 def join_policy(K1: Tensor, K2: Tensor) -> Tensor:
     return torch.cat([K1, K2], dim=-1)
 
 
-def sample_x0(n: int, m: int, generator: torch.Generator | None = None, shape=(),
-              radius: float = 1.0, device=None, dtype=torch.float64) -> Tensor:
+def sample_x0(
+    n: int,
+    m: int,
+    generator: torch.Generator | None = None,
+    shape=(),
+    radius: float = 1.0,
+    device=None,
+    dtype=torch.float64,
+) -> Tensor:
     """Initial states uniform on the sphere ``||x0|| = radius``; shape ``(*shape, m, n)``."""
-    g = torch.randn(*shape, m, n, generator=generator, dtype=dtype,
-                    device=generator.device if generator is not None else device)
+    g = torch.randn(
+        *shape,
+        m,
+        n,
+        generator=generator,
+        dtype=dtype,
+        device=generator.device if generator is not None else device,
+    )
     return radius * g / g.norm(dim=-1, keepdim=True)
 
 
@@ -326,7 +419,7 @@ def sphere_points(n: int, m: int, dtype=torch.float64, device=None) -> Tensor:
     if n == 3:
         i = torch.arange(m, dtype=dtype, device=device) + 0.5
         z = 1 - 2 * i / m
-        theta = math.pi * (1 + 5 ** 0.5) * i
+        theta = math.pi * (1 + 5**0.5) * i
         rho = torch.sqrt(1 - z * z)
         return torch.stack([rho * torch.cos(theta), rho * torch.sin(theta), z], dim=-1)
     if n == 2:
@@ -334,8 +427,11 @@ def sphere_points(n: int, m: int, dtype=torch.float64, device=None) -> Tensor:
         return torch.stack([torch.cos(angle), torch.sin(angle)], dim=-1)
     if n == 1:
         return torch.tensor([[1.0], [-1.0]], dtype=dtype, device=device).repeat(
-            (m + 1) // 2, 1)[:m]
-    return sample_x0(n, m, torch.Generator().manual_seed(2303_08431), dtype=dtype).to(device)
+            (m + 1) // 2, 1
+        )[:m]
+    return sample_x0(n, m, torch.Generator().manual_seed(2303_08431), dtype=dtype).to(
+        device
+    )
 
 
 def _aligned(system: NearlyLQ, M: Tensor, ndim: int) -> Tensor:
@@ -350,8 +446,9 @@ def _apply(M: Tensor, v: Tensor) -> Tensor:
     return v @ M.transpose(-1, -2)
 
 
-def rollout(system: NearlyLQ, K: Tensor, x0: Tensor, horizon: int,
-            return_states: bool = False):
+def rollout(
+    system: NearlyLQ, K: Tensor, x0: Tensor, horizon: int, return_states: bool = False
+):
     """Run ``x_{t+1} = A x + B u + C phi(x)``, ``u = -K [x; phi(x)]`` for ``horizon`` steps.
 
     ``K (..., p, n + d)`` and ``x0 (..., m, n)`` broadcast over their leading dims (for a stacked
@@ -362,19 +459,31 @@ def rollout(system: NearlyLQ, K: Tensor, x0: Tensor, horizon: int,
     """
     _check_dim(horizon, "horizon")
     if not isinstance(x0, Tensor):
-        raise TypeError(f"x0 must be a torch.Tensor (..., m, {system.n}), got {type(x0).__name__}")
+        raise TypeError(
+            f"x0 must be a torch.Tensor (..., m, {system.n}), got {type(x0).__name__}"
+        )
     if not isinstance(K, Tensor):
-        raise TypeError(f"K must be a torch.Tensor (..., p, n + d), got {type(K).__name__}")
+        raise TypeError(
+            f"K must be a torch.Tensor (..., p, n + d), got {type(K).__name__}"
+        )
     if not bool(torch.isfinite(x0).all()):
         raise ValueError("x0 has non-finite entries (NaN or inf)")
     if x0.shape[-1] != system.n:
-        raise ValueError(f"x0 must have shape (..., m, {system.n}), got {tuple(x0.shape)}")
-    if system.n_systems is not None and (x0.ndim < 3 or x0.shape[0] != system.n_systems):
-        raise ValueError(f"x0: a stack of {system.n_systems} systems needs states of shape "
-                         f"({system.n_systems}, ..., m, {system.n}), got {tuple(x0.shape)}")
+        raise ValueError(
+            f"x0 must have shape (..., m, {system.n}), got {tuple(x0.shape)}"
+        )
+    if system.n_systems is not None and (
+        x0.ndim < 3 or x0.shape[0] != system.n_systems
+    ):
+        raise ValueError(
+            f"x0: a stack of {system.n_systems} systems needs states of shape "
+            f"({system.n_systems}, ..., m, {system.n}), got {tuple(x0.shape)}"
+        )
     if system.n_systems is not None and K.ndim != x0.ndim:
-        raise ValueError(f"with a stack of systems, K and x0 need the same number of dims "
-                         f"(system dim first); got K {tuple(K.shape)}, x0 {tuple(x0.shape)}")
+        raise ValueError(
+            f"with a stack of systems, K and x0 need the same number of dims "
+            f"(system dim first); got K {tuple(K.shape)}, x0 {tuple(x0.shape)}"
+        )
     ndim = max(x0.ndim, K.ndim)
     A, B, C, Q, R = (_aligned(system, getattr(system, k), ndim) for k in "ABCQR")
     n = system.n
@@ -382,12 +491,14 @@ def rollout(system: NearlyLQ, K: Tensor, x0: Tensor, horizon: int,
     # stage cost x'Qx + u'Ru = z' G z with G = blockdiag(Q, 0) + K'RK (fewer ops per step)
     M = torch.cat([A, C], dim=-1) - B @ K
     G = K.transpose(-1, -2) @ R @ K
-    G = torch.cat([torch.cat([G[..., :n, :n] + Q, G[..., :n, n:]], -1), G[..., n:, :]], -2)
+    G = torch.cat(
+        [torch.cat([G[..., :n, :n] + Q, G[..., :n, n:]], -1), G[..., n:, :]], -2
+    )
     x = x0
     total = torch.zeros((), dtype=x0.dtype, device=x0.device)
     states = [x0] if return_states else None
     for _ in range(horizon):
-        z = torch.cat([x, system.phi(x)], dim=-1)                   # (..., m, n + d)
+        z = torch.cat([x, system.phi(x)], dim=-1)  # (..., m, n + d)
         total = total + (_apply(G, z) * z).sum(-1)
         x = _apply(M, z)
         if return_states:
@@ -413,8 +524,7 @@ def kernel_jacobian_at_zero(system: NearlyLQ) -> Tensor:
 
 
 def closed_loop_matrix(system: NearlyLQ, K: Tensor) -> Tensor:
-    """Jacobian at ``x = 0`` of the closed loop, ``A - B K1 + (C - B K2) Dphi(0)``: ``(..., n, n)``.
-    """
+    """Jacobian at ``x = 0`` of the closed loop, ``A - B K1 + (C - B K2) Dphi(0)``: ``(..., n, n)``."""
     K = check_policy(system, K)
     K1, K2 = split_policy(system, K)
     ndim = K.ndim
@@ -433,8 +543,13 @@ def closed_loop_radius(system: NearlyLQ, K: Tensor):
     return float(rho) if rho.ndim == 0 else rho
 
 
-def check_stabilizing(system: NearlyLQ, K: Tensor, x0: Tensor | None = None,
-                      horizon: int = 200, name: str = "K") -> None:
+def check_stabilizing(
+    system: NearlyLQ,
+    K: Tensor,
+    x0: Tensor | None = None,
+    horizon: int = 200,
+    name: str = "K",
+) -> None:
     """Raise ``ValueError`` unless ``K`` stabilises the system (every system of a stack).
 
     Two checks: the closed loop linearised at the origin has spectral radius < 1, and rollouts
@@ -446,19 +561,24 @@ def check_stabilizing(system: NearlyLQ, K: Tensor, x0: Tensor | None = None,
     if not (rho < 1).all():
         bad = [i for i, r in enumerate(rho.reshape(-1).tolist()) if not r < 1]
         where = f" (systems/policies {bad})" if rho.ndim else ""
-        raise ValueError(f"{name} does not stabilise the system{where}: the closed loop "
-                         f"linearised at 0 has spectral radius {float(rho.max()):.3g} >= 1")
+        raise ValueError(
+            f"{name} does not stabilise the system{where}: the closed loop "
+            f"linearised at 0 has spectral radius {float(rho.max()):.3g} >= 1"
+        )
     if x0 is None:
-        x0 = sample_x0(system.n, 64, torch.Generator().manual_seed(12345),
-                       dtype=system.dtype).to(system.device)
+        x0 = sample_x0(
+            system.n, 64, torch.Generator().manual_seed(12345), dtype=system.dtype
+        ).to(system.device)
         if system.n_systems is not None:
             x0 = x0.expand(system.n_systems, *([1] * (K.ndim - 3)), *x0.shape)
     with torch.no_grad():
         total, xs = rollout(system, K, x0, horizon, return_states=True)
     end, start = xs[-1].norm(dim=-1).max(), x0.norm(dim=-1).max()
     if not (torch.isfinite(total).all() and end < start):
-        raise ValueError(f"{name} does not stabilise the system: after {horizon} steps "
-                         f"max ||x|| = {float(end):.3g} (started at {float(start):.3g})")
+        raise ValueError(
+            f"{name} does not stabilise the system: after {horizon} steps "
+            f"max ||x|| = {float(end):.3g} (started at {float(start):.3g})"
+        )
 
 
 def _check_dim(value, name: str) -> None:

@@ -33,8 +33,9 @@ def relu_ntk(z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
     -> (n1, n2), float64.
     """
     if z1.ndim != 2 or z2.ndim != 2 or z1.shape[1] != z2.shape[1]:
-        raise ValueError(f"z1, z2 must be (n1, D), (n2, D), got {tuple(z1.shape)}, "
-                         f"{tuple(z2.shape)}")
+        raise ValueError(
+            f"z1, z2 must be (n1, D), (n2, D), got {tuple(z1.shape)}, {tuple(z2.shape)}"
+        )
     a, b = z1.double(), z2.double()
     dot = a @ b.T
     norms = a.norm(dim=1)[:, None] * b.norm(dim=1)[None, :]
@@ -72,13 +73,16 @@ def fit_kernel_gd(K: torch.Tensor, Y: torch.Tensor) -> KernelGD:
     return KernelGD(lam, U, U.T @ Y.double())
 
 
-def spectral_filter(eigvals: torch.Tensor, steps, lr: float, n: int,
-                    flow: bool = False) -> torch.Tensor:
+def spectral_filter(
+    eigvals: torch.Tensor, steps, lr: float, n: int, flow: bool = False
+) -> torch.Tensor:
     """``g_k(lambda)`` for each step count in ``steps`` (S,) -> (S, n) (see module docstring).
 
     Fractional step counts interpolate GD (they are well defined while ``lr lambda_max / n <= 1``).
     """
-    k = torch.as_tensor(steps, dtype=torch.float64, device=eigvals.device).reshape(-1, 1)
+    k = torch.as_tensor(steps, dtype=torch.float64, device=eigvals.device).reshape(
+        -1, 1
+    )
     if torch.any(k < 0):
         raise ValueError("steps must be >= 0")
     lam = eigvals.double()[None, :]
@@ -87,20 +91,28 @@ def spectral_filter(eigvals: torch.Tensor, steps, lr: float, n: int,
         num = -torch.expm1(-k * h)
     else:
         if float(h.max()) >= 2:
-            raise ValueError(f"lr={lr} is unstable for kernel GD (need lr < 2 n / lambda_max = "
-                             f"{2 * n / float(lam.max()):.4g})")
+            raise ValueError(
+                f"lr={lr} is unstable for kernel GD (need lr < 2 n / lambda_max = "
+                f"{2 * n / float(lam.max()):.4g})"
+            )
         # 1 - (1 - h)^k: expm1/log1p where h is small (accurate), a plain power elsewhere
         # (h = 1 kills a mode in one step; 1 < h < 2 oscillates but still contracts)
         safe = h < 0.5
-        num = torch.where(safe, -torch.expm1(k * torch.log1p(-torch.where(safe, h, 0.0))),
-                          1.0 - torch.pow(1.0 - h, k))
+        num = torch.where(
+            safe,
+            -torch.expm1(k * torch.log1p(-torch.where(safe, h, 0.0))),
+            1.0 - torch.pow(1.0 - h, k),
+        )
     small = lam < 1e-12 * float(lam.max())
-    g = torch.where(small, k * lr / n, num / torch.where(small, torch.ones_like(lam), lam))
+    g = torch.where(
+        small, k * lr / n, num / torch.where(small, torch.ones_like(lam), lam)
+    )
     return g
 
 
-def kernel_gd_predict(kgd: KernelGD, K_eval: torch.Tensor | None, steps, lr: float,
-                      flow: bool = False) -> torch.Tensor:
+def kernel_gd_predict(
+    kgd: KernelGD, K_eval: torch.Tensor | None, steps, lr: float, flow: bool = False
+) -> torch.Tensor:
     """Kernel GD predictions after each of ``steps``: (S, n_eval, p) at the inputs whose kernel
     with the training inputs is ``K_eval`` (n_eval, n); ``None`` gives the training inputs."""
     g = spectral_filter(kgd.eigvals, steps, lr, kgd.n, flow)  # (S, n)
@@ -109,7 +121,9 @@ def kernel_gd_predict(kgd: KernelGD, K_eval: torch.Tensor | None, steps, lr: flo
         B = kgd.eigvecs * kgd.eigvals[None, :]  # K U = U diag(lambda)
     else:
         if K_eval.ndim != 2 or K_eval.shape[1] != kgd.n:
-            raise ValueError(f"K_eval must have shape (n_eval, {kgd.n}), got {tuple(K_eval.shape)}")
+            raise ValueError(
+                f"K_eval must have shape (n_eval, {kgd.n}), got {tuple(K_eval.shape)}"
+            )
         B = K_eval.double() @ kgd.eigvecs
     return torch.einsum("en,snp->sep", B, coef)
 
@@ -121,7 +135,9 @@ def validation_stop(val_losses: torch.Tensor | Sequence[float]) -> int:
     if v.ndim != 1 or v.numel() == 0:
         raise ValueError("val_losses must be a non-empty 1-D sequence")
     if bool(torch.isnan(v).any()):
-        raise ValueError("val_losses has NaN entries (a diverged run cannot be stopped early)")
+        raise ValueError(
+            "val_losses has NaN entries (a diverged run cannot be stopped early)"
+        )
     return int(torch.argmin(v))
 
 
@@ -130,11 +146,15 @@ def local_rademacher(eigvals_n: torch.Tensor, eps: torch.Tensor) -> torch.Tensor
     the kernel class, with ``lambda_i`` the eigenvalues of ``K / n`` (Raskutti et al. 2014).
     ``eps`` (S,) -> (S,)."""
     lam = eigvals_n.double().clamp_min(0)[None, :]
-    e2 = torch.as_tensor(eps, dtype=torch.float64, device=lam.device).reshape(-1, 1) ** 2
+    e2 = (
+        torch.as_tensor(eps, dtype=torch.float64, device=lam.device).reshape(-1, 1) ** 2
+    )
     return torch.minimum(lam, e2).mean(1).sqrt()
 
 
-def _bisect_increasing(fn, target: float, lo: float, hi: float, iters: int = 200) -> float:
+def _bisect_increasing(
+    fn, target: float, lo: float, hi: float, iters: int = 200
+) -> float:
     """Smallest x in [lo, hi] with fn(x) >= target for increasing fn (geometric bisection)."""
     if fn(hi) < target:
         return math.inf
@@ -151,8 +171,9 @@ def _bisect_increasing(fn, target: float, lo: float, hi: float, iters: int = 200
     return hi
 
 
-def rwy_stopping_time(eigvals: torch.Tensor, n: int, sigma: float,
-                      kernel_scale: float = 1.0) -> float:
+def rwy_stopping_time(
+    eigvals: torch.Tensor, n: int, sigma: float, kernel_scale: float = 1.0
+) -> float:
     """The early-stopping rule of Raskutti, Wainwright & Yu (2014), as a GD time.
 
     RWY run GD with unit steps on the normalised kernel ``K / c`` (``c = kernel_scale``, so that
@@ -166,27 +187,36 @@ def rwy_stopping_time(eigvals: torch.Tensor, n: int, sigma: float,
     :func:`rwy_stopping_step`).
     """
     if not (sigma > 0 and kernel_scale > 0):
-        raise ValueError(f"sigma and kernel_scale must be > 0, got {sigma}, {kernel_scale}")
+        raise ValueError(
+            f"sigma and kernel_scale must be > 0, got {sigma}, {kernel_scale}"
+        )
     lam = eigvals.double().clamp_min(0) / (n * kernel_scale)
 
     def phi(eta: float) -> float:
-        return float(torch.minimum(eta**2 * lam, torch.full_like(lam, eta)).mean().sqrt())
+        return float(
+            torch.minimum(eta**2 * lam, torch.full_like(lam, eta)).mean().sqrt()
+        )
 
     target = 1.0 / (2 * math.e * sigma)
     eta_star = _bisect_increasing(phi, target, 1e-12, 1e18)
     if not math.isfinite(eta_star):
-        raise ValueError("the stopping condition is never met (check sigma and the eigenvalues)")
+        raise ValueError(
+            "the stopping condition is never met (check sigma and the eigenvalues)"
+        )
     # the first integer t with phi(t) > target, minus one
     t_first = max(math.ceil(eta_star), 1)
-    while phi(t_first) <= target:  # strict inequality in the rule; at most a step or two
+    while (
+        phi(t_first) <= target
+    ):  # strict inequality in the rule; at most a step or two
         t_first += 1
     while t_first > 1 and phi(t_first - 1) > target:
         t_first -= 1
     return float(max(t_first - 1, 0))
 
 
-def rwy_stopping_step(eigvals: torch.Tensor, n: int, lr: float, sigma: float,
-                      kernel_scale: float = 1.0) -> float:
+def rwy_stopping_step(
+    eigvals: torch.Tensor, n: int, lr: float, sigma: float, kernel_scale: float = 1.0
+) -> float:
     """:func:`rwy_stopping_time` in (possibly fractional) steps of GD with step ``lr`` on the
     unnormalised kernel: ``T / (lr c)``."""
     if not lr > 0:
@@ -194,8 +224,9 @@ def rwy_stopping_step(eigvals: torch.Tensor, n: int, lr: float, sigma: float,
     return rwy_stopping_time(eigvals, n, sigma, kernel_scale) / (lr * kernel_scale)
 
 
-def critical_radius(eigvals: torch.Tensor, n: int, sigma: float,
-                    kernel_scale: float = 1.0) -> float:
+def critical_radius(
+    eigvals: torch.Tensor, n: int, sigma: float, kernel_scale: float = 1.0
+) -> float:
     """The critical empirical radius ``delta_n``: the smallest ``delta > 0`` with
     ``R(delta) <= delta^2 / (2 e sigma)`` (Raskutti et al. 2014). Their main theorem bounds
     the early-stopped error ``||f_T - f*||_n^2`` by a constant times ``delta_n^2`` (on the
@@ -204,6 +235,8 @@ def critical_radius(eigvals: torch.Tensor, n: int, sigma: float,
     c = 1.0 / (2 * math.e * sigma)
 
     def ratio(delta: float) -> float:  # delta^2 / R(delta), increasing in delta
-        return delta**2 / max(float(local_rademacher(lam, torch.tensor([delta]))[0]), 1e-300)
+        return delta**2 / max(
+            float(local_rademacher(lam, torch.tensor([delta]))[0]), 1e-300
+        )
 
     return _bisect_increasing(ratio, 1.0 / c, 1e-12, 1e6)

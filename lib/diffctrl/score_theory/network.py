@@ -32,8 +32,10 @@ class TwoLayerReLU:
 
     def __post_init__(self):
         if self.W.ndim != 2 or self.A.ndim != 2 or self.A.shape[1] != self.W.shape[0]:
-            raise ValueError(f"W must be (m, D) and A (p, m); got {tuple(self.W.shape)}, "
-                             f"{tuple(self.A.shape)}")
+            raise ValueError(
+                f"W must be (m, D) and A (p, m); got {tuple(self.W.shape)}, "
+                f"{tuple(self.A.shape)}"
+            )
 
     @property
     def width(self) -> int:
@@ -51,19 +53,30 @@ class TwoLayerReLU:
 def features(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     """Network input ``z = (x, t, 1)``: (n, d) and (n,) -> (n, d + 2)."""
     if x.ndim != 2 or t.shape != (x.shape[0],):
-        raise ValueError(f"x must be (n, d) and t (n,), got {tuple(x.shape)}, {tuple(t.shape)}")
+        raise ValueError(
+            f"x must be (n, d) and t (n,), got {tuple(x.shape)}, {tuple(t.shape)}"
+        )
     return torch.cat([x, t[:, None].to(x), torch.ones_like(x[:, :1])], dim=1)
 
 
-def init_two_layer(in_dim: int, out_dim: int, width: int, generator: torch.Generator,
-                   dtype=torch.float64, device="cpu", antisymmetric: bool = True) -> TwoLayerReLU:
+def init_two_layer(
+    in_dim: int,
+    out_dim: int,
+    width: int,
+    generator: torch.Generator,
+    dtype=torch.float64,
+    device="cpu",
+    antisymmetric: bool = True,
+) -> TwoLayerReLU:
     """``w_r ~ N(0, I_D)``, ``A_ir`` uniform on {-1, +1}; with ``antisymmetric`` the second half
     of the neurons copies the first half's ``w`` with negated ``a`` (so ``f = 0`` at init).
 
     ``generator`` is a CPU generator (draws on CPU, then moved to ``device``).
     """
     if not isinstance(width, int) or width < 2 or (antisymmetric and width % 2):
-        raise ValueError(f"width must be an int >= 2 (even when antisymmetric), got {width!r}")
+        raise ValueError(
+            f"width must be an int >= 2 (even when antisymmetric), got {width!r}"
+        )
     if in_dim < 1 or out_dim < 1:
         raise ValueError(f"in_dim and out_dim must be >= 1, got {in_dim}, {out_dim}")
     half = width // 2 if antisymmetric else width
@@ -71,7 +84,9 @@ def init_two_layer(in_dim: int, out_dim: int, width: int, generator: torch.Gener
     A = 2.0 * torch.randint(0, 2, (out_dim, half), generator=generator).double() - 1.0
     if antisymmetric:
         W, A = torch.cat([W, W]), torch.cat([A, -A], dim=1)
-    return TwoLayerReLU(W.to(device=device, dtype=dtype), A.to(device=device, dtype=dtype))
+    return TwoLayerReLU(
+        W.to(device=device, dtype=dtype), A.to(device=device, dtype=dtype)
+    )
 
 
 def forward(net: TwoLayerReLU, z: torch.Tensor) -> torch.Tensor:
@@ -81,8 +96,9 @@ def forward(net: TwoLayerReLU, z: torch.Tensor) -> torch.Tensor:
     return torch.relu(z @ net.W.T) @ net.A.T / net.width**0.5
 
 
-def loss_and_grad(net: TwoLayerReLU, z: torch.Tensor, y: torch.Tensor
-                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def loss_and_grad(
+    net: TwoLayerReLU, z: torch.Tensor, y: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Loss ``(1/2n) sum ||f(z_i) - y_i||^2``, its gradient in ``W`` (m, D) and ``f(z)`` (n, p).
 
     ``dL/dw_r = (1/n) m^{-1/2} sum_i (A^T (f_i - y_i))_r 1[w_r.z_i > 0] z_i`` (hand-written,
@@ -98,9 +114,15 @@ def loss_and_grad(net: TwoLayerReLU, z: torch.Tensor, y: torch.Tensor
     return 0.5 * (res**2).sum() / n, grad, f
 
 
-def train_gd(net: TwoLayerReLU, z: torch.Tensor, y: torch.Tensor, lr: float,
-             checkpoints: Sequence[int], eval_z: torch.Tensor | None = None,
-             progress: bool = False) -> tuple[TwoLayerReLU, torch.Tensor, torch.Tensor]:
+def train_gd(
+    net: TwoLayerReLU,
+    z: torch.Tensor,
+    y: torch.Tensor,
+    lr: float,
+    checkpoints: Sequence[int],
+    eval_z: torch.Tensor | None = None,
+    progress: bool = False,
+) -> tuple[TwoLayerReLU, torch.Tensor, torch.Tensor]:
     """Full-batch GD on ``W`` for ``max(checkpoints)`` steps.
 
     Returns the final network, the training predictions (len(checkpoints), n, p) and the
@@ -116,7 +138,9 @@ def train_gd(net: TwoLayerReLU, z: torch.Tensor, y: torch.Tensor, lr: float,
     if eval_z is not None:
         eval_z = check_data(eval_z, "eval_z", shape=(None, z.shape[1]))
     if y.shape != (z.shape[0], net.out_dim):
-        raise ValueError(f"y must have shape ({z.shape[0]}, {net.out_dim}), got {tuple(y.shape)}")
+        raise ValueError(
+            f"y must have shape ({z.shape[0]}, {net.out_dim}), got {tuple(y.shape)}"
+        )
     if not lr > 0:
         raise ValueError(f"lr must be > 0, got {lr}")
     eval_z = z[:0] if eval_z is None else eval_z
@@ -136,10 +160,16 @@ def train_gd(net: TwoLayerReLU, z: torch.Tensor, y: torch.Tensor, lr: float,
     return cur, torch.stack(train_out), torch.stack(eval_out)
 
 
-def empirical_ntk(net: TwoLayerReLU, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
+def empirical_ntk(
+    net: TwoLayerReLU, z1: torch.Tensor, z2: torch.Tensor
+) -> torch.Tensor:
     """The network's NTK in ``W``: (n1, p, n2, p), entry ``<df_i(z1_a)/dW, df_j(z2_b)/dW>``."""
     g1 = (z1 @ net.W.T > 0).to(z1.dtype)  # (n1, m)
     g2 = (z2 @ net.W.T > 0).to(z2.dtype)
     M1 = g1[:, None, :] * net.A[None]  # (n1, p, m)
     M2 = g2[:, None, :] * net.A[None]
-    return torch.einsum("aim,bjm->aibj", M1, M2) / net.width * (z1 @ z2.T)[:, None, :, None]
+    return (
+        torch.einsum("aim,bjm->aibj", M1, M2)
+        / net.width
+        * (z1 @ z2.T)[:, None, :, None]
+    )

@@ -38,12 +38,15 @@ def _check_t(t: torch.Tensor) -> torch.Tensor:
     if t.ndim != 1:
         raise ValueError(f"t must have shape (n,), got {tuple(t.shape)}")
     if torch.any(t <= 0):
-        raise ValueError("t must be > 0 (at t = 0 there is no noise and no score to learn)")
+        raise ValueError(
+            "t must be > 0 (at t = 0 there is no noise and no score to learn)"
+        )
     return t
 
 
-def vp_coefficients(t: torch.Tensor, beta_min: float = BETA_MIN,
-                    beta_max: float = BETA_MAX) -> tuple[torch.Tensor, torch.Tensor]:
+def vp_coefficients(
+    t: torch.Tensor, beta_min: float = BETA_MIN, beta_max: float = BETA_MAX
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``(a_t, s_t^2)`` of the linear VP-SDE at times ``t`` (n,): ``a_t^2 = alpha_bar(t)``,
     ``s_t^2 = 1 - alpha_bar(t)`` (computed with ``expm1`` for small t)."""
     log_ab = vp_log_alpha_bar(_check_t(t), beta_min, beta_max)
@@ -59,9 +62,16 @@ class DenoisingSample(NamedTuple):
     noise: torch.Tensor  # (n, d)
 
 
-def sample_denoising(data: GaussianMixture, n: int, t0: float, T: float,
-                     generator: torch.Generator | None = None, device="cpu",
-                     beta_min: float = BETA_MIN, beta_max: float = BETA_MAX) -> DenoisingSample:
+def sample_denoising(
+    data: GaussianMixture,
+    n: int,
+    t0: float,
+    T: float,
+    generator: torch.Generator | None = None,
+    device="cpu",
+    beta_min: float = BETA_MIN,
+    beta_max: float = BETA_MAX,
+) -> DenoisingSample:
     """Draw ``X_0 ~ data``, ``t ~ U[t0, T]``, ``Z ~ N(0, I)`` and ``X_t = a_t X_0 + s_t Z``.
 
     ``generator`` is a CPU generator: all draws are made on the CPU (float64) and then moved to
@@ -70,7 +80,9 @@ def sample_denoising(data: GaussianMixture, n: int, t0: float, T: float,
     if not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be an int >= 1, got {n!r}")
     if not 0 < t0 <= T:
-        raise ValueError(f"need 0 < t0 <= T (t0 = T fixes the time), got t0={t0}, T={T}")
+        raise ValueError(
+            f"need 0 < t0 <= T (t0 = T fixes the time), got t0={t0}, T={T}"
+        )
     cpu = data.to(dtype=torch.float64, device="cpu")
     x0 = cpu.sample(n, generator=generator)
     t = t0 + (T - t0) * torch.rand(n, generator=generator, dtype=torch.float64)
@@ -81,9 +93,13 @@ def sample_denoising(data: GaussianMixture, n: int, t0: float, T: float,
     return DenoisingSample(x0.to(dev), t.to(dev), xt.to(dev), z.to(dev))
 
 
-def posterior_moments(data: GaussianMixture, t: torch.Tensor, x: torch.Tensor,
-                      beta_min: float = BETA_MIN, beta_max: float = BETA_MAX
-                      ) -> tuple[torch.Tensor, torch.Tensor]:
+def posterior_moments(
+    data: GaussianMixture,
+    t: torch.Tensor,
+    x: torch.Tensor,
+    beta_min: float = BETA_MIN,
+    beta_max: float = BETA_MAX,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Exact ``E[X_0 | X_t = x]`` (n, d) and ``tr Cov(X_0 | X_t = x)`` (n,), one time per row.
 
     ``X_0 | X_t = x`` is the Gaussian mixture with responsibilities
@@ -95,41 +111,66 @@ def posterior_moments(data: GaussianMixture, t: torch.Tensor, x: torch.Tensor,
     """
     t = _check_t(t)
     if x.ndim != 2 or x.shape != (t.shape[0], data.dim):
-        raise ValueError(f"x must have shape ({t.shape[0]}, {data.dim}), got {tuple(x.shape)}")
-    a, _ = vp_coefficients(t.to(device=x.device, dtype=torch.float64), beta_min, beta_max)
+        raise ValueError(
+            f"x must have shape ({t.shape[0]}, {data.dim}), got {tuple(x.shape)}"
+        )
+    a, _ = vp_coefficients(
+        t.to(device=x.device, dtype=torch.float64), beta_min, beta_max
+    )
     return _exact_posterior_moments(data, a**2, x)
 
 
-def posterior_mean(data: GaussianMixture, t: torch.Tensor, x: torch.Tensor,
-                   beta_min: float = BETA_MIN, beta_max: float = BETA_MAX) -> torch.Tensor:
+def posterior_mean(
+    data: GaussianMixture,
+    t: torch.Tensor,
+    x: torch.Tensor,
+    beta_min: float = BETA_MIN,
+    beta_max: float = BETA_MAX,
+) -> torch.Tensor:
     """The regression function ``f*(x, t) = E[X_0 | X_t = x]`` (n, d), one time per row
     (:func:`diffctrl.diffusion.exact.posterior_mean` at the levels ``alpha_bar(t)``)."""
     return posterior_moments(data, t, x, beta_min, beta_max)[0]
 
 
-def score_from_denoiser(f: torch.Tensor, x: torch.Tensor, t: torch.Tensor,
-                        beta_min: float = BETA_MIN, beta_max: float = BETA_MAX) -> torch.Tensor:
+def score_from_denoiser(
+    f: torch.Tensor,
+    x: torch.Tensor,
+    t: torch.Tensor,
+    beta_min: float = BETA_MIN,
+    beta_max: float = BETA_MAX,
+) -> torch.Tensor:
     """Tweedie: ``s(x, t) = (a_t f(x, t) - x) / s_t^2`` (n, d); exact when ``f = f*``."""
     a, s2 = vp_coefficients(t, beta_min, beta_max)
     return (a[:, None].to(x) * f - x) / s2[:, None].to(x)
 
 
-def denoiser_from_score(score: torch.Tensor, x: torch.Tensor, t: torch.Tensor,
-                        beta_min: float = BETA_MIN, beta_max: float = BETA_MAX) -> torch.Tensor:
+def denoiser_from_score(
+    score: torch.Tensor,
+    x: torch.Tensor,
+    t: torch.Tensor,
+    beta_min: float = BETA_MIN,
+    beta_max: float = BETA_MAX,
+) -> torch.Tensor:
     """Inverse of :func:`score_from_denoiser`: ``f = (x + s_t^2 score) / a_t``."""
     a, s2 = vp_coefficients(t, beta_min, beta_max)
     return (x + s2[:, None].to(x) * score) / a[:, None].to(x)
 
 
-def dsm_weight(t: torch.Tensor, beta_min: float = BETA_MIN,
-               beta_max: float = BETA_MAX) -> torch.Tensor:
+def dsm_weight(
+    t: torch.Tensor, beta_min: float = BETA_MIN, beta_max: float = BETA_MAX
+) -> torch.Tensor:
     """``lambda(t) = s_t^4 / a_t^2`` (n,): the DSM weighting that makes DSM plain regression."""
     a, s2 = vp_coefficients(t, beta_min, beta_max)
     return s2**2 / a**2
 
 
-def dsm_loss(score: torch.Tensor, sample: DenoisingSample, weight: torch.Tensor | None = None,
-             beta_min: float = BETA_MIN, beta_max: float = BETA_MAX) -> torch.Tensor:
+def dsm_loss(
+    score: torch.Tensor,
+    sample: DenoisingSample,
+    weight: torch.Tensor | None = None,
+    beta_min: float = BETA_MIN,
+    beta_max: float = BETA_MAX,
+) -> torch.Tensor:
     """Denoising score matching ``mean_i lambda(t_i) || score_i - grad log p_{t|0}(x_t | x_0) ||^2``
     with ``grad log p_{t|0}(x_t | x_0) = -(x_t - a_t x_0) / s_t^2 = -Z / s_t`` (Vincent 2011).
 
@@ -137,8 +178,9 @@ def dsm_loss(score: torch.Tensor, sample: DenoisingSample, weight: torch.Tensor 
     defaults to :func:`dsm_weight`.
     """
     if score.shape != sample.xt.shape:
-        raise ValueError(f"score must have shape {tuple(sample.xt.shape)}, "
-                         f"got {tuple(score.shape)}")
+        raise ValueError(
+            f"score must have shape {tuple(sample.xt.shape)}, got {tuple(score.shape)}"
+        )
     _, s2 = vp_coefficients(sample.t, beta_min, beta_max)
     target = -(sample.noise / s2.sqrt()[:, None]).to(score)
     w = dsm_weight(sample.t, beta_min, beta_max) if weight is None else weight
@@ -149,6 +191,8 @@ def regression_loss(f: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """``mean_i || f_i - labels_i ||^2``: with labels ``X_0`` the noisy-label loss, with labels
     ``f*(X_t, t)`` the excess risk (exact test error)."""
     if f.shape != labels.shape:
-        raise ValueError(f"f and labels must have the same shape, got {tuple(f.shape)} and "
-                         f"{tuple(labels.shape)}")
+        raise ValueError(
+            f"f and labels must have the same shape, got {tuple(f.shape)} and "
+            f"{tuple(labels.shape)}"
+        )
     return ((f - labels.to(f)) ** 2).sum(-1).mean()

@@ -14,10 +14,34 @@ from .arma import ARMA, arma_acf, arma_acov, arma_cov, arma_paths
 from .gaussian import conditionals, gaussian_paths, oracle_sample, sequential_law
 from .gp import gp_cov
 from .networks import CausalTransformerScoreNet, WindowScoreNet
-from .sampling import (adaptedness_gaps, draw_noise, sample_sequential, sample_whole,
-                       train_sequential, train_whole, whole_sequence_model)
+from .sampling import (
+    adaptedness_gaps,
+    draw_noise,
+    sample_sequential,
+    sample_whole,
+    train_sequential,
+    train_whole,
+    whole_sequence_model,
+)
 
-__all__ = ["ARMA", "CausalTransformerScoreNet", "WindowScoreNet", "adaptedness_gaps",
-           "arma_acf", "arma_acov", "arma_cov", "arma_paths", "conditionals", "draw_noise",
-           "gaussian_paths", "gp_cov", "oracle_sample", "sample_sequential", "sample_whole",
-           "sequential_law", "train_sequential", "train_whole", "whole_sequence_model"]
+__all__ = [
+    "ARMA",
+    "CausalTransformerScoreNet",
+    "WindowScoreNet",
+    "adaptedness_gaps",
+    "arma_acf",
+    "arma_acov",
+    "arma_cov",
+    "arma_paths",
+    "conditionals",
+    "draw_noise",
+    "gaussian_paths",
+    "gp_cov",
+    "oracle_sample",
+    "sample_sequential",
+    "sample_whole",
+    "sequential_law",
+    "train_sequential",
+    "train_whole",
+    "whole_sequence_model",
+]

@@ -39,11 +39,15 @@ class ARMA:
         if not np.all(np.isfinite(phi)) or not np.all(np.isfinite(theta)):
             raise ValueError("phi and theta must be finite")
         if not _roots_outside(-phi):
-            raise ValueError(f"phi={tuple(phi)} is not stationary: a root of 1 - sum phi_i z^i "
-                             "lies on or inside the unit circle")
+            raise ValueError(
+                f"phi={tuple(phi)} is not stationary: a root of 1 - sum phi_i z^i "
+                "lies on or inside the unit circle"
+            )
         if not _roots_outside(theta):
-            raise ValueError(f"theta={tuple(theta)} is not invertible: a root of 1 + sum theta_j z^j "
-                             "lies on or inside the unit circle")
+            raise ValueError(
+                f"theta={tuple(theta)} is not invertible: a root of 1 + sum theta_j z^j "
+                "lies on or inside the unit circle"
+            )
         if not self.sigma > 0:
             raise ValueError(f"sigma must be > 0, got {self.sigma}")
         object.__setattr__(self, "phi", tuple(float(a) for a in phi))
@@ -69,7 +73,8 @@ def psi_weights(proc: ARMA, n: int) -> np.ndarray:
     psi[0] = 1.0
     for j in range(1, n):
         psi[j] = (proc.theta[j - 1] if j <= proc.q else 0.0) + sum(
-            proc.phi[i - 1] * psi[j - i] for i in range(1, min(j, proc.p) + 1))
+            proc.phi[i - 1] * psi[j - i] for i in range(1, min(j, proc.p) + 1)
+        )
     return psi
 
 
@@ -81,8 +86,12 @@ def arma_acov(proc: ARMA, nlags: int) -> torch.Tensor:
     m = max(p, q)
     psi = psi_weights(proc, q + 1)
     th = np.r_[1.0, proc.theta]
-    rhs = np.array([proc.sigma**2 * sum(th[j] * psi[j - k] for j in range(k, q + 1))
-                    for k in range(m + 1)])
+    rhs = np.array(
+        [
+            proc.sigma**2 * sum(th[j] * psi[j - k] for j in range(k, q + 1))
+            for k in range(m + 1)
+        ]
+    )
     # unknowns gamma(0..m): gamma(k) - sum_i phi_i gamma(|k - i|) = rhs_k
     A = np.eye(m + 1)
     for k in range(m + 1):
@@ -109,8 +118,14 @@ def arma_cov(proc: ARMA, L: int) -> torch.Tensor:
     return g[(idx[:, None] - idx[None, :]).abs()]
 
 
-def arma_paths(proc: ARMA, L: int, n: int, generator: torch.Generator | None = None,
-               start: str = "stationary", burnin: int = 500) -> torch.Tensor:
+def arma_paths(
+    proc: ARMA,
+    L: int,
+    n: int,
+    generator: torch.Generator | None = None,
+    start: str = "stationary",
+    burnin: int = 500,
+) -> torch.Tensor:
     """n paths of length L, (n, L) float64.
 
     ``start="stationary"``: exact draws of the stationary law (Cholesky of :func:`arma_cov`);

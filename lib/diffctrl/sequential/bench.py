@@ -22,7 +22,12 @@ from .sampling import draw_noise, sample_sequential, sample_whole, whole_sequenc
 __all__ = ["SAMPLERS", "sampling_costs"]
 
 #: the samplers of :func:`sampling_costs`, in the order of its rows
-SAMPLERS = ("window MLP", "transformer, reuse", "transformer, no reuse", "whole-sequence")
+SAMPLERS = (
+    "window MLP",
+    "transformer, reuse",
+    "transformer, no reuse",
+    "whole-sequence",
+)
 
 
 def _best_time(fn: Callable[[], object], repeats: int, device: torch.device) -> float:
@@ -38,11 +43,19 @@ def _best_time(fn: Callable[[], object], repeats: int, device: torch.device) -> 
     return best
 
 
-def sampling_costs(lengths: list[int], levels: int = 30, batch: int = 256, repeats: int = 2,
-                   device="cpu", seed: int = 0) -> list[dict]:
+def sampling_costs(
+    lengths: list[int],
+    levels: int = 30,
+    batch: int = 256,
+    repeats: int = 2,
+    device="cpu",
+    seed: int = 0,
+) -> list[dict]:
     """Rows ``{sampler, L, head, encoder, ms_per_sequence}`` for every L in ``lengths``."""
     if not lengths or min(lengths) < 1:
-        raise ValueError(f"lengths must be a non-empty list of positive ints, got {lengths!r}")
+        raise ValueError(
+            f"lengths must be a non-empty list of positive ints, got {lengths!r}"
+        )
     if repeats < 1 or batch < 1:
         raise ValueError(f"repeats and batch must be >= 1, got {repeats}, {batch}")
     dev = torch.device(device)
@@ -51,22 +64,63 @@ def sampling_costs(lengths: list[int], levels: int = 30, batch: int = 256, repea
     for L in lengths:
         torch.manual_seed(seed)
         window = WindowScoreNet(L, levels, d_trunc=min(8, L), hidden=64).to(dev)
-        trans = CausalTransformerScoreNet(L, levels, d_model=32, nhead=4, layers=2,
-                                          hidden=64).to(dev)
+        trans = CausalTransformerScoreNet(
+            L, levels, d_model=32, nhead=4, layers=2, hidden=64
+        ).to(dev)
         whole = whole_sequence_model(L, levels, param_count(window)).to(dev)
         noise = draw_noise(batch, L, torch.Generator().manual_seed(seed))
-        for name, net, reuse in ((SAMPLERS[0], window, True), (SAMPLERS[1], trans, True),
-                                 (SAMPLERS[2], trans, False)):
+        for name, net, reuse in (
+            (SAMPLERS[0], window, True),
+            (SAMPLERS[1], trans, True),
+            (SAMPLERS[2], trans, False),
+        ):
             cnt: dict[str, int] = {}
-            sample_sequential(net, sched, batch, noise=noise, method="ode",
-                              reuse_prefix=reuse, device=dev, counter=cnt)
-            sec = _best_time(lambda net=net, reuse=reuse: sample_sequential(
-                net, sched, batch, noise=noise, method="ode", reuse_prefix=reuse, device=dev),
-                repeats, dev)
-            rows.append({"sampler": name, "L": L, "head": cnt["head"],
-                         "encoder": cnt.get("context", 0), "ms_per_sequence": 1e3 * sec / batch})
-        sec = _best_time(lambda: sample_whole(whole, sched, batch, noise=noise, method="ode",
-                                              device=dev), repeats, dev)
-        rows.append({"sampler": SAMPLERS[3], "L": L, "head": 2 * levels - 1, "encoder": 0,
-                     "ms_per_sequence": 1e3 * sec / batch})
+            sample_sequential(
+                net,
+                sched,
+                batch,
+                noise=noise,
+                method="ode",
+                reuse_prefix=reuse,
+                device=dev,
+                counter=cnt,
+            )
+            sec = _best_time(
+                lambda net=net, reuse=reuse: sample_sequential(
+                    net,
+                    sched,
+                    batch,
+                    noise=noise,
+                    method="ode",
+                    reuse_prefix=reuse,
+                    device=dev,
+                ),
+                repeats,
+                dev,
+            )
+            rows.append(
+                {
+                    "sampler": name,
+                    "L": L,
+                    "head": cnt["head"],
+                    "encoder": cnt.get("context", 0),
+                    "ms_per_sequence": 1e3 * sec / batch,
+                }
+            )
+        sec = _best_time(
+            lambda: sample_whole(
+                whole, sched, batch, noise=noise, method="ode", device=dev
+            ),
+            repeats,
+            dev,
+        )
+        rows.append(
+            {
+                "sampler": SAMPLERS[3],
+                "L": L,
+                "head": 2 * levels - 1,
+                "encoder": 0,
+                "ms_per_sequence": 1e3 * sec / batch,
+            }
+        )
     return rows

@@ -36,12 +36,16 @@ def _check_positive(name: str, value: float) -> float:
     return float(value)
 
 
-def rbf_kernel(s: torch.Tensor, t: torch.Tensor, lengthscale: float = 0.2) -> torch.Tensor:
+def rbf_kernel(
+    s: torch.Tensor, t: torch.Tensor, lengthscale: float = 0.2
+) -> torch.Tensor:
     _check_positive("lengthscale", lengthscale)
     return torch.exp(-((s[:, None] - t[None, :]) ** 2) / (2 * lengthscale**2))
 
 
-def matern32_kernel(s: torch.Tensor, t: torch.Tensor, lengthscale: float = 0.2) -> torch.Tensor:
+def matern32_kernel(
+    s: torch.Tensor, t: torch.Tensor, lengthscale: float = 0.2
+) -> torch.Tensor:
     _check_positive("lengthscale", lengthscale)
     r = math.sqrt(3) * (s[:, None] - t[None, :]).abs() / lengthscale
     return (1 + r) * torch.exp(-r)
@@ -51,11 +55,19 @@ def fbm_kernel(s: torch.Tensor, t: torch.Tensor, hurst: float = 0.5) -> torch.Te
     if not 0 < hurst < 1:
         raise ValueError(f"hurst (H) must lie in (0, 1), got {hurst}")
     h2 = 2 * hurst
-    return 0.5 * (s[:, None].abs() ** h2 + t[None, :].abs() ** h2 - (s[:, None] - t[None, :]).abs() ** h2)
+    return 0.5 * (
+        s[:, None].abs() ** h2
+        + t[None, :].abs() ** h2
+        - (s[:, None] - t[None, :]).abs() ** h2
+    )
 
 
-def gp_cov(kernel: str | Callable[[torch.Tensor, torch.Tensor], torch.Tensor], L: int,
-           nugget: float = 0.0, **params) -> torch.Tensor:
+def gp_cov(
+    kernel: str | Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    L: int,
+    nugget: float = 0.0,
+    **params,
+) -> torch.Tensor:
     """Covariance (L, L) of the GP on :func:`~diffctrl.sequential.gp.grid` plus ``nugget`` I.
 
     ``kernel`` is one of ``"rbf"``, ``"matern32"``, ``"fbm"`` (``params``: ``lengthscale`` or
@@ -68,16 +80,24 @@ def gp_cov(kernel: str | Callable[[torch.Tensor, torch.Tensor], torch.Tensor], L
     if isinstance(kernel, str):
         fns = {"rbf": rbf_kernel, "matern32": matern32_kernel, "fbm": fbm_kernel}
         if kernel not in fns:
-            raise ValueError(f"unknown kernel {kernel!r}; choose one of {KERNELS} or pass a callable")
+            raise ValueError(
+                f"unknown kernel {kernel!r}; choose one of {KERNELS} or pass a callable"
+            )
         K = fns[kernel](t, t, **params)
     elif callable(kernel):
         K = torch.as_tensor(kernel(t, t), dtype=F64)
     else:
-        raise TypeError(f"kernel must be a name or a callable, got {type(kernel).__name__}")
+        raise TypeError(
+            f"kernel must be a name or a callable, got {type(kernel).__name__}"
+        )
     K = K + nugget * torch.eye(L, dtype=F64)
     if K.shape != (L, L) or not torch.allclose(K, K.T, atol=1e-12):
-        raise ValueError(f"kernel {kernel!r} does not give a symmetric ({L}, {L}) matrix")
+        raise ValueError(
+            f"kernel {kernel!r} does not give a symmetric ({L}, {L}) matrix"
+        )
     if torch.linalg.cholesky_ex(K).info != 0:
-        raise ValueError(f"kernel {kernel!r} is not positive definite on the grid "
-                         f"(smallest eigenvalue {float(torch.linalg.eigvalsh(K)[0]):.3g})")
+        raise ValueError(
+            f"kernel {kernel!r} is not positive definite on the grid "
+            f"(smallest eigenvalue {float(torch.linalg.eigvalsh(K)[0]):.3g})"
+        )
     return K

@@ -23,7 +23,9 @@ from .gaussian import F64, check_cov, conditionals
 
 def _check_x(x: torch.Tensor) -> torch.Tensor:
     if x.ndim != 2 or x.shape[0] < 2:
-        raise ValueError(f"x must be (n, L) with n >= 2 sequences, got {tuple(x.shape)}")
+        raise ValueError(
+            f"x must be (n, L) with n >= 2 sequences, got {tuple(x.shape)}"
+        )
     return x.double()
 
 
@@ -31,10 +33,16 @@ def empirical_acf(x: torch.Tensor, nlags: int) -> torch.Tensor:
     """rho_hat(0..nlags) of sequences x (n, L), pooled: gamma_h = mean over samples and t of
     (x_t - m)(x_{t+h} - m), m the overall mean; rho = gamma / gamma_0."""
     x = _check_x(x)
-    if isinstance(nlags, bool) or not isinstance(nlags, int) or not 0 <= nlags < x.shape[1]:
+    if (
+        isinstance(nlags, bool)
+        or not isinstance(nlags, int)
+        or not 0 <= nlags < x.shape[1]
+    ):
         raise ValueError(f"nlags must be an int in 0..{x.shape[1] - 1}, got {nlags!r}")
     y = x - x.mean()
-    g = torch.stack([(y[:, : y.shape[1] - h] * y[:, h:]).mean() for h in range(nlags + 1)])
+    g = torch.stack(
+        [(y[:, : y.shape[1] - h] * y[:, h:]).mean() for h in range(nlags + 1)]
+    )
     return g / g[0]
 
 
@@ -53,7 +61,9 @@ def pacf_from_acf(rho: torch.Tensor) -> torch.Tensor:
     return torch.tensor(out, dtype=F64)
 
 
-def conditional_fit(x: torch.Tensor, k: int, history: int | None = None) -> tuple[torch.Tensor, float, float]:
+def conditional_fit(
+    x: torch.Tensor, k: int, history: int | None = None
+) -> tuple[torch.Tensor, float, float]:
     """OLS of x[:, k] on [1, x[:, k-h..k-1]] (h = ``history``, default the whole prefix).
 
     Returns (coefficients (h,), intercept, residual variance with n - h - 1 degrees of freedom).
@@ -67,14 +77,15 @@ def conditional_fit(x: torch.Tensor, k: int, history: int | None = None) -> tupl
         raise ValueError(f"history must be >= 0, got {history}")
     if n <= h + 1:
         raise ValueError(f"need more than {h + 1} sequences, got {n}")
-    X = torch.cat([torch.ones(n, 1, dtype=F64), x[:, k - h:k]], dim=1)
-    beta = torch.linalg.lstsq(X, x[:, k:k + 1]).solution[:, 0]
+    X = torch.cat([torch.ones(n, 1, dtype=F64), x[:, k - h : k]], dim=1)
+    beta = torch.linalg.lstsq(X, x[:, k : k + 1]).solution[:, 0]
     r = x[:, k] - X @ beta
     return beta[1:], float(beta[0]), float((r**2).sum() / (n - h - 1))
 
 
-def conditional_errors(x: torch.Tensor, cov: torch.Tensor, mean: torch.Tensor | None = None,
-                       ks=None) -> dict[str, torch.Tensor]:
+def conditional_errors(
+    x: torch.Tensor, cov: torch.Tensor, mean: torch.Tensor | None = None, ks=None
+) -> dict[str, torch.Tensor]:
     """Per position k: the error of the fitted conditional mean and the ratio of variances.
 
     ``mean_err[k] = sqrt(E (m_hat(X) - m(X))^2) / sqrt(v_k)`` under the true prefix law (X_{<k}
@@ -95,17 +106,26 @@ def conditional_errors(x: torch.Tensor, cov: torch.Tensor, mean: torch.Tensor | 
         sq = const**2 + db @ cov[:k, :k] @ db
         me.append(float(sq.sqrt() / v[k].sqrt()))
         vr.append(v_hat / float(v[k]))
-    return {"k": torch.tensor(ks), "mean_err": torch.tensor(me, dtype=F64),
-            "var_ratio": torch.tensor(vr, dtype=F64)}
+    return {
+        "k": torch.tensor(ks),
+        "mean_err": torch.tensor(me, dtype=F64),
+        "var_ratio": torch.tensor(vr, dtype=F64),
+    }
 
 
-def tv_proxy(x: torch.Tensor, cov: torch.Tensor, mean: torch.Tensor | None = None) -> float:
+def tv_proxy(
+    x: torch.Tensor, cov: torch.Tensor, mean: torch.Tensor | None = None
+) -> float:
     """sqrt(KL(N(m_hat, S_hat) || N(mean, cov)) / 2): Pinsker's bound on the total variation
     between the Gaussian fitted to x (n, L) and the true law. Its Monte Carlo floor for exact
     samples is about sqrt(L (L + 3) / (8 n))."""
     x = _check_x(x)
     cov = check_cov(cov)
-    m = torch.zeros(cov.shape[0], dtype=F64) if mean is None else torch.as_tensor(mean, dtype=F64)
+    m = (
+        torch.zeros(cov.shape[0], dtype=F64)
+        if mean is None
+        else torch.as_tensor(mean, dtype=F64)
+    )
     kl = gaussian_kl(x.mean(0), torch.cov(x.T), m, cov)
     return math.sqrt(max(kl, 0.0) / 2)
 

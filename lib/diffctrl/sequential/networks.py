@@ -36,7 +36,9 @@ def _mlp(inp: int, hidden: int, depth: int, out: int = 1) -> nn.Sequential:
 def _level_embedding(k, B: int, dim: int, N: int, like: torch.Tensor) -> torch.Tensor:
     """Sinusoidal embedding of levels k (int, or (B,) tensor) for a batch of B: (B, dim)."""
     if isinstance(k, int) or (torch.is_tensor(k) and k.ndim == 0):
-        e = timestep_embedding(torch.as_tensor(k, device=like.device).reshape(1), dim, N)
+        e = timestep_embedding(
+            torch.as_tensor(k, device=like.device).reshape(1), dim, N
+        )
         return e.to(like).expand(B, -1)
     k = torch.as_tensor(k, device=like.device).reshape(-1)
     if k.shape[0] != B:
@@ -45,10 +47,20 @@ def _level_embedding(k, B: int, dim: int, N: int, like: torch.Tensor) -> torch.T
 
 
 class _Sequential(nn.Module):
-    def _init(self, L: int, N: int, ctx_dim: int, hidden: int, depth: int, emb_dim: int,
-              parametrisation: str) -> None:
+    def _init(
+        self,
+        L: int,
+        N: int,
+        ctx_dim: int,
+        hidden: int,
+        depth: int,
+        emb_dim: int,
+        parametrisation: str,
+    ) -> None:
         if L < 1 or N < 1 or hidden < 1 or depth < 1:
-            raise ValueError(f"L, N, hidden, depth must be >= 1; got {L}, {N}, {hidden}, {depth}")
+            raise ValueError(
+                f"L, N, hidden, depth must be >= 1; got {L}, {N}, {hidden}, {depth}"
+            )
         self.L, self.N, self.emb_dim = L, N, emb_dim
         self.parametrisation = _check_param(parametrisation)
         self.head_net = _mlp(ctx_dim + 1 + emb_dim, hidden, depth)
@@ -57,14 +69,18 @@ class _Sequential(nn.Module):
     def head(self, x: torch.Tensor, k, ctx: torch.Tensor) -> torch.Tensor:
         """eps prediction (B, 1) for the noisy entry x (B, 1) at level k given ctx (B, C)."""
         if x.ndim != 2 or x.shape[1] != 1 or ctx.shape[0] != x.shape[0]:
-            raise ValueError(f"x must be (B, 1) and ctx (B, C); got {tuple(x.shape)}, {tuple(ctx.shape)}")
+            raise ValueError(
+                f"x must be (B, 1) and ctx (B, C); got {tuple(x.shape)}, {tuple(ctx.shape)}"
+            )
         emb = _level_embedding(k, x.shape[0], self.emb_dim, self.N, x)
         return self.head_net(torch.cat([ctx, x, emb], dim=1))
 
     def forward(self, xk: torch.Tensor, k, cond: torch.Tensor) -> torch.Tensor:
         """All positions at once: xk, cond (B, L), k int or (B, L) -> eps (B, L)."""
         if xk.ndim != 2 or xk.shape[1] != self.L or cond.shape != xk.shape:
-            raise ValueError(f"xk and cond must be (B, {self.L}); got {tuple(xk.shape)}, {tuple(cond.shape)}")
+            raise ValueError(
+                f"xk and cond must be (B, {self.L}); got {tuple(xk.shape)}, {tuple(cond.shape)}"
+            )
         B, L = xk.shape
         ctx = self.contexts(cond)  # (B, L, C)
         if torch.is_tensor(k) and k.ndim > 0:
@@ -77,8 +93,16 @@ class WindowScoreNet(_Sequential):
     """MLP conditioner on the truncated history: ctx = [X_{j-d..j-1} (zero-padded), the padding
     mask, j / L] with d = ``d_trunc``; head = MLP([ctx, x, emb(k)]) with SiLU."""
 
-    def __init__(self, L: int, N: int, d_trunc: int, hidden: int = 64, depth: int = 3,
-                 emb_dim: int = 16, parametrisation: str = "eps"):
+    def __init__(
+        self,
+        L: int,
+        N: int,
+        d_trunc: int,
+        hidden: int = 64,
+        depth: int = 3,
+        emb_dim: int = 16,
+        parametrisation: str = "eps",
+    ):
         super().__init__()
         self.d_trunc = check_d_trunc(d_trunc, L)
         self._init(L, N, 2 * self.d_trunc + 1, hidden, depth, emb_dim, parametrisation)
@@ -91,8 +115,8 @@ class WindowScoreNet(_Sequential):
         win = prefix.new_zeros(B, d)
         mask = prefix.new_zeros(B, d)
         if m:
-            win[:, d - m:] = prefix[:, j - m:]
-            mask[:, d - m:] = 1.0
+            win[:, d - m :] = prefix[:, j - m :]
+            mask[:, d - m :] = 1.0
         return torch.cat([win, mask, prefix.new_full((B, 1), j / self.L)], dim=1)
 
     def contexts(self, x: torch.Tensor) -> torch.Tensor:
@@ -103,7 +127,9 @@ class WindowScoreNet(_Sequential):
         win = pad.unfold(1, d, 1)[:, :L]  # win[:, j] = x[:, j-d..j-1]
         ones = torch.cat([x.new_zeros(d), x.new_ones(L)])
         mask = ones.unfold(0, d, 1)[:L].expand(B, L, d)
-        pos = (torch.arange(L, device=x.device, dtype=x.dtype) / L).expand(B, L)[..., None]
+        pos = (torch.arange(L, device=x.device, dtype=x.dtype) / L).expand(B, L)[
+            ..., None
+        ]
         return torch.cat([win, mask, pos], dim=2)
 
 
@@ -112,8 +138,18 @@ class CausalTransformerScoreNet(_Sequential):
     through ``nn.TransformerEncoder`` with a causal mask; ctx_j = the output at token j, which
     sees X_{<j} only. The head is the same MLP as :class:`WindowScoreNet`'s."""
 
-    def __init__(self, L: int, N: int, d_model: int = 32, nhead: int = 4, layers: int = 2,
-                 hidden: int = 64, depth: int = 3, emb_dim: int = 16, parametrisation: str = "eps"):
+    def __init__(
+        self,
+        L: int,
+        N: int,
+        d_model: int = 32,
+        nhead: int = 4,
+        layers: int = 2,
+        hidden: int = 64,
+        depth: int = 3,
+        emb_dim: int = 16,
+        parametrisation: str = "eps",
+    ):
         super().__init__()
         if d_model % nhead:
             raise ValueError(f"d_model={d_model} must be a multiple of nhead={nhead}")
@@ -121,8 +157,9 @@ class CausalTransformerScoreNet(_Sequential):
         self.inp = nn.Linear(1, d_model)
         self.start = nn.Parameter(torch.zeros(d_model))
         self.pos = nn.Parameter(0.02 * torch.randn(L, d_model))
-        layer = nn.TransformerEncoderLayer(d_model, nhead, dim_feedforward=2 * d_model,
-                                           dropout=0.0, batch_first=True)
+        layer = nn.TransformerEncoderLayer(
+            d_model, nhead, dim_feedforward=2 * d_model, dropout=0.0, batch_first=True
+        )
         self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
 
     def _encode(self, x: torch.Tensor) -> torch.Tensor:
@@ -130,7 +167,9 @@ class CausalTransformerScoreNet(_Sequential):
         B, j = x.shape
         tok = torch.cat([self.start.expand(B, 1, -1), self.inp(x[..., None])], dim=1)
         tok = tok + self.pos[: j + 1]
-        mask = nn.Transformer.generate_square_subsequent_mask(j + 1, device=x.device, dtype=tok.dtype)
+        mask = nn.Transformer.generate_square_subsequent_mask(
+            j + 1, device=x.device, dtype=tok.dtype
+        )
         return self.encoder(tok, mask=mask, is_causal=True)
 
     def context(self, prefix: torch.Tensor) -> torch.Tensor:

@@ -13,8 +13,9 @@ import torch
 from .gaussian import F64, check_cov
 
 
-def factor_market(d: int, n_factors: int = 2, seed: int = 0,
-                  mean_scale: float = 0.15) -> tuple[torch.Tensor, torch.Tensor]:
+def factor_market(
+    d: int, n_factors: int = 2, seed: int = 0, mean_scale: float = 0.15
+) -> tuple[torch.Tensor, torch.Tensor]:
     """A known return law (mu (d,), S (d, d)) with a factor structure S = F F' + diag(s^2).
 
     Returns are in units of their typical standard deviation (S_ii ~ 1), means ~ ``mean_scale``.
@@ -26,11 +27,15 @@ def factor_market(d: int, n_factors: int = 2, seed: int = 0,
     F[:, 0] = F[:, 0].abs() + 0.3  # a market factor with positive loadings
     spec = 0.4 + 0.4 * torch.rand(d, generator=g, dtype=F64)
     S = F @ F.T + torch.diag(spec**2)
-    mu = mean_scale * (0.5 + torch.rand(d, generator=g, dtype=F64)) * S.diagonal().sqrt()
+    mu = (
+        mean_scale * (0.5 + torch.rand(d, generator=g, dtype=F64)) * S.diagonal().sqrt()
+    )
     return mu, S
 
 
-def mean_variance_weights(mu: torch.Tensor, S: torch.Tensor, gamma: float = 5.0) -> torch.Tensor:
+def mean_variance_weights(
+    mu: torch.Tensor, S: torch.Tensor, gamma: float = 5.0
+) -> torch.Tensor:
     """Budget-constrained mean-variance weights (d,) for risk aversion ``gamma`` > 0."""
     if not gamma > 0:
         raise ValueError(f"gamma must be > 0, got {gamma}")
@@ -52,7 +57,9 @@ def scenario_weights(x: torch.Tensor, gamma: float = 5.0) -> torch.Tensor:
     return mean_variance_weights(x.mean(0), torch.cov(x.T), gamma)
 
 
-def portfolio_stats(w: torch.Tensor, mu: torch.Tensor, S: torch.Tensor) -> dict[str, float]:
+def portfolio_stats(
+    w: torch.Tensor, mu: torch.Tensor, S: torch.Tensor
+) -> dict[str, float]:
     """Out-of-sample mean w.mu, variance w'Sw, Sharpe ratio and mean-variance utility (gamma=5)."""
     w, mu, S = (torch.as_tensor(a, dtype=F64) for a in (w, mu, S))
     m, v = float(w @ mu), float(w @ S @ w)

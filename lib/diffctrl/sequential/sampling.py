@@ -28,7 +28,9 @@ from ..diffusion.schedules import Schedule
 from ..diffusion.training import train_dsm
 
 
-def draw_noise(n: int, L: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def draw_noise(
+    n: int, L: int, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(x_N (n, L) standard normal, seeds (L,) int64) for the samplers below."""
     if n < 1 or L < 1:
         raise ValueError(f"need n >= 1 and L >= 1, got {n}, {L}")
@@ -40,8 +42,10 @@ def draw_noise(n: int, L: int, generator: torch.Generator | None = None) -> tupl
 def _check_noise(noise, n: int, L: int):
     x_N, seeds = noise
     if tuple(x_N.shape) != (n, L) or tuple(seeds.shape) != (L,):
-        raise ValueError(f"noise must be (x_N ({n}, {L}), seeds ({L},)), got "
-                         f"{tuple(x_N.shape)}, {tuple(seeds.shape)}")
+        raise ValueError(
+            f"noise must be (x_N ({n}, {L}), seeds ({L},)), got "
+            f"{tuple(x_N.shape)}, {tuple(seeds.shape)}"
+        )
     return x_N, seeds
 
 
@@ -50,10 +54,18 @@ def data_scale(data: torch.Tensor) -> float:
     return float(data.double().std())
 
 
-def train_sequential(model: torch.nn.Module, sched: Schedule, data: torch.Tensor, steps: int,
-                     batch_size: int = 128, lr: float = 2e-3, seed: int = 0,
-                     device: str | torch.device = "cpu",
-                     checkpoint: str | os.PathLike | None = None, progress: bool = True) -> list[float]:
+def train_sequential(
+    model: torch.nn.Module,
+    sched: Schedule,
+    data: torch.Tensor,
+    steps: int,
+    batch_size: int = 128,
+    lr: float = 2e-3,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    checkpoint: str | os.PathLike | None = None,
+    progress: bool = True,
+) -> list[float]:
     """Fit a sequential score network on sequences ``data`` (n, L) by per-entry DSM.
 
     Sets ``model.scale`` to :func:`~diffctrl.sequential.sampling.data_scale`, then calls ``train_dsm`` with
@@ -65,15 +77,35 @@ def train_sequential(model: torch.nn.Module, sched: Schedule, data: torch.Tensor
         raise ValueError(f"data must be (n, {model.L}), got {tuple(data.shape)}")
     model.scale.fill_(data_scale(data))
     x = (data.double() / float(model.scale)).float()
-    return train_dsm(model, sched, x, steps, batch_size=batch_size, lr=lr, seed=seed, device=device,
-                     checkpoint=checkpoint, progress=progress, cond=x, per_entry=True)
+    return train_dsm(
+        model,
+        sched,
+        x,
+        steps,
+        batch_size=batch_size,
+        lr=lr,
+        seed=seed,
+        device=device,
+        checkpoint=checkpoint,
+        progress=progress,
+        cond=x,
+        per_entry=True,
+    )
 
 
-def sample_sequential(model: torch.nn.Module, sched: Schedule, n: int, *,
-                      noise: tuple[torch.Tensor, torch.Tensor] | None = None,
-                      generator: torch.Generator | None = None, method: str = "ddpm",
-                      reuse_prefix: bool = True, device: str | torch.device = "cpu",
-                      counter: dict[str, int] | None = None, progress: bool = False) -> torch.Tensor:
+def sample_sequential(
+    model: torch.nn.Module,
+    sched: Schedule,
+    n: int,
+    *,
+    noise: tuple[torch.Tensor, torch.Tensor] | None = None,
+    generator: torch.Generator | None = None,
+    method: str = "ddpm",
+    reuse_prefix: bool = True,
+    device: str | torch.device = "cpu",
+    counter: dict[str, int] | None = None,
+    progress: bool = False,
+) -> torch.Tensor:
     """Adapted sampling (n, L): X_j = reverse chain of entry j given the generated X_{<j}.
 
     ``noise`` from :func:`draw_noise` (drawn from ``generator`` when None). ``reuse_prefix``:
@@ -82,7 +114,9 @@ def sample_sequential(model: torch.nn.Module, sched: Schedule, n: int, *,
     the number of batched ``head`` and ``context`` evaluations added.
     """
     L = model.L
-    x_N, seeds = _check_noise(noise if noise is not None else draw_noise(n, L, generator), n, L)
+    x_N, seeds = _check_noise(
+        noise if noise is not None else draw_noise(n, L, generator), n, L
+    )
     device = torch.device(device)
     model.to(device).eval()
     cnt = counter if counter is not None else {}
@@ -105,13 +139,23 @@ def sample_sequential(model: torch.nn.Module, sched: Schedule, n: int, *,
                 return to_score(model.head(x, k, c), x, k, sched, model.parametrisation)
 
             gen = torch.Generator().manual_seed(int(seeds[j]))
-            xj = sample(score, sched, n, 1, method, generator=gen, device=device,
-                        x_N=x_N[:, j:j + 1])
+            xj = sample(
+                score,
+                sched,
+                n,
+                1,
+                method,
+                generator=gen,
+                device=device,
+                x_N=x_N[:, j : j + 1],
+            )
             out = torch.cat([out, xj], dim=1)
     return out * model.scale
 
 
-def whole_sequence_model(L: int, N: int, budget: int, depth: int = 3, emb_dim: int = 32) -> ScoreMLP:
+def whole_sequence_model(
+    L: int, N: int, budget: int, depth: int = 3, emb_dim: int = 32
+) -> ScoreMLP:
     """The whole-sequence baseline: a ScoreMLP on R^L whose width gives about ``budget``
     parameters (the same network budget as the sequential model)."""
     best = None
@@ -122,45 +166,89 @@ def whole_sequence_model(L: int, N: int, budget: int, depth: int = 3, emb_dim: i
     return ScoreMLP(L, N, hidden=best[0], depth=depth, emb_dim=emb_dim)
 
 
-def train_whole(model: ScoreMLP, sched: Schedule, data: torch.Tensor, steps: int,
-                batch_size: int = 128, lr: float = 2e-3, seed: int = 0,
-                device: str | torch.device = "cpu", progress: bool = True) -> tuple[list[float], float]:
+def train_whole(
+    model: ScoreMLP,
+    sched: Schedule,
+    data: torch.Tensor,
+    steps: int,
+    batch_size: int = 128,
+    lr: float = 2e-3,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+) -> tuple[list[float], float]:
     """Plain DSM on whole standardised sequences; returns (losses, scale)."""
     s = data_scale(data)
     x = (data.double() / s).float()
-    return train_dsm(model, sched, x, steps, batch_size=batch_size, lr=lr, seed=seed,
-                     device=device, progress=progress), s
+    return train_dsm(
+        model,
+        sched,
+        x,
+        steps,
+        batch_size=batch_size,
+        lr=lr,
+        seed=seed,
+        device=device,
+        progress=progress,
+    ), s
 
 
-def sample_whole(model: ScoreMLP, sched: Schedule, n: int, scale: float = 1.0, *,
-                 noise: tuple[torch.Tensor, torch.Tensor] | None = None,
-                 generator: torch.Generator | None = None, method: str = "ddpm",
-                 device: str | torch.device = "cpu") -> torch.Tensor:
+def sample_whole(
+    model: ScoreMLP,
+    sched: Schedule,
+    n: int,
+    scale: float = 1.0,
+    *,
+    noise: tuple[torch.Tensor, torch.Tensor] | None = None,
+    generator: torch.Generator | None = None,
+    method: str = "ddpm",
+    device: str | torch.device = "cpu",
+) -> torch.Tensor:
     """Whole-sequence DDPM samples (n, L): all entries denoised jointly from x_N, per-level
     noise from a generator seeded with ``seeds[0]`` (N network evaluations in all)."""
     L = model.dim
-    x_N, seeds = _check_noise(noise if noise is not None else draw_noise(n, L, generator), n, L)
+    x_N, seeds = _check_noise(
+        noise if noise is not None else draw_noise(n, L, generator), n, L
+    )
     gen = torch.Generator().manual_seed(int(seeds[0]))
     model.to(device).eval()
-    return sample(model_score(model, sched), sched, n, L, method, generator=gen, device=device,
-                  x_N=x_N) * scale
+    return (
+        sample(
+            model_score(model, sched),
+            sched,
+            n,
+            L,
+            method,
+            generator=gen,
+            device=device,
+            x_N=x_N,
+        )
+        * scale
+    )
 
 
-def perturb_future(noise: tuple[torch.Tensor, torch.Tensor], k: int,
-                   generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def perturb_future(
+    noise: tuple[torch.Tensor, torch.Tensor],
+    k: int,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """A copy of ``noise`` with the noise of entries k+1.. redrawn (x_N columns and seeds)."""
     x_N, seeds = noise
     L = x_N.shape[1]
     if not 0 <= k < L - 1:
         raise ValueError(f"k must lie in 0..{L - 2}, got {k}")
     x2, s2 = x_N.clone(), seeds.clone()
-    x2[:, k + 1:] = torch.randn(x_N.shape[0], L - k - 1, generator=generator)
-    s2[k + 1:] = torch.randint(0, 2**62, (L - k - 1,), generator=generator)
+    x2[:, k + 1 :] = torch.randn(x_N.shape[0], L - k - 1, generator=generator)
+    s2[k + 1 :] = torch.randint(0, 2**62, (L - k - 1,), generator=generator)
     return x2, s2
 
 
-def adaptedness_gaps(sampler, noise: tuple[torch.Tensor, torch.Tensor], ks,
-                     generator: torch.Generator | None = None) -> list[tuple[float, float]]:
+def adaptedness_gaps(
+    sampler,
+    noise: tuple[torch.Tensor, torch.Tensor],
+    ks,
+    generator: torch.Generator | None = None,
+) -> list[tuple[float, float]]:
     """For each k: (max |change| of entries 0..k, max |change| of entries k+1..) when the noise of
     entries k+1.. is redrawn; ``sampler(noise) -> (n, L)``. Adapted: the first is exactly 0."""
     base = sampler(noise)
@@ -168,5 +256,5 @@ def adaptedness_gaps(sampler, noise: tuple[torch.Tensor, torch.Tensor], ks,
     for k in ks:
         other = sampler(perturb_future(noise, k, generator))
         d = (other - base).abs()
-        out.append((float(d[:, :k + 1].max()), float(d[:, k + 1:].max())))
+        out.append((float(d[:, : k + 1].max()), float(d[:, k + 1 :].max())))
     return out
