@@ -16,6 +16,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..diffusion.exact import GaussianMixture, score_at
+from ..stats import loglog_fit as loglog_slope  # noqa: F401  (re-exported for the chapter)
 from .kernels import (
     KernelGD,
     critical_radius,
