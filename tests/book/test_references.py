@@ -202,3 +202,18 @@ def test_plain_text_formulas_are_escaped_for_autodoc():
     assert esc("p* and **kw") == r"p\* and \*\*kw"
     assert esc("see *The chain* and ``|x| * y``") == "see *The chain* and ``|x| * y``"
     assert esc(r":func:`f` of \|x\|") == r":func:`f` of \|x\|"
+
+
+def test_cross_document_glue_text_carries_a_format_spec():
+    """myst-nb splits ``{glue:text}`path::key:fmt``` at the last colon, so a cross-document
+    reference without a format spec loses its key (``path:`` is looked up): always add one
+    (``:s`` for words)."""
+    bad = []
+    for path in sorted((ROOT / "book").glob("*.md")) + sorted(
+        (ROOT / "notebooks").glob("*.md")
+    ):
+        for m in re.finditer(r"\{glue:text\}`([^`]*)`", path.read_text(encoding="utf-8")):
+            ref = m.group(1)
+            if "::" in ref and ":" not in ref.split("::", 1)[1]:
+                bad.append(f"{path.relative_to(ROOT)}: {ref}")
+    assert not bad, "cross-document glue without a format spec:\n" + "\n".join(bad)
