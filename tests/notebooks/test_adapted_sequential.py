@@ -8,7 +8,6 @@ from diffctrl.claims import VERDICTS
 @pytest.fixture(scope="module")
 def rec(notebook_results):
     data = notebook_results("adapted_sequential")
-    assert data["profile"] == "smoke"
     return data
 
 
