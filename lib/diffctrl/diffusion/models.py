@@ -183,9 +183,20 @@ def model_score(model: nn.Module, sched: Schedule) -> ScoreFn:
             f"model was built for N={model.N} levels, schedule has N={sched.N}"
         )
 
+    param = model.parametrisation
+    _check_param(param)
+    # eps -> score at one level: -eps / sqrt(1 - abar_k), the divisor read once per level
+    # (p / -c equals -p / c bitwise)
+    neg_root = [-((1 - ab) ** 0.5) for ab in sched.alpha_bar.tolist()]
+
     def score(x: torch.Tensor, k: int) -> torch.Tensor:
         with torch.no_grad():
-            return to_score(model(x, k), x, k, sched, model.parametrisation)
+            if param == "eps" and isinstance(k, int):
+                return model(x, k) / neg_root[k]
+            return to_score(model(x, k), x, k, sched, param)
+
+    if param == "eps":  # lets the DDPM sampler fuse the conversion into its step
+        score.eps_net, score.eps_divisor = model, neg_root
 
     return score
 
