@@ -8,6 +8,8 @@
 # notebook whose inputs did not change since its last execution is reused (FORCE=1 re-runs all).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# when the command started (install included): the execution profile page reports it
+export DIFFCTRL_BOOK_START="${DIFFCTRL_BOOK_START:-$(date +%s)}"
 PROFILE="${PROFILE:-full}"
 EXTRAS="${EXTRAS:-book}"
 source scripts/_setup.sh
@@ -17,20 +19,22 @@ FORCE_FLAG=()
 if [ "${FORCE:-0}" = "1" ]; then
   FORCE_FLAG=(--force)
 fi
+# The published (full) book also shows one chapter re-judged at a seed it does not use, on the
+# claims ledger page, run in the same pool as the notebooks (REJUDGE= skips it; REJUDGE_SEED
+# picks the seed, default 3).
+REJUDGE="${REJUDGE-nearly_lq}"
+REJUDGE_FLAG=()
+if [ "$PROFILE" = "full" ] && [ -n "$REJUDGE" ]; then
+  # shellcheck disable=SC2206  # REJUDGE may name several notebooks
+  REJUDGE_FLAG=(--rejudge $REJUDGE --rejudge-seed "${REJUDGE_SEED:-3}")
+fi
 echo "== executing notebooks (profile: $PROFILE, $JOBS at a time)"
-python -m diffctrl.pipeline execute --profile "$PROFILE" --jobs "$JOBS" "${FORCE_FLAG[@]}"
+python -m diffctrl.pipeline execute --profile "$PROFILE" --jobs "$JOBS" \
+  "${FORCE_FLAG[@]}" "${REJUDGE_FLAG[@]}"
 echo "== checking the results records (tests/notebooks, profile: $PROFILE)"
 DIFFCTRL_REQUIRE_BOOK=1 python -m pytest tests/notebooks -q -p no:cacheprovider
-# The published (full) book also shows one chapter re-judged at a seed it does not use, on the
-# claims ledger page (REJUDGE= skips it; REJUDGE_SEED picks the seed, default 3: nearly_lq
-# selects its highlighted model by the seed, so it must be one of its model seeds 0..4).
-REJUDGE="${REJUDGE-nearly_lq}"
-if [ "$PROFILE" = "full" ] && [ -n "$REJUDGE" ]; then
-  echo "== re-judging $REJUDGE at seed ${REJUDGE_SEED:-3} (-> _build/rejudge)"
-  # shellcheck disable=SC2086  # REJUDGE may name several notebooks
-  python -m diffctrl.pipeline execute --profile "$PROFILE" --only $REJUDGE \
-    --set seed="${REJUDGE_SEED:-3}" --out _build/rejudge --jobs "$JOBS"
-fi
 echo "== rendering the book"
 python -m diffctrl.pipeline build --profile "$PROFILE"
+echo "== where the time went (python -m diffctrl.pipeline profile)"
+python -m diffctrl.pipeline profile --min-seconds 10
 echo "== done: open _build/html/index.html"

@@ -4,6 +4,8 @@ Command line (run anywhere inside the repository)::
 
     python -m diffctrl.pipeline execute --profile smoke [--only NAME ...] [--set key=value ...]
                                         [--jobs N] [--force] [--out DIR]
+                                        [--rejudge NAME ... --rejudge-seed S]
+    python -m diffctrl.pipeline profile [--executed DIR]  # seconds per notebook and section
     python -m diffctrl.pipeline build [--profile P] [--force]  # stage + jupyter-book -W -n
     python -m diffctrl.pipeline verdicts [--results DIR] [--json]   # the claims ledger
     python -m diffctrl.pipeline sync          # Colab cells, "Re-run" boxes, _config.yml, twins
@@ -22,11 +24,14 @@ Layout of the build tree (never committed)::
     _build/reports/<name>.failed.ipynb       the last failed execution, with its traceback
     _build/artifacts/                        shared trained models ($DIFFCTRL_ARTIFACTS)
     _build/rejudge/<name>.{ipynb,json}       the book command's re-run at another seed
+    _build/execution.json                    the last execute run: tasks, wall and CPU seconds
     _build/site/                             what Jupyter Book renders (book/, executed notebooks)
     _build/html/                             the rendered book (+ claims.json, _static/artifacts)
 
 Execution cache (:mod:`diffctrl.cache`): a notebook whose source, profile, parameters, imported
 ``diffctrl`` code and package versions are unchanged is not re-executed (``--force`` does).
+Scheduling (:mod:`diffctrl.scheduling`): the shared digit U-Net is trained once, as its own task,
+before the notebooks that load it; tasks start longest path first, ``--jobs`` at a time.
 
 Every output is written to a temp path and renamed only on success, so an interrupted or
 failed run never leaves a half-written notebook, record or site that a later build would take
@@ -225,7 +230,7 @@ def execute_notebook(
         }
         if threads:
             env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-        start = time.perf_counter()
+        start, cpu0 = time.perf_counter(), _children_cpu()
         try:
             with _environ(**env):
                 pm.execute_notebook(
@@ -248,6 +253,14 @@ def execute_notebook(
                 f"with the error: {failed}\n{exc}"
             ) from exc
         seconds = round(time.perf_counter() - start, 1)
+        cpu_seconds = round(
+            _children_cpu() - cpu0, 1
+        )  # the kernel's, once it has exited
+        n_threads = threads or (
+            int(os.environ["OMP_NUM_THREADS"])
+            if os.environ.get("OMP_NUM_THREADS", "").isdigit()
+            else None
+        )
         executed = nbformat.read(str(tmp_out), as_version=4)
         seed = run_params.get("seed", parameter_defaults(nb).get("seed"))
         outputs.mark_provenance(executed, profile, seed, overrides)
@@ -258,7 +271,23 @@ def execute_notebook(
         for line in outputs.warnings_in(executed):
             _warn(f"{name}: its page shows {line}")
         produced = tmp_results / f"{name}.json"
-        execution = {"cache_key": key, "inputs": inputs, "seconds": seconds}
+        data = (
+            json.loads(produced.read_text(encoding="utf-8"))
+            if produced.exists()
+            else None
+        )
+        env_rec = (data or {}).get("environment") or {}
+        device = env_rec.get("device")
+        if device and env_rec.get("gpu"):
+            device = f"{device} ({env_rec['gpu']})"
+        execution = {
+            "cache_key": key,
+            "inputs": inputs,
+            "seconds": seconds,
+            "cpu_seconds": cpu_seconds,
+            "threads": n_threads,
+            "device": device,
+        }
         executed.metadata["diffctrl"] = {
             "profile": profile,
             "source": source.name,
@@ -268,11 +297,13 @@ def execute_notebook(
                 k: v for k, v in run_params.items() if k not in ("profile", "overrides")
             },
             "seconds": seconds,
+            "cpu_seconds": cpu_seconds,
+            "threads": n_threads,
+            "device": device,
             "cache_key": key,
-            "record": produced.exists(),
+            "record": data is not None,
         }
-        if produced.exists():
-            data = json.loads(produced.read_text(encoding="utf-8"))
+        if data is not None:
             if data.get("profile") != profile:
                 raise PipelineError(
                     f"{name}: results record says profile "
@@ -290,21 +321,43 @@ def execute_notebook(
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _execute_one(args) -> tuple[str, Path | None, str | None, float]:
-    root, name, source, profile, overrides, log_output, extra = args
-    t0 = time.perf_counter()
+def _children_cpu() -> float:
+    """User + system CPU seconds of this process's finished children (a notebook's kernel)."""
+    import resource
+
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def _notebook_task(root, name, source, profile, overrides, log_output, extra) -> str:
+    """A :class:`~diffctrl.scheduling.Task` body: execute one notebook, return its path."""
+    return str(
+        execute_notebook(root, name, source, profile, overrides, log_output, **extra)
+    )
+
+
+def _digit_unet_task(root: Path, config, device: str, threads: int) -> dict:
+    """The prerequisite task: train (or find) the shared digit U-Net in ``_build/artifacts``
+    with ``threads`` threads, as the notebooks that load it would."""
+    import torch
+
+    from .finetune.pretrained import digit_unet
+    from .runtime import pick_device
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
     try:
-        out = execute_notebook(
-            root, name, source, profile, overrides, log_output, **extra
-        )
-    except PipelineError as exc:
-        return name, None, str(exc), time.perf_counter() - t0
-    return name, out, None, time.perf_counter() - t0
+        with _environ(**{ARTIFACTS_ENV: str(root / "_build" / "artifacts")}):
+            _, _, info = digit_unet(config, device=str(pick_device(device)))
+    finally:
+        torch.set_num_threads(before)
+    return {k: info.get(k) for k in ("origin", "key", "train_cpu_s", "train_wall_s")}
 
 
-def _worker_init() -> None:
-    # SIGTERM -> SystemExit, so that execute_notebook's cleanup runs in a worker too
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+PREREQUISITES = {
+    # a notebook importing this file loads the shared digit U-Net: train it once, first
+    "lib/diffctrl/finetune/pretrained.py": "digit U-Net",
+}
 
 
 def default_threads(jobs: int) -> int:
@@ -313,6 +366,29 @@ def default_threads(jobs: int) -> int:
     if os.environ.get("OMP_NUM_THREADS", "").isdigit():
         return max(1, int(os.environ["OMP_NUM_THREADS"]))
     return max(1, (os.cpu_count() or 1) // max(1, jobs))
+
+
+def cost_hints(root: Path, profile: str) -> dict[str, float]:
+    """``[tool.diffctrl.book.cost.<profile>]`` of pyproject.toml: expected CPU-seconds per
+    notebook (and per prerequisite), used only to start the longest work first."""
+    from . import deps
+
+    try:
+        table = deps.pyproject(root).get("tool", {}).get("diffctrl", {}).get("book", {})
+    except OSError:  # no pyproject.toml: no hints
+        return {}
+    return {str(k): float(v) for k, v in table.get("cost", {}).get(profile, {}).items()}
+
+
+def _expected_cost(record: Path, hint: float | None) -> float:
+    """CPU-seconds of the last execution in ``record`` (same profile), else ``hint``, else 60."""
+    try:
+        ex = json.loads(record.read_text(encoding="utf-8")).get("execution", {})
+        if ex.get("cpu_seconds"):
+            return float(ex["cpu_seconds"])
+    except (OSError, ValueError):
+        pass
+    return 60.0 if hint is None else hint
 
 
 def execute_all(
@@ -326,36 +402,58 @@ def execute_all(
     *,
     force: bool = False,
     out_dir: Path | None = None,
+    rejudge: Sequence[str] = (),
+    rejudge_seed: int = 3,
 ) -> list[Path]:
     """Execute the toc's notebooks (or ``only`` those), ``jobs`` at a time.
 
     ``overrides`` holds the ``--set`` items: parameters-cell names (``seed``, ``device``) go to
     papermill as themselves, the rest override profile parameters. A notebook whose cache key
     (:mod:`diffctrl.cache`) matches its executed notebook and record is reused, not re-run,
-    unless ``force``. With ``jobs > 1`` each notebook runs in its own process and kernel, with
-    the cores split between them (:func:`default_threads`).
+    unless ``force``. ``rejudge`` names notebooks to run again at ``rejudge_seed`` into
+    ``_build/rejudge`` (the claims ledger's re-judge), in the same run. Work that several
+    notebooks share (``PREREQUISITES``: the digit U-Net's training) runs once as its own task
+    before them; tasks start longest path first (:mod:`diffctrl.scheduling`), each in its own
+    process when ``jobs > 1``, with the cores split between them (:func:`default_threads`).
+    The run's summary goes to ``_build/execution.json``, or into ``out_dir``
+    (:mod:`diffctrl.timings`).
     """
     import nbformat  # noqa: F401  (fail early when the book extra is missing)
 
-    from . import cache
+    from . import cache, deps, timings
+    from .scheduling import Task, run_tasks
 
     if profile not in PROFILE_NAMES:
         raise PipelineError(
             f"unknown profile {profile!r}; choose one of {PROFILE_NAMES}"
         )
     notebooks = book_notebooks(root)
-    unknown = sorted(set(only) - set(notebooks))
+    unknown = sorted((set(only) | set(rejudge)) - set(notebooks))
     if unknown:
         raise PipelineError(f"unknown notebook(s) {unknown}; known: {list(notebooks)}")
     if jobs < 1:
         raise PipelineError(f"jobs must be >= 1, got {jobs}")
-    threads = default_threads(jobs)
+    t_start = time.perf_counter()
+    hints = cost_hints(root, profile)
+    runs = [  # (name, kind, --set items, output folder)
+        (n, "notebook", dict(overrides or {}), out_dir)
+        for n in notebooks
+        if not only or n in only
+    ]
+    runs += [
+        (
+            n,
+            "rejudge",
+            {**(overrides or {}), "seed": rejudge_seed},
+            root / "_build" / "rejudge",
+        )
+        for n in rejudge
+    ]
     todo, reused = [], []
-    for name, source in notebooks.items():
-        if only and name not in only:
-            continue
+    for name, kind, sets, folder in runs:
+        source = notebooks[name]
         nb = read_source(source)
-        params, over = split_sets(dict(overrides or {}), parameter_names(nb))
+        params, over = split_sets(sets, parameter_names(nb))
         run_params = {
             "profile": profile,
             **params,
@@ -363,76 +461,110 @@ def execute_all(
         }
         inputs = cache.cache_inputs(root, source, profile, run_params)
         key = cache.cache_key(inputs)
-        out, record, _ = _outputs(root, name, out_dir)
+        out, record, _ = _outputs(root, name, folder)
         if not force and cache.cached_key(out, record) == key:
-            reused.append((name, out, key))
+            reused.append((name, kind, out, key))
             continue
-        extra = {
-            "params": params,
-            "out_dir": out_dir,
-            "inputs": inputs,
-            "threads": threads,
-        }
-        todo.append((root, name, source, profile, over or None, log_output, extra))
+        files = {str(p.relative_to(root)) for p in deps.source_files(root, source)}
+        needs = tuple(PREREQUISITES[f] for f in sorted(files & set(PREREQUISITES)))
+        if "unet" in over:  # a notebook told to use another U-Net trains its own
+            needs = ()
+        device = str(params.get("device", parameter_defaults(nb).get("device", "auto")))
+        todo.append((name, kind, source, params, over, folder, record, needs, device))
+    threads = default_threads(min(jobs, max(1, len(todo))))
+    tasks = []
+    for name, kind, source, params, over, folder, record, needs, _dev in todo:
+        extra = {"params": params, "out_dir": folder, "threads": threads}
+        label = name if kind == "notebook" else f"{name} (seed {rejudge_seed})"
+        args = (root, name, source, profile, over or None, log_output, extra)
+        cost = _expected_cost(record, hints.get(name))
+        tasks.append(Task(label, kind, _notebook_task, args, needs, cost))
+    for prereq in sorted({n for t in tasks for n in t.needs}):
+        device = next(d for *_, needs, d in todo if prereq in needs)
+        config = profile
+        tasks.append(
+            Task(
+                prereq,
+                "prerequisite",
+                _digit_unet_task,
+                (root, config, device, threads),
+                (),
+                hints.get(prereq, 480.0),
+            )
+        )
     done = []
-    for name, out, key in reused:
+    for name, kind, out, key in reused:
         done.append(out)
+        what = "" if kind == "notebook" else f" re-run at seed {rejudge_seed}"
         print(
-            f"{name} ({profile}) unchanged (cache key {key}): reusing its executed notebook "
-            f"and record (--force re-executes)",
+            f"{name}{what} ({profile}) unchanged (cache key {key}): reusing its executed "
+            "notebook and record (--force re-executes)",
             flush=True,
         )
+    if not tasks:
+        return done
     errors: list[str] = []
+    count = [0]
 
-    def report(i, result):
-        name, out, err, secs = result
-        if err is None:
-            done.append(out)
+    def report(r) -> None:
+        count[0] += 1
+        head = f"[{count[0]}/{len(tasks)}] {r.name} ({r.kind}, {profile})"
+        if r.error is None:
+            if r.kind != "prerequisite":
+                done.append(Path(r.value))
             print(
-                f"[{i}/{len(todo)}] {name} ({profile}) ok in {secs:.1f} s", flush=True
-            )
-        else:
-            errors.append(err)
-            print(
-                f"[{i}/{len(todo)}] {name} ({profile}) FAILED:\n{err}",
-                file=sys.stderr,
+                f"{head} ok in {r.seconds:.1f} s ({r.cpu_seconds:.0f} CPU-s)",
                 flush=True,
             )
+        elif r.kind == "prerequisite":
+            _warn(
+                f"{head} failed; the notebooks that need it will try themselves:\n{r.error}"
+            )
+        else:
+            errors.append(r.error)
+            print(f"{head} FAILED:\n{r.error}", file=sys.stderr, flush=True)
 
-    if todo and (jobs == 1 or len(todo) == 1):
-        for i, args in enumerate(todo, 1):
-            print(f"[{i}/{len(todo)}] {args[1]} ({profile}) ...", flush=True)
-            report(i, _execute_one(args))
-            if errors and not keep_going:
-                break
-    elif todo:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-
-        print(
-            f"executing {len(todo)} notebooks, {jobs} at a time, {threads} thread(s) each "
-            f"({profile})",
-            flush=True,
-        )
-        pool = ProcessPoolExecutor(
-            min(jobs, len(todo)),
-            mp_context=mp.get_context("spawn"),
-            initializer=_worker_init,
-        )
-        try:
-            futures = [pool.submit(_execute_one, args) for args in todo]
-            for i, fut in enumerate(as_completed(futures), 1):
-                report(i, fut.result())
-        except (
-            BaseException
-        ):  # interrupted: stop the workers, which remove their temp folders
-            for proc in list((getattr(pool, "_processes", None) or {}).values()):
-                proc.terminate()
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
-        pool.shutdown()
+    print(
+        f"executing {len(tasks)} task(s) ({profile}): {min(jobs, len(tasks))} at a time, "
+        f"{threads} thread(s) each, longest first",
+        flush=True,
+    )
+    results = run_tasks(tasks, jobs, report, stop_on_error=not keep_going)
+    # the run's summary, beside the outputs it wrote
+    wall = round(time.perf_counter() - t_start, 1)
+    start = os.environ.get("DIFFCTRL_BOOK_START", "")
+    timings.write_run(
+        root / "_build" if out_dir is None else out_dir,
+        {
+            "profile": profile,
+            "jobs": min(jobs, len(tasks)),
+            "threads": threads,
+            "cpu_count": os.cpu_count(),
+            "wall_s": wall,
+            "cpu_s": round(sum(r.cpu_seconds for r in results), 1),
+            "reused": [n for n, *_ in reused],
+            "since_command_start_s": (
+                round(time.time() - float(start), 1) if start.isdigit() else None
+            ),
+            "tasks": [
+                {
+                    "name": r.name,
+                    "kind": r.kind,
+                    "seconds": r.seconds,
+                    "cpu_seconds": r.cpu_seconds,
+                    "ok": r.error is None,
+                    **(r.value if r.kind == "prerequisite" and r.value else {}),
+                }
+                for r in results
+            ],
+        },
+    )
+    not_run = len(tasks) - len(results)
     if errors:
-        raise PipelineError(f"{len(errors)} notebook(s) failed:\n" + "\n".join(errors))
+        tail = f" ({not_run} task(s) not started)" if not_run else ""
+        raise PipelineError(
+            f"{len(errors)} notebook(s) failed{tail}:\n" + "\n".join(errors)
+        )
     return done
 
 
@@ -465,6 +597,28 @@ def verdicts(
     order = list(book_notebooks(root, warn=False)) if root is not None else None
     rows = ledger(folder, order=order)
     return json.dumps(rows, indent=2, sort_keys=True) if as_json else ledger_text(rows)
+
+
+def profile(root: Path, executed: Path | None = None, min_seconds: float = 1.0) -> str:
+    """Per-notebook and per-section seconds of the executed notebooks in ``executed``
+    (default ``_build/executed/notebooks``; :mod:`diffctrl.timings`), and the summary of the
+    execute run that wrote them (``_build/execution.json``, or ``execution.json`` in an
+    ``--out`` folder)."""
+    from . import timings
+
+    folder = (
+        Path(executed)
+        if executed is not None
+        else root / "_build" / "executed" / "notebooks"
+    )
+    if not folder.is_dir():
+        raise PipelineError(f"no executed notebooks in {folder}")
+    order = [n for n in book_notebooks(root, warn=False)]
+    rows = timings.profile_rows(folder, order=order)
+    if not rows:
+        raise PipelineError(f"no executed notebook of the book in {folder}")
+    run = timings.read_run(root / "_build" if executed is None else folder)
+    return timings.profile_text(rows, run, min_seconds)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -506,6 +660,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=Path,
         default=None,
         help="write executed notebooks and records to DIR (the book's untouched)",
+    )
+    ex.add_argument(
+        "--rejudge",
+        nargs="*",
+        default=[],
+        metavar="NAME",
+        help="also run these notebooks at --rejudge-seed into _build/rejudge",
+    )
+    ex.add_argument(
+        "--rejudge-seed", type=int, default=3, help="seed of --rejudge (default 3)"
+    )
+    pr = sub.add_parser(
+        "profile", help="print where the execution time goes, per notebook and section"
+    )
+    pr.add_argument(
+        "--executed",
+        type=Path,
+        default=None,
+        help="folder of executed notebooks (default _build/executed/notebooks)",
+    )
+    pr.add_argument(
+        "--min-seconds",
+        type=float,
+        default=1.0,
+        help="leave out sections shorter than this (default 1)",
     )
     bd = sub.add_parser(
         "build", help="stage the executed notebooks and run jupyter-book"
@@ -567,7 +746,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.jobs,
                 force=args.force,
                 out_dir=out,
+                rejudge=args.rejudge,
+                rejudge_seed=args.rejudge_seed,
             )
+        elif args.command == "profile":
+            print(profile(root, args.executed, args.min_seconds))
         elif args.command == "build":
             print(
                 build_book(

@@ -19,6 +19,7 @@ from pathlib import Path
 from .booktree import PipelineError, _mkdir, _warn, book_notebooks, read_source
 
 CLAIMS_PAGE = "book/claims.md"
+PROFILE_PAGE = "book/execution.md"  # generated: diffctrl.timings.profile_page
 
 
 def executed_profiles(root: Path) -> dict[str, str]:
@@ -44,7 +45,8 @@ def _bib_keys(root: Path) -> set[str]:
 
 def stage_site(root: Path, profile: str | None = None) -> tuple[Path, list[str]]:
     """Assemble ``_build/site``: config, toc, ``book/``, the executed notebooks, the generated
-    claims ledger (``book/claims.md``, :func:`diffctrl.claims.ledger_page`) and
+    claims ledger (``book/claims.md``, :func:`diffctrl.claims.ledger_page`), the generated
+    execution profile (``book/execution.md``, :func:`diffctrl.timings.profile_page`) and
     ``constraints.txt``. Return the site and the notebooks staged without outputs.
 
     ``profile`` given: every notebook must have been executed with it. Otherwise notebooks
@@ -55,6 +57,7 @@ def stage_site(root: Path, profile: str | None = None) -> tuple[Path, list[str]]
     """
     import nbformat
 
+    from . import timings
     from .claims import ledger, ledger_page, rejudge_section
 
     build = root / "_build"
@@ -117,6 +120,14 @@ def stage_site(root: Path, profile: str | None = None) -> tuple[Path, list[str]]
         ]
         page += rejudge_section(again, rows)
     (tmp / CLAIMS_PAGE).write_text(page, encoding="utf-8")
+    staged = [n for n in names if n not in missing]
+    (tmp / PROFILE_PAGE).write_text(
+        timings.profile_page(
+            timings.profile_rows(build / "executed" / "notebooks", order=staged),
+            timings.read_run(build),
+        ),
+        encoding="utf-8",
+    )
     (tmp / "claims.json").write_text(
         json.dumps(rows, indent=2, sort_keys=True) + "\n", encoding="utf-8"
     )

@@ -372,3 +372,52 @@ def test_one_notebook_loop_then_build(book):
     # nothing changed: the second build does not re-render
     proc = _cli(["build"], book)
     assert proc.returncode == 0 and "is up to date" in proc.stdout
+
+
+def test_runs_are_measured_and_summarised(book):
+    from diffctrl import timings
+
+    pipeline.execute_all(book, "smoke", jobs=1)
+    meta = json.loads(
+        (book / "_build" / "executed" / "notebooks" / "demo.ipynb").read_text()
+    )["metadata"]["diffctrl"]
+    # the kernel's CPU (its start-up alone takes a good fraction of a second)
+    assert 0.1 < meta["cpu_seconds"] < 10 * meta["seconds"] + 1
+    run = timings.read_run(book / "_build")
+    assert run["profile"] == "smoke" and run["wall_s"] >= meta["seconds"]
+    assert [(t["name"], t["kind"], t["ok"]) for t in run["tasks"]] == [
+        ("demo", "notebook", True)
+    ]
+    assert run["tasks"][0]["cpu_seconds"] >= meta["cpu_seconds"]
+    (row,) = timings.profile_rows(book / "_build" / "executed" / "notebooks")
+    assert row["notebook"] == "demo" and row["sections"][0]["title"] == "set-up"
+    text = pipeline.profile(book)
+    assert "| demo | smoke |" in text and "Last execute run" in text
+
+
+def test_a_notebook_loading_the_digit_unet_waits_for_its_training(book, monkeypatch):
+    calls = []
+
+    def fake_unet(root, config, device, threads):
+        calls.append((config, device))
+        return {"origin": "fake"}
+
+    monkeypatch.setattr(pipeline, "_digit_unet_task", fake_unet)
+    (book / "lib").symlink_to(Path(pipeline.__file__).resolve().parents[2] / "lib")
+    src = book / "notebooks" / "demo.md"
+    pipeline.execute_all(book, "smoke")
+    assert calls == []  # demo loads no U-Net: no prerequisite
+    src.write_text(
+        NOTEBOOK.replace(
+            "import os\n", "import os\nimport diffctrl.finetune.pretrained\n"
+        )
+    )
+    pipeline.execute_all(book, "smoke", rejudge=["demo"], rejudge_seed=5)
+    assert calls == [("smoke", "auto")]  # once, for the notebook and its re-run
+    run = json.loads((book / "_build" / "execution.json").read_text())
+    names = [(t["name"], t["kind"]) for t in run["tasks"]]
+    assert names[0] == ("digit U-Net", "prerequisite")  # before both runs that need it
+    assert sorted(names[1:]) == [("demo", "notebook"), ("demo (seed 5)", "rejudge")]
+    assert run["tasks"][0]["origin"] == "fake"
+    again = json.loads((book / "_build" / "rejudge" / "demo.json").read_text())
+    assert again["seed"] == 5 and again["values"]["total"] == 1 + 5
