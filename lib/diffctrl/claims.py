@@ -10,10 +10,12 @@ A notebook declares every claim it judges in one ``CLAIMS`` list right after its
     ]
     rec.declare(CLAIMS)
 
-and, once the evidence is computed, records one verdict per claim::
+and, once the evidence is computed, records one verdict per claim (:func:`judge` counts the
+per-seed outcomes and makes a positive verdict ``inconclusive`` where the baseline passes
+too)::
 
-    rec.verdict("acf_ar1", count_verdict(passes), evidence={...}, per_seed=passes,
-                baseline_passes=False)
+    verdict, base = judge(passes, baseline_passes_per_seed)
+    rec.verdict("acf_ar1", verdict, evidence={...}, per_seed=passes, baseline_passes=base)
 
 :meth:`diffctrl.results.Record.verdict` refuses a positive verdict whose baseline passes the
 same criterion (such a criterion decides nothing), a verdict for an undeclared claim, and
@@ -94,6 +96,44 @@ def count_verdict(
     if share >= caveat_need:
         return "confirmed with caveat"
     return "not reproduced" if share == 0 else "inconclusive"
+
+
+def judge(
+    passes: Sequence[bool],
+    baseline: bool | Sequence[bool] | None = None,
+    *,
+    need: float = 1.0,
+    caveat_need: float = 0.5,
+) -> tuple[str, bool | None]:
+    """``(verdict, baseline_passes)`` of one claim: :func:`count_verdict` of ``passes``, made
+    ``"inconclusive"`` where it would be positive (``POSITIVE``) and the baseline passes the
+    same criterion too (the criterion does not separate the method from its baseline).
+
+    ``baseline``: whether the claim's baseline passes (one bool), or its per-seed outcomes
+    under the same criterion (it passes when :func:`count_verdict` of them, with the same
+    ``need`` and ``caveat_need``, is positive), or ``None`` where the claim has no baseline
+    (``baseline_passes`` is then ``None``). A negative verdict stays as it is. The pair is what
+    :meth:`diffctrl.results.Record.verdict` takes as ``verdict`` and ``baseline_passes``::
+
+        verdict, base = judge(passes, baseline_passes_per_seed)
+        rec.verdict(key, verdict, evidence={...}, per_seed=passes, baseline_passes=base)
+    """
+    verdict = count_verdict(passes, need, caveat_need)
+    if baseline is None:
+        return verdict, None
+    if isinstance(baseline, (str, bytes)):
+        raise TypeError(
+            f"baseline must be a bool or per-seed outcomes, got {baseline!r}"
+        )
+    try:
+        outcomes = list(baseline)  # type: ignore[arg-type]
+    except TypeError:  # one outcome (bool, numpy bool)
+        base = bool(baseline)
+    else:
+        base = count_verdict(outcomes, need, caveat_need) in POSITIVE
+    if base and verdict in POSITIVE:
+        verdict = "inconclusive"
+    return verdict, base
 
 
 def verdict_markdown(claims: dict[str, dict[str, Any]]) -> str:

@@ -19,6 +19,7 @@ from diffctrl.lqr import (
 from diffctrl.lqr.experiments import (
     classify_runs,
     convergence_summary,
+    convergence_verdict,
     envelope_holds,
     majority_outcome,
     rate_experiment,
@@ -173,6 +174,59 @@ def test_run_pg_batch_outcomes_follow_the_stated_rule(batch):
         )
     with pytest.raises(ValueError, match="n_estimator_seeds"):
         run_pg_batch(specs, n_estimator_seeds=0, **kw)
+
+
+def _outcomes(final, start):
+    """A minimal ``run_pg_batch`` result: majority and zero-iteration outcomes per run."""
+    final = np.array(["converged" if c else "stalled" for c in final])
+    seeds = np.stack([final] * 3)
+    return dict(
+        outcome=final,
+        outcome_baseline=np.array(["converged" if c else "stalled" for c in start]),
+        outcome_seeds=seeds,
+        n_estimator_seeds=3,
+    )
+
+
+def test_convergence_verdict_judges_the_runs_the_baseline_leaves_open():
+    T, F = True, False
+    # run 0 starts converged and decides nothing; of runs 1..3, two converge; the baseline
+    # (1 of 4 runs) is not positive: confirmed with caveat
+    out = _outcomes([T, T, F, T], [T, F, F, F])
+    v = convergence_verdict(out, [0, 1, 2, 3])
+    assert (v["verdict"], v["baseline_passes"]) == ("confirmed with caveat", False)
+    assert v["per_seed"] == [True, False, True]
+    assert v["evidence"]["n"] == 4 and v["evidence"]["baseline_converged"] == 1
+    assert v["evidence"]["converged"] == 3
+    assert v["evidence"]["converged_not_baseline"] == 2
+    assert v["evidence"]["estimator_seeds_converged"] == [3, 3, 0, 3]
+    assert "other_scale" not in v["evidence"]
+    # the baseline converges on half the runs (positive count): a positive verdict becomes
+    # inconclusive ...
+    out = _outcomes([T, T, T, T], [T, T, F, F])
+    v = convergence_verdict(out, [0, 1, 2, 3], idx_other=[0, 1])
+    assert (v["verdict"], v["baseline_passes"]) == ("inconclusive", True)
+    assert v["per_seed"] == [True, True]
+    assert v["evidence"]["other_scale"] == dict(n=2, converged=2, baseline_converged=2)
+    # ... and a negative one stays negative
+    out = _outcomes([T, T, F, F], [T, T, F, F])
+    v = convergence_verdict(out, [0, 1, 2, 3])
+    assert (v["verdict"], v["baseline_passes"]) == ("not reproduced", True)
+    assert v["per_seed"] == [False, False]
+    # every run starts converged: nothing decided
+    out = _outcomes([T, T], [T, T])
+    v = convergence_verdict(out, [0, 1])
+    assert (v["verdict"], v["baseline_passes"], v["per_seed"]) == (
+        "inconclusive",
+        True,
+        None,
+    )
+    # only the runs idx count
+    out = _outcomes([F, T, T], [F, F, T])
+    v = convergence_verdict(out, [1])
+    assert (v["verdict"], v["baseline_passes"]) == ("confirmed", False)
+    with pytest.raises(ValueError, match="idx"):
+        convergence_verdict(out, [])
 
 
 def test_rate_experiment_uses_the_constants_at_klin():

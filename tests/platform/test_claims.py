@@ -2,9 +2,10 @@
 
 import json
 
+import numpy as np
 import pytest
 
-from diffctrl.claims import Claim, count_verdict, ledger
+from diffctrl.claims import Claim, count_verdict, judge, ledger
 from diffctrl.results import Record
 
 
@@ -26,6 +27,60 @@ def test_count_verdict_rules():
     assert count_verdict([True, True, False], need=2 / 3) == "confirmed"
     with pytest.raises(ValueError, match="passes"):
         count_verdict([])
+
+
+def test_judge_downgrades_a_positive_verdict_the_baseline_also_earns():
+    # the baseline fails: the claim's own count stands
+    assert judge([True, True, True], False) == ("confirmed", False)
+    assert judge([True, True, False], False) == ("confirmed with caveat", False)
+    # the baseline passes: a positive verdict decides nothing
+    assert judge([True, True, True], True) == ("inconclusive", True)
+    assert judge([True, True, False], True) == ("inconclusive", True)
+    # a negative verdict stays negative although the baseline passes
+    assert judge([False, False, False], True) == ("not reproduced", True)
+    assert judge([True, False, False, False], True) == ("inconclusive", True)
+    # no baseline at all
+    assert judge([True, True], None) == ("confirmed", None)
+    assert judge([False, False]) == ("not reproduced", None)
+    with pytest.raises(ValueError, match="passes"):
+        judge([], False)
+
+
+def test_judge_counts_a_per_seed_baseline_by_the_same_rule():
+    # baseline passes on 1 seed of 3: its own count is "inconclusive", not positive
+    assert judge([True, True, True], [True, False, False]) == ("confirmed", False)
+    # ... on 2 of 3: "confirmed with caveat", positive, so the claim is downgraded
+    assert judge([True, True, True], [True, True, False]) == ("inconclusive", True)
+    assert judge([False, True, False], [True, True, True]) == ("inconclusive", True)
+    assert judge([False, False], [True, True]) == ("not reproduced", True)
+    # need and caveat_need apply to claim and baseline alike
+    assert judge([True, True, False], [False, False, True], need=2 / 3) == (
+        "confirmed",
+        False,
+    )
+    assert judge([True, True, True], [True, False, False], caveat_need=1 / 3) == (
+        "inconclusive",
+        True,
+    )
+    # numpy outcomes: an array is per-seed, a numpy bool is one outcome
+    assert judge(np.array([True, True]), np.array([True, False])) == (
+        "inconclusive",
+        True,
+    )
+    assert judge(np.array([True, True]), np.bool_(False)) == ("confirmed", False)
+    assert judge([True], np.float64(0.2) <= 0.03) == ("confirmed", False)
+    with pytest.raises(TypeError, match="baseline"):
+        judge([True], "no")
+
+
+def test_judge_gives_what_record_verdict_accepts():
+    rec = Record("demo", "smoke")
+    rec.declare([_claim()])
+    verdict, base = judge([True, True, True], [True, True, True])
+    assert rec.verdict("rate", verdict, evidence={}, baseline_passes=base) == (
+        "inconclusive"
+    )
+    assert rec.claims["rate"]["baseline_passes"] is True
 
 
 def test_record_keeps_claims_and_verdicts(tmp_path):

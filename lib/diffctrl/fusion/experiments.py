@@ -24,15 +24,6 @@ from ..diffusion.schedules import Schedule
 from ..diffusion.training import train_dsm
 
 
-def judge(passes: Sequence[bool], baseline_passes: bool) -> str:
-    """:func:`~diffctrl.claims.count_verdict` of ``passes``, but ``"inconclusive"`` where the
-    verdict would be positive and the baseline passes the same criterion (it decides nothing)."""
-    from ..claims import POSITIVE, count_verdict
-
-    v = count_verdict(passes)
-    return "inconclusive" if baseline_passes and v in POSITIVE else v
-
-
 def paper_1d_setting() -> tuple[GaussianMixture, list[GaussianMixture]]:
     """Target 0.6 N(-6, 0.8^2) + 0.4 N(6, 0.8^2); auxiliaries 0.5 N(-3, 1) + 0.5 N(10, 1) and
     0.7 N(-7, 1) + 0.3 N(9, 1) (Liu et al. 2025, the 1-D experiment)."""

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..claims import judge
 from .identification import model_free_k_lin
 from .landscape import hessian_extremes, optimal_policy
 from .policy_gradient import PGResult, policy_gradient, random_stabilizing_policy
@@ -360,6 +361,47 @@ def convergence_summary(out: dict, idx) -> dict:
         .sum(0)
         .tolist(),
         n_estimator_seeds=int(out["n_estimator_seeds"]),
+    )
+
+
+def convergence_verdict(out: dict, idx, idx_other=None) -> dict:
+    """The verdict of a convergence claim on the runs ``idx`` of ``out`` (:func:`run_pg_batch`),
+    as the keyword arguments of :meth:`diffctrl.results.Record.verdict` (``verdict``,
+    ``baseline_passes``, ``evidence``, ``per_seed``): ``rec.verdict(key, **v)``.
+
+    The rule (the chapter's ``CONVERGENCE_RULE``): the runs whose ``K_0`` already meets the
+    convergence rule (zero-iteration baseline) decide nothing; :func:`~diffctrl.claims.judge`
+    counts the others (``per_seed``) against the baseline outcomes of all the runs, so a
+    positive verdict is ``"inconclusive"`` when the baseline's own count is positive. When no
+    run is decided the verdict is ``"inconclusive"`` (and the baseline passes: every run did).
+    The evidence holds the counts of :func:`convergence_summary` (``n``, ``converged``,
+    ``baseline_converged``, ``converged_not_baseline``, ``estimator_seeds_converged``) and, for
+    the runs ``idx_other`` (the other model scale, say), ``other_scale``: its ``n``,
+    ``converged`` and ``baseline_converged``.
+    """
+    sm = convergence_summary(out, idx)
+    conv = np.asarray(sm["per_run"], dtype=bool)
+    base = np.asarray(sm["per_run_baseline"], dtype=bool)
+    if not len(base):
+        raise ValueError("idx must name at least one run")
+    decided = conv[~base].tolist()
+    if decided:
+        verdict, baseline_passes = judge(decided, base.tolist())
+    else:  # every run meets the rule at zero iterations: nothing decided, the baseline passes
+        verdict, baseline_passes = "inconclusive", True
+    evidence = {k: sm[k] for k in ("n", "converged", "baseline_converged")}
+    evidence["converged_not_baseline"] = sm["converged_not_baseline"]
+    evidence["estimator_seeds_converged"] = sm["per_seed_converged"]
+    if idx_other is not None:
+        other = convergence_summary(out, idx_other)
+        evidence["other_scale"] = {
+            k: other[k] for k in ("n", "converged", "baseline_converged")
+        }
+    return dict(
+        verdict=verdict,
+        baseline_passes=baseline_passes,
+        evidence=evidence,
+        per_seed=decided or None,
     )
 
 

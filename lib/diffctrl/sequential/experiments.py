@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import torch
 
-from ..claims import POSITIVE, count_verdict
 from ..diffusion.schedules import Schedule
 from .gaussian import gaussian_paths, oracle_sample
 from .networks import CausalTransformerScoreNet, WindowScoreNet, param_count
@@ -164,17 +163,3 @@ def fit_and_generate(
             generator=torch.Generator().manual_seed(seed + 20_000),
         )
     return out
-
-
-def verdict_with_baseline(passes, baseline_passes) -> tuple[str, bool]:
-    """(verdict, baseline positive) under one rule for claim and baseline alike.
-
-    Both per-seed outcome lists go through :func:`~diffctrl.claims.count_verdict`; the baseline
-    "passes" when its own verdict would be positive, and then a positive verdict of the claim
-    becomes ``"inconclusive"`` (the criterion does not separate the model from its baseline).
-    """
-    verdict = count_verdict(passes)
-    base = count_verdict(baseline_passes) in POSITIVE
-    if base and verdict in POSITIVE:
-        verdict = "inconclusive"
-    return verdict, base
