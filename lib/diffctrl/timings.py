@@ -224,4 +224,15 @@ def profile_page(rows: list[dict], run: dict[str, Any] | None = None) -> str:
         "book.",
         "",
     ]
-    return "\n".join(head) + profile_text(rows, run) + "\n"
+    gpus = sorted(
+        {r["device"] for r in rows if str(r.get("device") or "").startswith("cuda")}
+    )
+    if gpus:
+        gpu = f"Notebooks of this build ran on {', '.join(gpus)}."
+    else:
+        gpu = (
+            "No notebook of this build ran on a GPU, so this page does not measure the GPU "
+            "path. `bash scripts/gpu_book.sh` runs the full profile on a CUDA machine (every "
+            'notebook\'s `device = "auto"` picks the GPU) and prints these tables for it.'
+        )
+    return "\n".join(head) + gpu + "\n\n" + profile_text(rows, run) + "\n"

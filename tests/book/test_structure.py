@@ -156,3 +156,14 @@ def test_constraints_pin_what_the_book_command_installs():
         and '"${PIN[@]}"' in setup
     )
     assert "constraints.txt" in (ROOT / "book" / "reproducibility.md").read_text()
+
+
+def test_cost_hints_name_the_book_tasks():
+    """The scheduling hints of pyproject.toml name real notebooks and prerequisites, and
+    every notebook of the full profile has one (a missing one starts in a guessed place)."""
+    hints = pipeline.cost_hints(ROOT, "full")
+    tasks = set(pipeline.book_notebooks(ROOT, warn=False)) | set(
+        pipeline.PREREQUISITES.values()
+    )
+    assert set(hints) == tasks
+    assert all(v > 0 for v in hints.values())

@@ -80,6 +80,9 @@ def test_tables_from_a_folder_and_a_run(tmp_path):
     assert "| digit U-Net | prerequisite | 9 | – |" in text
     page = timings.profile_page(rows, None)
     assert page.startswith("# Execution profile\n") and "Last execute run" not in page
+    assert "does not measure the GPU path" in page
+    gpu = dict(rows[0], device="cuda:0 (NVIDIA H200)")
+    assert "ran on cuda:0 (NVIDIA H200)." in timings.profile_page([gpu], None)
     assert timings.read_run(tmp_path) is None
     timings.write_run(tmp_path, run)
     assert timings.read_run(tmp_path) == run
