@@ -8,7 +8,9 @@
 - :func:`grid_vs_cole_hopf` the discrete grid optimum against the Cole-Hopf value (mixtures);
 - :func:`pift_rate_table` measured against predicted contraction factors over random problems;
 - :func:`sweep_iterations` the end-to-end error of a PI-FT sweep with m iterations per step;
-- :func:`beta_effect` iterations to a tolerance and distance to the pre-trained model along beta.
+- :func:`beta_effect` iterations to a tolerance and distance to the pre-trained model along beta;
+- :func:`regularity_ratios` measured Lipschitz constants over their bounds, per step and iteration;
+  :func:`bound_test` and :func:`regularity_verdict` judge them (the regularity chapter's claims).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import numpy as np
 import torch
 
 from ..checks import call_reward, check_data
+from ..claims import judge
 from ..diffusion.metrics import gaussian_kl
 from ..diffusion.schedules import vp_sde_schedule
 from .chain import ControlledChain
@@ -382,6 +385,66 @@ def regularity_ratios(result) -> dict[str, np.ndarray]:
             rho, ell, result.kappa[t], result.L[t + 1], result.grad_sup[t + 1]
         )
     return {"u": ru, "v": rv, "fixed_point": fp}
+
+
+def bound_test(ratio, hi: float = 1.001, lo: float = 0.5) -> bool:
+    """Whether measured/bound ratios ``ratio`` (any shape, NaN where undefined) hold the bound
+    and it constrains: the largest finite ratio is at most ``hi`` (the bound holds up to
+    round-off) and at least ``lo`` (the bound is not vacuous). ``False`` when no ratio is
+    finite (nothing measured)."""
+    r = np.asarray(ratio, dtype=float)
+    r = r[np.isfinite(r)]
+    return bool(r.size and lo <= r.max() <= hi)
+
+
+def regularity_verdict(
+    settings: Sequence[dict[str, np.ndarray]],
+    kind: str,
+    base_col: int = 0,
+    names: Sequence[str] | None = None,
+    hi: float = 1.001,
+    lo: float = 0.5,
+) -> dict:
+    """The verdict of a regularity claim over ``settings`` (each a :func:`regularity_ratios`
+    dict), as the keyword arguments of :meth:`diffctrl.results.Record.verdict` (``verdict``,
+    ``baseline_passes``, ``evidence``, ``per_seed``): ``rec.verdict(key, **v)``.
+
+    ``kind`` is ``"u"`` (controls) or ``"v"`` (value gradients). Each setting passes when
+    :func:`bound_test` holds on its whole (T, m) array; the baseline of a setting is the same
+    test on the iteration column ``base_col`` alone (``0``: zero iterations). The verdict is
+    :func:`~diffctrl.claims.judge` of the per-setting outcomes (``per_seed``) against **one**
+    baseline outcome: the baseline passes when it passes in *any* setting. Not the per-seed
+    count ``judge`` applies to a list of baseline outcomes: the settings are different
+    problems (rewards, betas, dimensions), not replications of one, and the claim is "in every
+    setting", so one setting where zero iterations already meet the test is one where the test
+    does not separate the iterations from their baseline, and a positive verdict is then
+    ``"inconclusive"``. A negative verdict stays as it is. The evidence holds ``settings``
+    (``names``, when given), ``ratio_max`` and ``baseline_ratio_max`` (0 where the baseline
+    column has no finite ratio) per setting.
+    """
+    if kind not in ("u", "v"):
+        raise ValueError(f"kind must be 'u' or 'v', got {kind!r}")
+    settings = list(settings)
+    if not settings:
+        raise ValueError("settings must hold at least one regularity_ratios dict")
+    if names is not None and len(names) != len(settings):
+        raise ValueError(f"{len(names)} names for {len(settings)} settings")
+    arrays = [np.asarray(rt[kind], dtype=float) for rt in settings]
+    passes = [bound_test(a, hi, lo) for a in arrays]
+    base = [bound_test(a[:, base_col : base_col + 1], hi, lo) for a in arrays]
+    verdict, baseline_passes = judge(passes, any(base))
+    evidence: dict = {} if names is None else {"settings": list(names)}
+    with np.errstate(all="ignore"):
+        evidence["ratio_max"] = [float(np.nanmax(a)) for a in arrays]
+        evidence["baseline_ratio_max"] = [
+            float(np.nan_to_num(np.nanmax(np.r_[a[:, base_col], 0.0]))) for a in arrays
+        ]
+    return dict(
+        verdict=verdict,
+        baseline_passes=baseline_passes,
+        evidence=evidence,
+        per_seed=passes,
+    )
 
 
 def foc_residuals(problem, sol, y: torch.Tensor, n_nodes: int = 3) -> list[float]:
