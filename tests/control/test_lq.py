@@ -266,3 +266,13 @@ def test_first_order_residuals_separate_the_optimum_from_the_pretrained_policy()
     assert max(foc_residuals(pb, pre, y)) > 1e-2
     with pytest.raises(ValueError, match="y must have shape"):
         foc_residuals(pb, sol, y[:, :1])
+
+
+def test_the_policy_evaluates_on_the_device_of_the_points():
+    # solved on the CPU, the policy drives a chain on any device ("meta" stands in for a GPU)
+    sol = solve_lq(random_problem(2, 5, 0))
+    y = torch.zeros(4, 2, device="meta")
+    outs = (sol.value(1, y), sol.value_grad(1, y), sol.control(1, y))
+    assert all(o.device.type == "meta" and o.dtype == F64 for o in outs)
+    u = sol.as_control()(1, y)
+    assert u.device.type == "meta" and u.dtype == y.dtype and u.shape == (4, 2)

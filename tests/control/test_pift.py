@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import torch
 
+from diffctrl.control.grid import Grid
 from diffctrl.control.lq import LQProblem, solve_lq
 from diffctrl.control.lq import random_lq_problem as random_problem
 from diffctrl.control.pift import (
@@ -11,6 +12,7 @@ from diffctrl.control.pift import (
     measured_rate,
     optimal_damping,
     outer_pi_lq,
+    pift_grid,
     pift_lq,
     pift_lq_work,
 )
@@ -121,3 +123,18 @@ def test_measured_rate_and_bounds():
         pift_lq(pb, -1)
     with pytest.raises(ValueError, match="eta"):
         pift_lq(pb, 3, eta=1.5)
+
+
+def test_grid_result_is_on_the_cpu_and_evaluates_where_its_points_are():
+    pb = LQProblem.create(
+        vp_sde_schedule(3), [0.5], [[0.4]], QuadraticReward.create(Q=1.0, a=[1.0]), 0.5
+    )
+    res = pift_grid(
+        pb.chain(), pb.reward, Grid.create(-4, 4, 21), 5, n_gh=4, record=False
+    )
+    assert res.V.device.type == "cpu" and res.u.device.type == "cpu"  # plottable
+    # "meta" stands in for a GPU: the control follows the chain's samples
+    y = torch.zeros(3, 1, device="meta")
+    assert res.value(1, y).device.type == "meta"
+    u = res.as_control()(1, y)
+    assert u.device.type == "meta" and u.dtype == y.dtype and u.shape == (3, 1)

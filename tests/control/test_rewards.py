@@ -62,3 +62,14 @@ def test_bad_rewards_raise():
         REWARDS[0](torch.zeros(3, 5, dtype=torch.float64))
     with pytest.raises(ValueError, match="width"):
         BumpReward.create([0.0], width=0.0)
+
+
+@pytest.mark.parametrize("reward", REWARDS)
+def test_values_live_on_the_device_of_the_points(reward):
+    # a reward built on the CPU serves points on any device; "meta" stands in for a GPU
+    # (mixing it with a CPU tensor of more than one element raises, as CUDA does)
+    y = torch.zeros(5, 2, dtype=torch.float32, device="meta")
+    v, g = reward.value_and_grad(y)
+    for out in (reward(y), reward.grad(y), v, g):
+        assert out.device.type == "meta" and out.dtype == torch.float64
+    assert v.shape == (5,) and g.shape == (5, 2)

@@ -96,6 +96,10 @@ def test_score_fn_handles_image_shapes():
     assert out.shape == x.shape
     ab = float(sched.alpha_bar[5])
     assert torch.allclose(out, -x / (0.5 * ab + 1 - ab))
+    # the same score function then serves points on another device ("meta" stands in for a
+    # GPU): the level's marginal is cached per device, not reused from the CPU
+    out_meta = s(x.to("meta"), 5)
+    assert out_meta.device.type == "meta" and out_meta.shape == x.shape
 
 
 def test_bad_inputs():

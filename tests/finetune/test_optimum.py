@@ -63,3 +63,11 @@ def test_bad_inputs():
     chain = ControlledChain.from_data(p0, vp_sde_schedule(3), 0.5, variance="large")
     with pytest.raises(ValueError, match="box"):
         grid_optimum(chain, QuadraticReward.linear([1.0, 0.0]), box=0.0)
+
+
+def test_mode_fractions_are_float64_beside_the_means():
+    means = torch.tensor([[-1.0, 0.0], [1.0, 0.0]], dtype=torch.float64)
+    y = torch.tensor([[-0.9, 0.1], [1.2, 0.0], [0.8, -0.3]])
+    frac = mode_fractions(y, means)
+    assert frac.device == means.device and frac.dtype == torch.float64
+    assert frac.tolist() == [1 / 3, 2 / 3]

@@ -141,6 +141,11 @@ def test_strided_chain_reads_the_model_at_the_kept_levels():
             [net(x[i : i + 1], int(levels[int(k[i]) - 1])) for i in range(3)]
         )
         assert torch.allclose(sub_net(x, k), want, atol=1e-6)
+    # a one-level call does not read the levels buffer (no device sync per step on a GPU):
+    # it works with the buffer on "meta", where reading a value is impossible
+    sub_net.levels = sub_net.levels.to("meta")
+    with torch.no_grad():
+        assert torch.equal(sub_net(x, 4), net(x, 31))
     with pytest.raises(ValueError, match="levels"):
         StridedModel(net, torch.tensor([5, 3]))
     with pytest.raises(ValueError, match="N="):

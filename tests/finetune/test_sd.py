@@ -215,6 +215,20 @@ def test_lora_control_input_jacobian_matches_finite_differences():
         assert float((jvp * v).sum()) == pytest.approx(float(fd), rel=1e-6)
 
 
+def test_chain_coefficients_follow_the_points_without_a_device_round_trip():
+    """The schedule coefficients of an int step come from the host and land on the points'
+    device ("meta" stands in for a GPU, where a round trip would be a sync per call)."""
+    from diffctrl.diffusion.schedules import vp_sde_schedule
+
+    chain = DiffusersChain(None, vp_sde_schedule(4), 0.01, (1, 8, 8))
+    y = torch.zeros(3, 1, 8, 8)
+    for t in (1, torch.tensor([0, 1, 3])):
+        ref = chain._coef(t, y)
+        out = chain._coef(t, y.to("meta"))
+        assert all(o.device.type == "meta" for o in out)
+        assert [o.shape for o in out] == [r.shape for r in ref] == [(3, 1, 1, 1)] * 2
+
+
 def test_draft_with_lora_gradient_matches_finite_differences():
     """The DRaFT (+KL, full backpropagation) gradient with a LoRA control, along a random
     direction of the adapters, equals the central difference of the chain's sample mean of

@@ -330,31 +330,35 @@ class AffinePolicy:
     kernel: str = "mean-shift"
 
     def _check_y(self, y):
+        """``y`` in the policy's dtype; the values are computed on ``y``'s device (the
+        policy's tensors are moved there), so a policy solved on the CPU drives a chain on any
+        device."""
         if (
             not isinstance(y, torch.Tensor)
             or y.ndim != 2
             or y.shape[1] != self.problem.d
         ):
             raise ValueError(f"y must be a tensor of shape (B, {self.problem.d})")
-        return y.to(self.P)
+        return y.to(self.P.dtype)
 
     def value(self, t: int, y: torch.Tensor) -> torch.Tensor:
         """V_t(y), shape (B,), t in 0..T."""
         if not 0 <= t <= self.problem.T:
             raise ValueError(f"t must lie in 0..{self.problem.T}, got {t}")
         y = self._check_y(y)
-        return -0.5 * ((y @ self.P[t]) * y).sum(-1) + y @ self.p[t] + self.c[t]
+        P, p, c = (x[t].to(y.device) for x in (self.P, self.p, self.c))
+        return -0.5 * ((y @ P) * y).sum(-1) + y @ p + c
 
     def value_grad(self, t: int, y: torch.Tensor) -> torch.Tensor:
         y = self._check_y(y)
-        return -y @ self.P[t] + self.p[t]
+        return -y @ self.P[t].to(y.device) + self.p[t].to(y.device)
 
     def control(self, t: int, y: torch.Tensor) -> torch.Tensor:
         """u_t(y), shape (B, d), t in 0..T-1."""
         if not 0 <= t < self.problem.T:
             raise ValueError(f"t must lie in 0..{self.problem.T - 1}, got {t}")
         y = self._check_y(y)
-        return y @ self.G[t].T + self.g[t]
+        return y @ self.G[t].T.to(y.device) + self.g[t].to(y.device)
 
     def as_control(self):
         """The control as a callable ``u(t, y)`` for :func:`~.chain.simulate`."""

@@ -427,11 +427,13 @@ class PIFTGridResult:
         return GridFunction(self.grid, self.V[t])
 
     def value(self, t: int, y: torch.Tensor) -> torch.Tensor:
-        return interpolate(self.grid, self.V[t], y)[0]
+        """V_t(y) by Catmull-Rom interpolation, (B,), computed on ``y``'s device."""
+        return interpolate(self.grid, self.V[t].to(y.device), y)[0]
 
     def control(self, t: int, y: torch.Tensor) -> torch.Tensor:
-        """u_t(y) by Catmull-Rom interpolation of each component, (B, d)."""
-        return interpolate(self.grid, self.u[t], y)[0]
+        """u_t(y) by Catmull-Rom interpolation of each component, (B, d), computed on ``y``'s
+        device."""
+        return interpolate(self.grid, self.u[t].to(y.device), y)[0]
 
     def as_control(self):
         return lambda t, y: self.control(t, y).to(y.dtype)
@@ -488,7 +490,9 @@ def pift_grid(
     ``reward``: a callable with ``value_and_grad`` (used exactly at the last step); ``n_gh``
     Gauss-Hermite nodes per axis; ``region = (lo, hi)`` the sub-box where Lipschitz constants and
     errors are measured (default: the grid without its outer two cells); ``reference`` anything
-    with ``control(t, y)`` and ``value(t, y)`` (e.g. an :class:`~.lq.AffinePolicy`).
+    with ``control(t, y)`` and ``value(t, y)`` (e.g. an :class:`~.lq.AffinePolicy`). The sweep
+    runs on ``device``; the result's ``V`` and ``u`` are returned on the CPU (ready to plot or
+    convert; :meth:`PIFTGridResult.control` evaluates on the device of its points).
     """
     _check_grid_inputs(chain, reward, grid)
     T, d = chain.T, grid.d
@@ -564,8 +568,8 @@ def pift_grid(
     rev = lambda x: x[::-1]  # noqa: E731
     return PIFTGridResult(
         grid,
-        V,
-        U,
+        V.cpu(),
+        U.cpu(),
         sig,
         beta,
         used,

@@ -3,7 +3,9 @@
 Every reward maps ``y`` of shape ``(B, d)`` to ``r(y)`` of shape ``(B,)`` and has ``grad(y)``
 (``(B, d)``) and ``lip_grad`` (a bound on the Lipschitz constant of ``grad r``, i.e. on
 ``sup ||Hess r||``), which sets the contraction factor of the policy-improvement map at the last
-step (``book/notation.md``, *The controlled chain*).
+step (``book/notation.md``, *The controlled chain*). Values and gradients are computed in the
+reward's dtype on the device of ``y`` (the reward's own tensors follow the points), so a reward
+built on the CPU serves samples on any device.
 
 - :class:`QuadraticReward` ``r(y) = -1/2 (y - a)^T Q (y - a) + g^T y`` (Q PSD): the LQ class, in
   which every value function stays quadratic (:mod:`.lq`); a linear reward is ``Q = 0``;
@@ -131,16 +133,22 @@ class QuadraticReward:
         """``(P, p, c)`` with ``r(y) = -1/2 y^T P y + p^T y + c``: P = Q, p = Q a + g, c = -a^T Q a / 2."""
         return self.Q, self.Q @ self.a + self.g, -0.5 * self.a @ self.Q @ self.a
 
+    def _on(self, y: torch.Tensor):
+        """``y`` in the reward's dtype and ``(Q, a, g)`` on ``y``'s device: the values live
+        where the points do."""
+        y = y.to(self.Q.dtype)
+        return y, (x.to(y.device) for x in (self.Q, self.a, self.g))
+
     def __call__(self, y: torch.Tensor) -> torch.Tensor:
         _check_points(y, self.dim)
-        y = y.to(self.Q)
-        diff = y - self.a
-        return -0.5 * ((diff @ self.Q) * diff).sum(-1) + y @ self.g
+        y, (Q, a, g) = self._on(y)
+        diff = y - a
+        return -0.5 * ((diff @ Q) * diff).sum(-1) + y @ g
 
     def grad(self, y: torch.Tensor) -> torch.Tensor:
         _check_points(y, self.dim)
-        y = y.to(self.Q)
-        return -(y - self.a) @ self.Q + self.g
+        y, (Q, a, g) = self._on(y)
+        return -(y - a) @ Q + g
 
     def value_and_grad(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self(y), self.grad(y)
@@ -187,18 +195,23 @@ class BumpReward:
     def lip_grad(self) -> float:
         return abs(self.height) / self.width**2
 
+    def _diff(self, y: torch.Tensor) -> torch.Tensor:
+        """``y - a`` in the reward's dtype, on ``y``'s device."""
+        y = y.to(self.a.dtype)
+        return y - self.a.to(y.device)
+
     def __call__(self, y: torch.Tensor) -> torch.Tensor:
         _check_points(y, self.dim)
-        diff = y.to(self.a) - self.a
+        diff = self._diff(y)
         return self.height * torch.exp(-(diff**2).sum(-1) / (2 * self.width**2))
 
     def grad(self, y: torch.Tensor) -> torch.Tensor:
-        diff = y.to(self.a) - self.a
+        diff = self._diff(y)
         return -(self(y) / self.width**2)[:, None] * diff
 
     def value_and_grad(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         v = self(y)
-        return v, -(v / self.width**2)[:, None] * (y.to(self.a) - self.a)
+        return v, -(v / self.width**2)[:, None] * self._diff(y)
 
 
 @dataclass(frozen=True)
@@ -248,17 +261,22 @@ class LogSigmoidReward:
 
     def _z(self, y):
         _check_points(y, self.dim)
-        return self.kappa * (y.to(self.g) @ self.g - self.c)
+        y = y.to(self.g.dtype)
+        return self.kappa * (y @ self.g.to(y.device) - self.c)
 
     def __call__(self, y: torch.Tensor) -> torch.Tensor:
         return self.scale * torch.nn.functional.logsigmoid(self._z(y))
 
     def grad(self, y: torch.Tensor) -> torch.Tensor:
-        return (self.scale * self.kappa * torch.sigmoid(-self._z(y)))[:, None] * self.g
+        z = self._z(y)
+        return (self.scale * self.kappa * torch.sigmoid(-z))[:, None] * self.g.to(
+            z.device
+        )
 
     def value_and_grad(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         z = self._z(y)
         return (
             self.scale * torch.nn.functional.logsigmoid(z),
-            (self.scale * self.kappa * torch.sigmoid(-z))[:, None] * self.g,
+            (self.scale * self.kappa * torch.sigmoid(-z))[:, None]
+            * self.g.to(z.device),
         )

@@ -279,10 +279,10 @@ def exact_score_fn(data: GaussianMixture, sched: Schedule) -> ScoreFn:
     marginals = {}
 
     def score(x: torch.Tensor, k: int) -> torch.Tensor:
-        k = int(k)
-        if k not in marginals:
-            marginals[k] = data.marginal(alpha_bar[k]).to(device=x.device)
+        key = (int(k), x.device)  # one copy per device: a chain may serve several
+        if key not in marginals:
+            marginals[key] = data.marginal(alpha_bar[key[0]]).to(device=x.device)
         flat = x.reshape(x.shape[0], -1)
-        return marginals[k].score(flat).to(x.dtype).reshape(x.shape)
+        return marginals[key].score(flat).to(x.dtype).reshape(x.shape)
 
     return score

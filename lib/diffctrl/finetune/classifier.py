@@ -163,10 +163,17 @@ def train_classifier(
     return losses
 
 
+def _device_of(model: nn.Module, x: torch.Tensor) -> torch.device:
+    """The device of ``model``'s parameters (``x``'s for a model without any)."""
+    p = next(model.parameters(), None)
+    return x.device if p is None else p.device
+
+
 @torch.no_grad()
 def predict(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Predicted labels ``argmax f(x)``, shape (B,)."""
-    return model(x).argmax(1)
+    """Predicted labels ``argmax f(x)``, shape (B,): the model runs on its own device, the
+    labels are returned on ``x``'s."""
+    return model(x.to(_device_of(model, x))).argmax(1).to(x.device)
 
 
 def accuracy(model: nn.Module, x: torch.Tensor, labels: torch.Tensor) -> float:
@@ -176,7 +183,9 @@ def accuracy(model: nn.Module, x: torch.Tensor, labels: torch.Tensor) -> float:
 
 class ClassLogProb:
     """Reward ``r(x) = log p(target | x) = log softmax(f(x))_target``, shape (B,), for x of shape
-    (B, dim) or (B, C, H, W); differentiable in x, the classifier's parameters are frozen."""
+    (B, dim) or (B, C, H, W); differentiable in x, the classifier's parameters are frozen. The
+    classifier runs on the device it is on at the call (moving it, e.g. ``.cpu()`` for scoring,
+    does not break the reward); ``r`` is returned on ``x``'s device."""
 
     def __init__(self, classifier: DigitClassifier, target: int):
         if not isinstance(target, int) or not 0 <= target < classifier.n_classes:
@@ -188,8 +197,8 @@ class ClassLogProb:
             p.requires_grad_(False)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        logits = self.classifier(x)
-        return torch.log_softmax(logits, 1)[:, self.target]
+        logits = self.classifier(x.to(_device_of(self.classifier, x)))
+        return torch.log_softmax(logits, 1)[:, self.target].to(x.device)
 
 
 def class_entropy(labels: torch.Tensor, n_classes: int) -> float:

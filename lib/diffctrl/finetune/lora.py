@@ -135,7 +135,9 @@ class DiffusersChain:
             set_adapters(self.unet, True)
 
     def _coef(self, t, y):
-        t = torch.as_tensor(t, device=y.device)
+        # the levels index the (CPU) schedule: an int step stays on the host (no round trip
+        # through y's device), a tensor of steps is brought over once
+        t = torch.as_tensor(t)
         if t.ndim == 0:
             t = t.expand(y.shape[0])
         k = (self.T - t).cpu()

@@ -54,11 +54,13 @@ def grid_optimum(
 
 def mode_fractions(y: torch.Tensor, means: torch.Tensor) -> torch.Tensor:
     """Fraction of the samples ``y`` (n, d) nearest to each of the K ``means`` (K, d): the mode
-    weights of a sample of a well-separated mixture."""
+    weights of a sample of a well-separated mixture, (K,) float64 on the device of ``means``
+    (beside the mixture's own weights, wherever the samples were drawn)."""
     if y.ndim != 2 or means.ndim != 2 or y.shape[1] != means.shape[1]:
         raise ValueError(
             f"y must be (n, d) and means (K, d) with the same d, got {tuple(y.shape)} "
             f"and {tuple(means.shape)}"
         )
     near = torch.cdist(y.double(), means.double().to(y.device)).argmin(1)
-    return torch.bincount(near, minlength=means.shape[0]).double() / y.shape[0]
+    frac = torch.bincount(near, minlength=means.shape[0]).double() / y.shape[0]
+    return frac.to(means.device)

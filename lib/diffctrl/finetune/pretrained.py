@@ -302,12 +302,14 @@ class StridedModel(nn.Module):
             torch.cat([torch.zeros(1, dtype=torch.long), levels]),
             persistent=False,
         )
+        # the same levels as Python ints: a one-level call reads them without a device sync
+        self._level_ints = [0, *levels.tolist()]
 
     def forward(self, x: torch.Tensor, k) -> torch.Tensor:
         if isinstance(k, int) or (torch.is_tensor(k) and k.ndim == 0):
             if not 0 <= int(k) <= self.N:
                 raise ValueError(f"level k must lie in 0..{self.N}, got {int(k)}")
-            return self.model(x, int(self.levels[int(k)]))
+            return self.model(x, self._level_ints[int(k)])
         return self.model(x, self.levels.to(x.device)[batch_levels(k, x)])
 
 

@@ -137,7 +137,8 @@ def dsm_decomposition(
     DSM loss of their scores, the noisy-label regression loss, the excess risk
     ``mean ||f - f*||^2`` and the constant ``C = mean tr Cov(X_0 | X_t)`` over the same draws.
     ``dsm = noisy`` pointwise; ``dsm - excess - C`` is the Monte Carlo cross term
-    ``2 mean <f - f*, f* - X_0>`` (mean zero), reported as ``cross`` with its standard error."""
+    ``2 mean <f - f*, f* - X_0>`` (mean zero), reported as ``cross`` with its standard error.
+    The curves (S,) are returned on the CPU, wherever the draws live."""
     f_star, tr_cov = posterior_moments(data, sample.t, sample.xt)
     dsm = torch.stack(
         [dsm_loss(score_from_denoiser(p, sample.xt, sample.t), sample) for p in preds]
@@ -147,12 +148,12 @@ def dsm_decomposition(
     const = float(tr_cov.mean())
     terms = 2 * ((preds - f_star) * (f_star - sample.x0)).sum(-1)  # (S, N)
     return {
-        "dsm": dsm,
-        "noisy": noisy,
-        "excess": excess,
+        "dsm": dsm.cpu(),
+        "noisy": noisy.cpu(),
+        "excess": excess.cpu(),
         "const": const,
-        "cross": dsm - excess - const,
-        "cross_se": terms.std(-1) / terms.shape[-1] ** 0.5,
+        "cross": (dsm - excess - const).cpu(),
+        "cross_se": (terms.std(-1) / terms.shape[-1] ** 0.5).cpu(),
     }
 
 
@@ -193,7 +194,7 @@ def fit_ntk(problem: Problem, lr_scale: float = 1.0) -> KernelFit:
 
 def kernel_curves(problem: Problem, fit: KernelFit, checkpoints: Sequence[int]) -> dict:
     """Kernel GD test error (exact target), validation loss (noisy labels) and training loss at
-    each checkpoint: tensors of shape (S,)."""
+    each checkpoint: tensors of shape (S,), on the CPU whatever the problem's device."""
     kgd = fit.kgd
     test = kernel_gd_predict(
         kgd, relu_ntk(problem.z_test, problem.z), checkpoints, fit.lr
@@ -204,9 +205,9 @@ def kernel_curves(problem: Problem, fit: KernelFit, checkpoints: Sequence[int]) 
     train = kernel_gd_predict(kgd, None, checkpoints, fit.lr)
     return {
         "steps": torch.as_tensor(list(checkpoints)),
-        "test": mse(test, problem.f_test),
-        "val": mse(val, problem.y_val),
-        "train": mse(train, problem.y),
+        "test": mse(test, problem.f_test).cpu(),
+        "val": mse(val, problem.y_val).cpu(),
+        "train": mse(train, problem.y).cpu(),
     }
 
 
@@ -220,8 +221,8 @@ def network_curves(
     progress: bool = False,
 ) -> dict:
     """Network GD (antisymmetric init from ``seed``, parameters in ``dtype``) test error,
-    validation and training loss at each checkpoint (float64); also returns the test
-    predictions (S, n_test, d) as ``"pred"``."""
+    validation and training loss at each checkpoint (float64, on the CPU); also returns the
+    test predictions (S, n_test, d) as ``"pred"`` (on the problem's device)."""
     gen = torch.Generator().manual_seed(int(seed))
     net = init_two_layer(
         problem.z.shape[1], problem.d, width, gen, dtype=dtype, device=problem.z.device
@@ -240,9 +241,9 @@ def network_curves(
     pred, train_pred = pred.double(), train_pred.double()
     return {
         "steps": torch.as_tensor(list(checkpoints)),
-        "test": mse(pred[:, :nt], problem.f_test),
-        "val": mse(pred[:, nt:], problem.y_val),
-        "train": mse(train_pred, problem.y),
+        "test": mse(pred[:, :nt], problem.f_test).cpu(),
+        "val": mse(pred[:, nt:], problem.y_val).cpu(),
+        "train": mse(train_pred, problem.y).cpu(),
         "pred": pred[:, :nt],
     }
 

@@ -190,7 +190,8 @@ def rwy_stopping_time(
         raise ValueError(
             f"sigma and kernel_scale must be > 0, got {sigma}, {kernel_scale}"
         )
-    lam = eigvals.double().clamp_min(0) / (n * kernel_scale)
+    # on the host: the bisection below reads hundreds of scalars
+    lam = (eigvals.double().clamp_min(0) / (n * kernel_scale)).cpu()
 
     def phi(eta: float) -> float:
         return float(
@@ -231,7 +232,8 @@ def critical_radius(
     ``R(delta) <= delta^2 / (2 e sigma)`` (Raskutti et al. 2014). Their main theorem bounds
     the early-stopped error ``||f_T - f*||_n^2`` by a constant times ``delta_n^2`` (on the
     normalised kernel's scale), so ``delta_n^2`` traces the rate of the bound in ``n``."""
-    lam = eigvals.double().clamp_min(0) / (n * kernel_scale)
+    # on the host: the bisection below reads hundreds of scalars
+    lam = (eigvals.double().clamp_min(0) / (n * kernel_scale)).cpu()
     c = 1.0 / (2 * math.e * sigma)
 
     def ratio(delta: float) -> float:  # delta^2 / R(delta), increasing in delta
