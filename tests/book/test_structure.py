@@ -158,10 +158,11 @@ def test_constraints_pin_what_the_book_command_installs():
     assert "constraints.txt" in (ROOT / "book" / "reproducibility.md").read_text()
 
 
-def test_cost_hints_name_the_book_tasks():
+@pytest.mark.parametrize("profile", ["smoke", "full"])
+def test_cost_hints_name_the_book_tasks(profile):
     """The scheduling hints of pyproject.toml name real notebooks and prerequisites, and
-    every notebook of the full profile has one (a missing one starts in a guessed place)."""
-    hints = pipeline.cost_hints(ROOT, "full")
+    every task of each profile has one (a missing one starts in a guessed place)."""
+    hints = pipeline.cost_hints(ROOT, profile)
     tasks = set(pipeline.book_notebooks(ROOT, warn=False)) | set(
         pipeline.PREREQUISITES.values()
     )
