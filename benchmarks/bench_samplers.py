@@ -28,7 +28,7 @@ def main() -> None:
     )
     ap.add_argument("--levels", type=int, default=1000)
     ap.add_argument("--hidden", type=int, default=128)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--device", default="auto")
     args = ap.parse_args()
     dev = pick_device(args.device)

@@ -7,6 +7,7 @@ Python overhead differ. Used by ``benchmarks/bench_samplers.py`` and the Benchma
 
 from __future__ import annotations
 
+import statistics
 import time
 
 import torch
@@ -70,34 +71,37 @@ def time_samplers(
     device="cpu",
     seed: int = 0,
 ) -> dict[str, float]:
-    """Best-of-``repeats`` wall time (s) of both samplers and of the network evaluations alone,
-    the speed-up (diffusers / ours) and the overhead (ours / network evaluations)."""
+    """Best-of-``repeats`` wall time (s) of both samplers and of the network evaluations alone
+    (interleaved within each repeat), the speed-up (diffusers / ours) and the overhead: ours
+    over the network evaluations, paired within a repeat, median over the repeats."""
     if repeats < 1 or batch < 1:
         raise ValueError(f"repeats and batch must be >= 1, got {repeats}, {batch}")
     model = model.to(device).eval()
-    out = {}
-    for name, fn in (("diffusers", diffusers_loop), ("ours", ours)):
-        best = float("inf")
-        for r in range(repeats):
+    cuda = torch.device(device).type == "cuda"
+    x = torch.randn(batch, dim, device=device)
+
+    def network_only(model, sched, batch, dim, gen, device):
+        with torch.no_grad():
+            for k in range(sched.N, 0, -1):
+                model(x, k)
+
+    runs = (("diffusers", diffusers_loop), ("ours", ours), ("model_only", network_only))
+    times: dict[str, list[float]] = {name: [] for name, _ in runs}
+    # the three interleaved within each repeat, so that a slow spell of a shared machine hits
+    # all of them alike; the best of the repeats is each one's time
+    for r in range(repeats):
+        for name, fn in runs:
             gen = torch.Generator().manual_seed(seed + r)
             t0 = time.perf_counter()
             fn(model, sched, batch, dim, gen, device)
-            if torch.device(device).type == "cuda":
+            if cuda:  # wait for the GPU before reading the clock
                 torch.cuda.synchronize()
-            best = min(best, time.perf_counter() - t0)
-        out[name] = best
-    x = torch.randn(batch, dim, device=device)
-    best = float("inf")
-    with torch.no_grad():
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            for k in range(sched.N, 0, -1):
-                model(x, k)
-            # as for the samplers: wait for the GPU before reading the clock
-            if torch.device(device).type == "cuda":
-                torch.cuda.synchronize()
-            best = min(best, time.perf_counter() - t0)
-    out["model_only"] = best
+            times[name].append(time.perf_counter() - t0)
+    out = {name: min(ts) for name, ts in times.items()}
     out["speedup"] = out["diffusers"] / out["ours"]
-    out["overhead"] = out["ours"] / out["model_only"]
+    # ours / network, paired within each repeat, median over the repeats (steadier than the
+    # ratio of two minima on a noisy machine)
+    out["overhead"] = statistics.median(
+        o / m for o, m in zip(times["ours"], times["model_only"], strict=True)
+    )
     return out
