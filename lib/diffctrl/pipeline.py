@@ -77,6 +77,7 @@ from .booktree import (  # noqa: F401  (re-exported: the pipeline's public names
 )
 from .profiles import PROFILE_NAMES
 from .results import RESULTS_ENV, atomic_write_text
+from .scheduling import cpu_seconds as process_cpu_seconds
 from .site import (  # noqa: F401
     CLAIMS_PAGE,
     build_book,
@@ -230,7 +231,7 @@ def execute_notebook(
         }
         if threads:
             env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-        start, cpu0 = time.perf_counter(), _children_cpu()
+        start, cpu0 = time.perf_counter(), process_cpu_seconds(children_only=True)
         try:
             with _environ(**env):
                 pm.execute_notebook(
@@ -254,7 +255,7 @@ def execute_notebook(
             ) from exc
         seconds = round(time.perf_counter() - start, 1)
         cpu_seconds = round(
-            _children_cpu() - cpu0, 1
+            process_cpu_seconds(children_only=True) - cpu0, 1
         )  # the kernel's, once it has exited
         n_threads = threads or (
             int(os.environ["OMP_NUM_THREADS"])
@@ -319,14 +320,6 @@ def execute_notebook(
         return out
     finally:
         shutil.rmtree(work, ignore_errors=True)
-
-
-def _children_cpu() -> float:
-    """User + system CPU seconds of this process's finished children (a notebook's kernel)."""
-    import resource
-
-    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return ru.ru_utime + ru.ru_stime
 
 
 def _notebook_task(root, name, source, profile, overrides, log_output, extra) -> str:

@@ -25,7 +25,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Task", "TaskResult", "priorities", "run_tasks"]
+__all__ = ["Task", "TaskResult", "cpu_seconds", "priorities", "run_tasks"]
 
 
 @dataclass(frozen=True)
@@ -55,16 +55,23 @@ class TaskResult:
     cpu_seconds: float = 0.0
 
 
-def _cpu() -> float:
-    s, c = (
-        resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+def cpu_seconds(children_only: bool = False) -> float:
+    """User + system CPU seconds so far of this process and its finished children (only the
+    children with ``children_only``: a notebook's kernel, once it has exited)."""
+    who = (
+        (resource.RUSAGE_CHILDREN,)
+        if children_only
+        else (
+            resource.RUSAGE_SELF,
+            resource.RUSAGE_CHILDREN,
+        )
     )
-    return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
+    return sum(ru.ru_utime + ru.ru_stime for ru in map(resource.getrusage, who))
 
 
 def _call(task: Task) -> TaskResult:
     """Run one task, measuring it; an exception becomes the result's ``error``."""
-    t0, c0 = time.perf_counter(), _cpu()
+    t0, c0 = time.perf_counter(), cpu_seconds()
     try:
         value, error = task.fn(*task.args), None
     except Exception as exc:  # noqa: BLE001 - reported by the caller with the task's name
@@ -75,7 +82,7 @@ def _call(task: Task) -> TaskResult:
         value,
         error,
         round(time.perf_counter() - t0, 1),
-        round(_cpu() - c0, 1),
+        round(cpu_seconds() - c0, 1),
     )
 
 
