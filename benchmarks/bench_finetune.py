@@ -27,7 +27,7 @@ from diffctrl.finetune.nets import ControlMLP, ValueMLP
 from diffctrl.finetune.optimum import grid_optimum
 from diffctrl.finetune.parametric import METHODS, FinetuneObjective, finetune
 from diffctrl.finetune.targets import tilted_target
-from diffctrl.runtime import environment, pick_device
+from diffctrl.repro import environment, pick_device
 
 
 def main() -> None:

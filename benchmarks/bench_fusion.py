@@ -12,7 +12,7 @@ description. On CUDA (``--device cuda``) each run ends with ``torch.cuda.synchro
 import argparse
 
 from diffctrl.fusion.bench import fusion_timings
-from diffctrl.runtime import environment, pick_device
+from diffctrl.repro import environment, pick_device
 
 
 def main() -> None:

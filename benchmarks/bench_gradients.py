@@ -42,7 +42,7 @@ from diffctrl.gradients.costs import (
 from diffctrl.gradients.estimators import METHODS, estimate_gradient
 from diffctrl.gradients.networks import mlp_width_for
 from diffctrl.gradients.problems import point_mass_lq
-from diffctrl.runtime import environment, pick_device
+from diffctrl.repro import environment, pick_device
 
 
 def flops_table(

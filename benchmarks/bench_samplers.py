@@ -16,7 +16,7 @@ import torch
 from diffctrl.diffusion.bench import time_samplers
 from diffctrl.diffusion.models import ScoreMLP
 from diffctrl.diffusion.schedules import vp_sde_schedule
-from diffctrl.runtime import environment, pick_device
+from diffctrl.repro import environment, pick_device
 
 TARGET = 1.2  # our sampler / network evaluations alone, at every batch >= 100
 

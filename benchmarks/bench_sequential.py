@@ -10,7 +10,7 @@ numbers depend on the machine; the Benchmarks page shows the same table.
 
 import argparse
 
-from diffctrl.runtime import environment, pick_device
+from diffctrl.repro import environment, pick_device
 from diffctrl.sequential.bench import sampling_costs
 
 

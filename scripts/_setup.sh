@@ -1,4 +1,5 @@
-# Sourced by build_book.sh and test.sh: make (once) and activate .venv, install the package.
+# Sourced by build_book.sh and test.sh: make (once) and activate .venv, install diffctrl and the
+# book's build tool (lib/diffctrl_book, the `diffctrl-book` command).
 # Needs only Python 3.10+ with pip. TORCH_SPEC picks the torch build (default: the 2.13.0 release;
 # set e.g. TORCH_SPEC="torch" to take whatever pip resolves). Installs with -c constraints.txt,
 # the versions that built the published book; CONSTRAINTS= (empty) opts out, CONSTRAINTS=<file>
@@ -26,6 +27,8 @@ if [ "${SKIP_INSTALL:-0}" != "1" ]; then
   # need not carry the pinned versions of torch's own dependencies; the next step pins those
   # shellcheck disable=SC2086  # TORCH_SPEC may carry pip options (e.g. --index-url)
   python -m pip install -q --disable-pip-version-check ${TORCH_SPEC:-torch==2.13.0}
-  python -m pip install -q --disable-pip-version-check "${PIN[@]}" -e ".[${EXTRAS:-test}]"
+  # diffctrl (what a reader installs) and, beside it, the book's build tool (diffctrl-book)
+  python -m pip install -q --disable-pip-version-check "${PIN[@]}" -e ".[${EXTRAS:-test}]" \
+    -e lib/diffctrl_book
 fi
 python -m ipykernel install --sys-prefix --name python3 >/dev/null

@@ -29,12 +29,12 @@ if [ "$PROFILE" = "full" ] && [ -n "$REJUDGE" ]; then
   REJUDGE_FLAG=(--rejudge $REJUDGE --rejudge-seed "${REJUDGE_SEED:-3}")
 fi
 echo "== executing notebooks (profile: $PROFILE, $JOBS at a time)"
-python -m diffctrl.pipeline execute --profile "$PROFILE" --jobs "$JOBS" \
+diffctrl-book execute --profile "$PROFILE" --jobs "$JOBS" \
   "${FORCE_FLAG[@]}" "${REJUDGE_FLAG[@]}"
 echo "== checking the results records (tests/notebooks, profile: $PROFILE)"
 DIFFCTRL_REQUIRE_BOOK=1 python -m pytest tests/notebooks -q -p no:cacheprovider
 echo "== rendering the book"
-python -m diffctrl.pipeline build --profile "$PROFILE"
-echo "== where the time went (python -m diffctrl.pipeline profile)"
-python -m diffctrl.pipeline profile --min-seconds 10
+diffctrl-book build --profile "$PROFILE"
+echo "== where the time went (diffctrl-book profile)"
+diffctrl-book profile --min-seconds 10
 echo "== done: open _build/html/index.html"

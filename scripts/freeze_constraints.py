@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "lib"))
 
-from diffctrl import deps  # noqa: E402
+from diffctrl_book import deps  # noqa: E402
 
 HEADER = """\
 # The versions that built the published book (Python {python}), generated from the build

@@ -26,6 +26,6 @@ if [ "${COLD:-0}" = "1" ]; then
 fi
 JOBS="${JOBS:-4}"
 start=$(date +%s)
-python -m diffctrl.pipeline execute --profile "$PROFILE" --jobs "$JOBS" --force --out _build/gpu
+diffctrl-book execute --profile "$PROFILE" --jobs "$JOBS" --force --out _build/gpu
 echo "== all notebooks in $(( $(date +%s) - start )) s wall"
-python -m diffctrl.pipeline profile --executed _build/gpu --min-seconds 5
+diffctrl-book profile --executed _build/gpu --min-seconds 5

@@ -10,11 +10,11 @@ source scripts/_setup.sh
 JOBS="${JOBS:-$(python -c 'import os; print(min(4, os.cpu_count() or 1))')}"
 export OMP_NUM_THREADS=1 JOBS
 echo "== notebook twins"
-python -m diffctrl.pipeline check-twins
+diffctrl-book check-twins
 echo "== executing notebooks (profile: smoke)"
-python -m diffctrl.pipeline execute --profile smoke
+diffctrl-book execute --profile smoke
 echo "== rendering the book (smoke outputs)"
-python -m diffctrl.pipeline build --profile smoke
+diffctrl-book build --profile smoke
 echo "== pytest: unit tests, results records, rendered book, nbval"
 export DIFFCTRL_REQUIRE_BOOK=1
 export DIFFCTRL_RESULTS_DIR="$PWD/_build/nbval-results"

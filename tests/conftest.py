@@ -35,7 +35,7 @@ def notebook_results():
         path = BUILD / "results" / f"{name}.json"
         if not path.exists():
             msg = (
-                f"no results record {path} (run `python -m diffctrl.pipeline execute "
+                f"no results record {path} (run `diffctrl-book execute "
                 "--profile smoke` or `--profile full`)"
             )
             if _require_book():
@@ -50,7 +50,7 @@ def notebook_results():
 def built_html() -> Path:
     html = BUILD / "html"
     if not (html / "index.html").exists():
-        msg = "no rendered book under _build/html (run `python -m diffctrl.pipeline build`)"
+        msg = "no rendered book under _build/html (run `diffctrl-book build`)"
         if _require_book():
             pytest.fail(msg)
         pytest.skip(msg)

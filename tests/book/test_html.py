@@ -15,7 +15,7 @@ import pytest
 import yaml
 from bs4 import BeautifulSoup
 
-from diffctrl import pipeline
+from diffctrl_book import pipeline
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = list(pipeline.book_notebooks(ROOT))

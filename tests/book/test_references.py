@@ -50,7 +50,7 @@ MD_LINK = re.compile(r"\]\(([\w./-]+?)(?:#[\w-]*)?\)")
 DOC_ROLE = re.compile(r"\{doc\}`(?:[^`<]*<)?([^`>]+)>?`")
 GLUE = re.compile(r"`/?(notebooks/[\w-]+)\.ipynb::")
 
-# Files the pipeline writes (``python -m diffctrl.pipeline build``), legitimately named before
+# Files the pipeline writes (``diffctrl-book build``), legitimately named before
 # they exist.
 GENERATED = {"book/claims.md", "book/execution.md"}
 

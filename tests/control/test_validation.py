@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from diffctrl.checks import call_reward, check_data, check_reward_values
-from diffctrl.claims import judge
+from diffctrl.repro import judge
 from diffctrl.control.analysis import (
     bound_test,
     regularity_verdict,

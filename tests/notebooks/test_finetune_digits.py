@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from diffctrl.claims import POSITIVE, count_verdict
+from diffctrl.repro import POSITIVE, count_verdict
 
 
 @pytest.fixture(scope="module")

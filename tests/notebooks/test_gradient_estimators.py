@@ -7,7 +7,7 @@ wall times and memory are machine-dependent and live in benchmarks/bench_gradien
 
 import pytest
 
-from diffctrl.claims import POSITIVE, count_verdict
+from diffctrl.repro import POSITIVE, count_verdict
 
 METHODS = ("gg", "pathwise_forward", "pathwise_reverse", "lr")
 CLAIMS = ("unbiased", "runtime_flat", "beats_pathwise", "se_ratio", "policy_opt")

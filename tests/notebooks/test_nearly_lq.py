@@ -4,7 +4,7 @@ recomputed from its declared rule and evidence."""
 
 import pytest
 
-from diffctrl.claims import POSITIVE, count_verdict
+from diffctrl.repro import POSITIVE, count_verdict
 
 CLAIMS = (
     "c_zero",

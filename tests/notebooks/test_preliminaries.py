@@ -3,7 +3,7 @@
 
 import pytest
 
-from diffctrl.claims import POSITIVE, count_verdict
+from diffctrl.repro import POSITIVE, count_verdict
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ verdict recomputed from its declared rule and evidence."""
 import numpy as np
 import pytest
 
-from diffctrl.claims import POSITIVE, count_verdict
+from diffctrl.repro import POSITIVE, count_verdict
 
 CLAIMS = (
     "dsm_regression",

@@ -2,7 +2,7 @@
 
 import pytest
 
-from diffctrl.claims import VERDICTS
+from diffctrl.repro import VERDICTS
 
 
 @pytest.fixture(scope="module")

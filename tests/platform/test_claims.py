@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from diffctrl.claims import Claim, count_verdict, judge, ledger
-from diffctrl.results import Record
+from diffctrl.repro import Claim, Record, count_verdict, judge
+from diffctrl_book.ledger import ledger
 
 
 def _claim(key="rate"):
@@ -131,7 +131,7 @@ def test_undeclared_unjudged_and_unknown_verdicts_are_refused(tmp_path):
 
 
 def test_ledger_page_and_rejudge_section(tmp_path):
-    from diffctrl.claims import ledger_page, ledger_text, rejudge_section
+    from diffctrl_book.ledger import ledger_page, ledger_text, rejudge_section
 
     claim = Claim(
         "acf",
@@ -171,7 +171,7 @@ def test_ledger_page_and_rejudge_section(tmp_path):
 
 
 def test_verdict_table_has_markdown_and_html_forms():
-    from diffctrl.claims import VerdictTable
+    from diffctrl.repro.claims import VerdictTable
 
     claims = {
         "r": {

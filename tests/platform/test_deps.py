@@ -1,8 +1,8 @@
-"""diffctrl.deps: a notebook's imports followed through lib/, optional imports, extras."""
+"""diffctrl_book.deps: a notebook's imports followed through lib/, optional imports, extras."""
 
 from pathlib import Path
 
-from diffctrl import deps
+from diffctrl_book import deps
 
 ROOT = Path(__file__).resolve().parents[2]
 

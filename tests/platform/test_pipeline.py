@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from diffctrl import pipeline
+from diffctrl_book import pipeline
 
 NOTEBOOK = """---
 jupytext:
@@ -42,8 +42,7 @@ import sys
 
 from tqdm.auto import tqdm
 
-from diffctrl.profiles import select_profile
-from diffctrl.results import Record
+from diffctrl.repro import Record, select_profile
 cfg = select_profile({"smoke": dict(n=2, fail=False), "full": dict(n=5, fail=False)}, profile, overrides)
 rec = Record("demo", profile, seed=seed)
 rec("total", sum(range(cfg.n)) + seed)
@@ -301,7 +300,7 @@ def test_publish_extras_copies_the_named_artifacts_with_checksums(book):
 def _cli(args, cwd):
     env = dict(os.environ, PYTHONPATH=str(Path(pipeline.__file__).parents[1]))
     return subprocess.run(
-        [sys.executable, "-m", "diffctrl.pipeline", *args],
+        [sys.executable, "-m", "diffctrl_book.pipeline", *args],
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -317,8 +316,8 @@ def test_outside_the_repository_one_line_error(tmp_path):
 
 
 def test_verdicts_cli_prints_the_ledger(tmp_path):
-    from diffctrl.claims import Claim
-    from diffctrl.results import Record
+    from diffctrl.repro.claims import Claim
+    from diffctrl.repro.record import Record
 
     rec = Record("demo", "full", seed=3)
     rec.declare(
@@ -375,7 +374,7 @@ def test_one_notebook_loop_then_build(book):
 
 
 def test_runs_are_measured_and_summarised(book):
-    from diffctrl import timings
+    from diffctrl_book import timings
 
     pipeline.execute_all(book, "smoke", jobs=1)
     meta = json.loads(

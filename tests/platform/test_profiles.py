@@ -1,6 +1,6 @@
 import pytest
 
-from diffctrl.profiles import select_profile
+from diffctrl.repro import select_profile
 
 PROFILES = {"smoke": {"n": 10, "lr": 0.1}, "full": {"n": 1000, "lr": 0.1}}
 

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from diffctrl import results
-from diffctrl.results import Record, atomic_write_text, to_jsonable
+from diffctrl.repro import record as results
+from diffctrl.atomic import atomic_write_text
+from diffctrl.repro import Record, to_jsonable
 
 
 def test_to_jsonable_converts_numeric_types():

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from diffctrl.scheduling import Task, priorities, run_tasks
+from diffctrl_book.scheduling import Task, priorities, run_tasks
 
 
 def test_priorities_are_cost_plus_the_longest_chain_waiting():

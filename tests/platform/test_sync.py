@@ -9,7 +9,7 @@ import jupytext
 import pytest
 import yaml
 
-from diffctrl import deps, pipeline, sync
+from diffctrl_book import deps, pipeline, sync
 
 ROOT = Path(__file__).resolve().parents[2]
 NAMES = ("pift_convergence", "benchmarks")

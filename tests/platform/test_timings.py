@@ -2,7 +2,7 @@
 
 import json
 
-from diffctrl import timings
+from diffctrl_book import timings
 
 
 def _code(src, seconds):

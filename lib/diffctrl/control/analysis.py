@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from ..checks import call_reward, check_data
-from ..claims import judge
+from ..repro import judge
 from ..diffusion.metrics import gaussian_kl
 from ..diffusion.schedules import vp_sde_schedule
 from .chain import ControlledChain
@@ -406,13 +406,13 @@ def regularity_verdict(
     lo: float = 0.5,
 ) -> dict:
     """The verdict of a regularity claim over ``settings`` (each a :func:`regularity_ratios`
-    dict), as the keyword arguments of :meth:`diffctrl.results.Record.verdict` (``verdict``,
+    dict), as the keyword arguments of :meth:`diffctrl.repro.Record.verdict` (``verdict``,
     ``baseline_passes``, ``evidence``, ``per_seed``): ``rec.verdict(key, **v)``.
 
     ``kind`` is ``"u"`` (controls) or ``"v"`` (value gradients). Each setting passes when
     :func:`bound_test` holds on its whole (T, m) array; the baseline of a setting is the same
     test on the iteration column ``base_col`` alone (``0``: zero iterations). The verdict is
-    :func:`~diffctrl.claims.judge` of the per-setting outcomes (``per_seed``) against **one**
+    :func:`~diffctrl.repro.judge` of the per-setting outcomes (``per_seed``) against **one**
     baseline outcome: the baseline passes when it passes in *any* setting. Not the per-seed
     count ``judge`` applies to a list of baseline outcomes: the settings are different
     problems (rewards, betas, dimensions), not replications of one, and the claim is "in every

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..claims import judge
+from ..repro import judge
 from .identification import model_free_k_lin
 from .landscape import hessian_extremes, optimal_policy
 from .policy_gradient import PGResult, policy_gradient, random_stabilizing_policy
@@ -366,11 +366,11 @@ def convergence_summary(out: dict, idx) -> dict:
 
 def convergence_verdict(out: dict, idx, idx_other=None) -> dict:
     """The verdict of a convergence claim on the runs ``idx`` of ``out`` (:func:`run_pg_batch`),
-    as the keyword arguments of :meth:`diffctrl.results.Record.verdict` (``verdict``,
+    as the keyword arguments of :meth:`diffctrl.repro.Record.verdict` (``verdict``,
     ``baseline_passes``, ``evidence``, ``per_seed``): ``rec.verdict(key, **v)``.
 
     The rule (the chapter's ``CONVERGENCE_RULE``): the runs whose ``K_0`` already meets the
-    convergence rule (zero-iteration baseline) decide nothing; :func:`~diffctrl.claims.judge`
+    convergence rule (zero-iteration baseline) decide nothing; :func:`~diffctrl.repro.judge`
     counts the others (``per_seed``) against the baseline outcomes of all the runs, so a
     positive verdict is ``"inconclusive"`` when the baseline's own count is positive. When no
     run is decided the verdict is ``"inconclusive"`` (and the baseline passes: every run did).

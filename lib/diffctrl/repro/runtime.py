@@ -11,6 +11,8 @@ from typing import Any
 import numpy as np
 import torch
 
+__all__ = ["environment", "make_generator", "pick_device", "seed_everything"]
+
 
 def pick_device(device: str | torch.device = "auto") -> torch.device:
     """``"auto"`` -> CUDA if available, else CPU; any other value is passed to ``torch.device``."""

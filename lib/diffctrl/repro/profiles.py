@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
+__all__ = ["PROFILE_NAMES", "Profile", "select_profile"]
+
 PROFILE_NAMES = ("smoke", "full")
 
 

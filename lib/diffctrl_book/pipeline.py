@@ -2,15 +2,15 @@
 
 Command line (run anywhere inside the repository)::
 
-    python -m diffctrl.pipeline execute --profile smoke [--only NAME ...] [--set key=value ...]
+    diffctrl-book execute --profile smoke [--only NAME ...] [--set key=value ...]
                                         [--jobs N] [--force] [--out DIR]
                                         [--rejudge NAME ... --rejudge-seed S]
-    python -m diffctrl.pipeline profile [--executed DIR]  # seconds per notebook and section
-    python -m diffctrl.pipeline build [--profile P] [--force]  # stage + jupyter-book -W -n
-    python -m diffctrl.pipeline verdicts [--results DIR] [--json]   # the claims ledger
-    python -m diffctrl.pipeline sync          # Colab cells, "Re-run" boxes, _config.yml, twins
-    python -m diffctrl.pipeline check-twins   # fail if a twin drifted from its source
-    python -m diffctrl.pipeline cache-key     # one key over the executed notebooks' keys
+    diffctrl-book profile [--executed DIR]  # seconds per notebook and section
+    diffctrl-book build [--profile P] [--force]  # stage + jupyter-book -W -n
+    diffctrl-book verdicts [--results DIR] [--json]   # the claims ledger
+    diffctrl-book sync          # Colab cells, "Re-run" boxes, _config.yml, twins
+    diffctrl-book check-twins   # fail if a twin drifted from its source
+    diffctrl-book cache-key     # one key over the executed notebooks' keys
 
 ``--set seed=7`` sets a parameter of the ``parameters`` cell (``seed``, ``device``); any other
 key overrides a profile parameter (``--set T=50``). ``--out DIR`` writes the executed notebooks
@@ -20,7 +20,7 @@ alone (``verdicts --results DIR`` then judges them).
 Layout of the build tree (never committed)::
 
     _build/executed/notebooks/<name>.ipynb   executed notebooks (papermill output)
-    _build/results/<name>.json               results records (see diffctrl.results)
+    _build/results/<name>.json               results records (see diffctrl.repro.record)
     _build/reports/<name>.failed.ipynb       the last failed execution, with its traceback
     _build/artifacts/                        shared trained models ($DIFFCTRL_ARTIFACTS)
     _build/rejudge/<name>.{ipynb,json}       the book command's re-run at another seed
@@ -28,9 +28,9 @@ Layout of the build tree (never committed)::
     _build/site/                             what Jupyter Book renders (book/, executed notebooks)
     _build/html/                             the rendered book (+ claims.json, _static/artifacts)
 
-Execution cache (:mod:`diffctrl.cache`): a notebook whose source, profile, parameters, imported
+Execution cache (:mod:`diffctrl_book.cache`): a notebook whose source, profile, parameters, imported
 ``diffctrl`` code and package versions are unchanged is not re-executed (``--force`` does).
-Scheduling (:mod:`diffctrl.scheduling`): the shared digit U-Net is trained once, as its own task,
+Scheduling (:mod:`diffctrl_book.scheduling`): the shared digit U-Net is trained once, as its own task,
 before the notebooks that load it; tasks start longest path first, ``--jobs`` at a time.
 
 Every output is written to a temp path and renamed only on success, so an interrupted or
@@ -75,8 +75,9 @@ from .booktree import (  # noqa: F401  (re-exported: the pipeline's public names
     twin_path,
     untracked_sources,
 )
-from .profiles import PROFILE_NAMES
-from .results import RESULTS_ENV, atomic_write_text
+from diffctrl.repro import PROFILE_NAMES
+from diffctrl.atomic import atomic_write_text
+from diffctrl.repro import RESULTS_ENV
 from .scheduling import cpu_seconds as process_cpu_seconds
 from .site import (  # noqa: F401
     CLAIMS_PAGE,
@@ -190,10 +191,10 @@ def execute_notebook(
     temp folder with ``TQDM_DISABLE=1``, ``$DIFFCTRL_ARTIFACTS`` = ``_build/artifacts`` and
     ``threads`` OpenMP threads. The run goes to a temp notebook and a temp results folder,
     moved into place only when every cell succeeded. The executed notebook is cleaned
-    (:mod:`diffctrl.outputs`: no progress bars, tqdm warnings or machine paths; the injected
-    parameters cell hidden, one provenance line) and carries the cache key (:mod:`diffctrl.cache`),
+    (:mod:`diffctrl_book.outputs`: no progress bars, tqdm warnings or machine paths; the injected
+    parameters cell hidden, one provenance line) and carries the cache key (:mod:`diffctrl_book.cache`),
     as does its record. On failure the stale outputs of an earlier run are removed, the failed
-    notebook is kept beside them (``.failed.ipynb``) and :class:`~diffctrl.booktree.PipelineError` carries the
+    notebook is kept beside them (``.failed.ipynb``) and :class:`~diffctrl_book.booktree.PipelineError` carries the
     traceback. The temp folder is removed whatever happens (interrupt included).
     """
     import nbformat
@@ -323,7 +324,7 @@ def execute_notebook(
 
 
 def _notebook_task(root, name, source, profile, overrides, log_output, extra) -> str:
-    """A :class:`~diffctrl.scheduling.Task` body: execute one notebook, return its path."""
+    """A :class:`~diffctrl_book.scheduling.Task` body: execute one notebook, return its path."""
     return str(
         execute_notebook(root, name, source, profile, overrides, log_output, **extra)
     )
@@ -334,8 +335,8 @@ def _digit_unet_task(root: Path, config, device: str, threads: int) -> dict:
     with ``threads`` threads, as the notebooks that load it would."""
     import torch
 
-    from .finetune.pretrained import digit_unet
-    from .runtime import pick_device
+    from diffctrl.finetune.pretrained import digit_unet
+    from diffctrl.repro import pick_device
 
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -402,14 +403,14 @@ def execute_all(
 
     ``overrides`` holds the ``--set`` items: parameters-cell names (``seed``, ``device``) go to
     papermill as themselves, the rest override profile parameters. A notebook whose cache key
-    (:mod:`diffctrl.cache`) matches its executed notebook and record is reused, not re-run,
+    (:mod:`diffctrl_book.cache`) matches its executed notebook and record is reused, not re-run,
     unless ``force``. ``rejudge`` names notebooks to run again at ``rejudge_seed`` into
     ``_build/rejudge`` (the claims ledger's re-judge), in the same run. Work that several
     notebooks share (``PREREQUISITES``: the digit U-Net's training) runs once as its own task
-    before them; tasks start longest path first (:mod:`diffctrl.scheduling`), each in its own
+    before them; tasks start longest path first (:mod:`diffctrl_book.scheduling`), each in its own
     process when ``jobs > 1``, with the cores split between them (:func:`default_threads`).
     The run's summary goes to ``_build/execution.json``, or into ``out_dir``
-    (:mod:`diffctrl.timings`).
+    (:mod:`diffctrl_book.timings`).
     """
     import nbformat  # noqa: F401  (fail early when the book extra is missing)
 
@@ -579,12 +580,12 @@ def verdicts(
     root: Path | None, results: Path | None = None, as_json: bool = False
 ) -> str:
     """The claims ledger of the records in ``results`` (default ``_build/results``)."""
-    from .claims import ledger, ledger_text
+    from .ledger import ledger, ledger_text
 
     folder = Path(results) if results is not None else root / "_build" / "results"
     if not folder.is_dir():
         raise PipelineError(
-            f"no results folder {folder} (run `python -m diffctrl.pipeline "
+            f"no results folder {folder} (run `diffctrl-book "
             "execute` first, or pass --results DIR)"
         )
     order = list(book_notebooks(root, warn=False)) if root is not None else None
@@ -594,7 +595,7 @@ def verdicts(
 
 def profile(root: Path, executed: Path | None = None, min_seconds: float = 1.0) -> str:
     """Per-notebook and per-section seconds of the executed notebooks in ``executed``
-    (default ``_build/executed/notebooks``; :mod:`diffctrl.timings`), and the summary of the
+    (default ``_build/executed/notebooks``; :mod:`diffctrl_book.timings`), and the summary of the
     execute run that wrote them (``_build/execution.json``, or ``execution.json`` in an
     ``--out`` folder)."""
     from . import timings
@@ -616,7 +617,7 @@ def profile(root: Path, executed: Path | None = None, min_seconds: float = 1.0) 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m diffctrl.pipeline",
+        prog="diffctrl-book",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -759,7 +760,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             bad = drifted_twins(root)
             if bad:
                 raise PipelineError(
-                    "twins out of sync (run `python -m diffctrl.pipeline sync`): "
+                    "twins out of sync (run `diffctrl-book sync`): "
                     + ", ".join(bad)
                 )
             print("all twins in sync")

@@ -1,6 +1,6 @@
 """The book's source tree: the table of contents, the notebook sources and their twins.
 
-Shared by :mod:`diffctrl.pipeline` (execution, command line) and :mod:`diffctrl.site`
+Shared by :mod:`diffctrl_book.pipeline` (execution, command line) and :mod:`diffctrl_book.site`
 (staging and rendering).
 """
 
@@ -141,7 +141,7 @@ def sync_twins(root: Path) -> list[Path]:
 
 def sync_all(root: Path) -> list[Path]:
     """``pipeline sync``: regenerate ``_config.yml``'s repository block, every notebook's Colab
-    cell and "Re-run this page" box (:mod:`diffctrl.sync`), then the ``.ipynb`` twins."""
+    cell and "Re-run this page" box (:mod:`diffctrl_book.sync`), then the ``.ipynb`` twins."""
     from . import sync
 
     written = []

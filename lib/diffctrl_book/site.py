@@ -19,7 +19,7 @@ from pathlib import Path
 from .booktree import PipelineError, _mkdir, _warn, book_notebooks, read_source
 
 CLAIMS_PAGE = "book/claims.md"
-PROFILE_PAGE = "book/execution.md"  # generated: diffctrl.timings.profile_page
+PROFILE_PAGE = "book/execution.md"  # generated: diffctrl_book.timings.profile_page
 
 
 def executed_profiles(root: Path) -> dict[str, str]:
@@ -45,8 +45,8 @@ def _bib_keys(root: Path) -> set[str]:
 
 def stage_site(root: Path, profile: str | None = None) -> tuple[Path, list[str]]:
     """Assemble ``_build/site``: config, toc, ``book/``, the executed notebooks, the generated
-    claims ledger (``book/claims.md``, :func:`diffctrl.claims.ledger_page`), the generated
-    execution profile (``book/execution.md``, :func:`diffctrl.timings.profile_page`) and
+    claims ledger (``book/claims.md``, :func:`diffctrl_book.ledger.ledger_page`), the generated
+    execution profile (``book/execution.md``, :func:`diffctrl_book.timings.profile_page`) and
     ``constraints.txt``. Return the site and the notebooks staged without outputs.
 
     ``profile`` given: every notebook must have been executed with it. Otherwise notebooks
@@ -58,7 +58,7 @@ def stage_site(root: Path, profile: str | None = None) -> tuple[Path, list[str]]
     import nbformat
 
     from . import timings
-    from .claims import ledger, ledger_page, rejudge_section
+    from .ledger import ledger, ledger_page, rejudge_section
 
     build = root / "_build"
     names = list(book_notebooks(root))
@@ -67,7 +67,7 @@ def stage_site(root: Path, profile: str | None = None) -> tuple[Path, list[str]]
     if profile is not None:
         if missing:
             raise PipelineError(
-                f"not executed yet: {missing} (run `python -m diffctrl.pipeline "
+                f"not executed yet: {missing} (run `diffctrl-book "
                 f"execute --profile {profile}` first)"
             )
         wrong = sorted(n for n in names if profiles[n] != profile)
@@ -88,7 +88,7 @@ def stage_site(root: Path, profile: str | None = None) -> tuple[Path, list[str]]
     if missing:
         _warn(
             f"not executed yet, rendered from their sources without outputs: {missing} "
-            "(run `python -m diffctrl.pipeline execute` for a complete book)"
+            "(run `diffctrl-book execute` for a complete book)"
         )
     tmp = build / "site.partial"
     shutil.rmtree(tmp, ignore_errors=True)

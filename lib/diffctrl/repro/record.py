@@ -13,16 +13,17 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..atomic import atomic_write_text
 from .claims import POSITIVE, Claim, VerdictTable, check_verdict
 from .runtime import environment
 
+__all__ = ["RESULTS_ENV", "Record", "load", "results_dir", "to_jsonable"]
 RESULTS_ENV = "DIFFCTRL_RESULTS_DIR"
 
 
@@ -55,30 +56,6 @@ def to_jsonable(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [to_jsonable(v) for v in value]
     raise TypeError(f"cannot record a value of type {type(value).__name__}")
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temp file in the same folder and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.chmod(
-            tmp, 0o666 & ~_umask()
-        )  # mkstemp makes 0600; a record is readable like any file
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 def _glue(key: str, value: Any) -> None:
@@ -165,7 +142,7 @@ class Record:
     ) -> str:
         """Record the computed verdict of a declared claim with its evidence.
 
-        ``baseline_passes``: whether the claim's baseline (see :class:`~diffctrl.claims.Claim`)
+        ``baseline_passes``: whether the claim's baseline (see :class:`~diffctrl.repro.Claim`)
         meets the same criterion; ``None`` only where the claim has no baseline (an identity
         checked to round-off, say). A positive verdict whose baseline passes is refused: that
         criterion decides nothing. Glues ``verdict_<key>`` (the word); :meth:`save` glues the

@@ -7,7 +7,7 @@ import inside ``try: ... except ImportError`` is optional and does not). From th
 
 - :func:`notebook_requirements`: the distributions a notebook needs (``packaging`` names);
 - :func:`notebook_extras`: the smallest set of the package's extras that installs them (what its
-  Colab cell installs, see :mod:`diffctrl.sync`);
+  Colab cell installs, see :mod:`diffctrl_book.sync`);
 - :func:`extras_closure`: what ``pip install .[extras]`` installs, as declared, so tests can check
   that the book command, Binder and Colab install what every notebook imports;
 - :func:`source_files`: the ``diffctrl`` files a notebook runs (part of the execution cache key).

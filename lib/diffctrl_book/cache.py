@@ -2,7 +2,7 @@
 
 The key is a SHA-256 over (:func:`cache_inputs`): the notebook source's bytes, the profile, the
 parameters passed to papermill (overrides and seed included), the bytes of every ``diffctrl``
-file the notebook imports (followed transitively, :func:`diffctrl.deps.source_files`), and the
+file the notebook imports (followed transitively, :func:`diffctrl_book.deps.source_files`), and the
 versions of Python and of the distributions the notebook imports. The key and its inputs are
 written into the executed notebook's metadata and its results record (``execution``); the
 pipeline reuses an executed notebook and its record when both carry the current key, and says
