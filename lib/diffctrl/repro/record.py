@@ -109,6 +109,14 @@ class Record:
             _glue(key, value)
         return value
 
+    def update(self, values: dict[str, Any], glue: bool = True) -> None:
+        """``rec(key, value)`` for every item of ``values`` (a driver's headline numbers, in
+        one line of the notebook)."""
+        if not isinstance(values, dict):
+            raise TypeError(f"values must be a dict, got {type(values).__name__}")
+        for key, value in values.items():
+            self(key, value, glue=glue)
+
     def figure(self, key: str, fig: Any) -> Any:
         """Glue a figure so that prose pages can show it (``{glue:figure}`` directive)."""
         if not key.replace("_", "").isalnum():
