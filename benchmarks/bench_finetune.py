@@ -18,15 +18,21 @@ import time
 
 import torch
 
-from diffctrl.control.chain import ControlledChain
-from diffctrl.control.rewards import QuadraticReward
+from diffctrl.control import ControlledChain, QuadraticReward
 from diffctrl.diffusion import data as ddata
 from diffctrl.diffusion.schedules import vp_sde_schedule
-from diffctrl.finetune.metrics import control_error, evaluate
-from diffctrl.finetune.nets import ControlMLP, ValueMLP
-from diffctrl.finetune.optimum import grid_optimum
-from diffctrl.finetune.parametric import METHODS, FinetuneObjective, finetune
-from diffctrl.finetune.targets import tilted_target
+from diffctrl.finetune import (
+    LOSSES,
+    METHODS,
+    ControlMLP,
+    FinetuneObjective,
+    ValueMLP,
+    control_error,
+    evaluate,
+    finetune,
+    grid_optimum,
+    tilted_target,
+)
 from diffctrl.repro import environment, pick_device
 
 
@@ -75,7 +81,7 @@ def main() -> None:
         def make(s=0):
             torch.manual_seed(s)
             ctrl = ControlMLP(2, chain.sigma, chain.beta).to(dev)
-            critic = ValueMLP(2, args.T + 1).to(dev) if method == "pift" else None
+            critic = ValueMLP(2, args.T + 1).to(dev) if LOSSES[method].critic else None
             return FinetuneObjective(
                 chain,
                 reward,

@@ -33,15 +33,16 @@ from pathlib import Path
 
 import torch
 
-from diffctrl.gradients.costs import (
+from diffctrl.gradients import (
+    METHODS,
     benchmark_estimators,
     count_flops,
+    estimate_gradient,
+    mlp_width_for,
     network_eval_flops,
+    point_mass_lq,
     time_call,
 )
-from diffctrl.gradients.estimators import METHODS, estimate_gradient
-from diffctrl.gradients.networks import mlp_width_for
-from diffctrl.gradients.problems import point_mass_lq
 from diffctrl.repro import environment, pick_device
 
 

@@ -4,10 +4,16 @@
     python scripts/freeze_constraints.py --check    # exit 1 if constraints.txt is out of date
 
 Takes what ``pip freeze`` reports, filtered to what the project installs (the dependencies of
-``diffctrl[test]``, followed through each installed distribution's own requirements), with
+``diffctrl[test]`` and of the build tool ``lib/diffctrl_book``, followed through each installed
+distribution's own requirements), with
 local version labels dropped (``torch==2.13.0+cpu`` -> ``torch==2.13.0``, which the CPU and CUDA
 wheels both satisfy). The book command and CI install with ``-c constraints.txt``; set
 ``CONSTRAINTS=`` (empty) to opt out.
+
+Why a freeze and not ``pip-compile`` / ``uv pip compile``: the file records the environment that
+actually built and tested the published book (every version the book's numbers were produced
+with), not a fresh resolution against today's index, which could pick versions no build has
+run; and it drops torch's local label, which a resolver would keep for one wheel index.
 """
 
 from __future__ import annotations
@@ -26,9 +32,12 @@ from diffctrl_book import deps  # noqa: E402
 HEADER = """\
 # The versions that built the published book (Python {python}), generated from the build
 # environment by `python scripts/freeze_constraints.py`: what `pip freeze` reports, filtered to
-# what diffctrl[test] installs. scripts/_setup.sh installs with `-c constraints.txt`; set
-# CONSTRAINTS= (empty) to let pip resolve freely instead.
+# what diffctrl[test] and the build tool (lib/diffctrl_book) install. scripts/_setup.sh
+# installs with `-c constraints.txt`; set CONSTRAINTS= (empty) to let pip resolve freely.
 """
+
+
+__all__ = ["frozen", "main", "render"]
 
 
 def frozen() -> dict[str, str]:
@@ -48,8 +57,12 @@ def frozen() -> dict[str, str]:
 
 
 def render() -> str:
-    wanted = deps.installed_closure(deps.extras_closure(ROOT, ["test"]))
-    wanted -= {"diffctrl", "pip", "setuptools", "wheel"}
+    """The text of constraints.txt for the active environment."""
+    wanted = deps.installed_closure(
+        deps.extras_closure(ROOT, ["test"])
+        | deps.extras_closure(ROOT, project="lib/diffctrl_book")
+    )
+    wanted -= {"diffctrl", "diffctrl-book", "pip", "setuptools", "wheel"}
     pins = frozen()
     lines = [pins[d] for d in sorted(wanted) if d in pins]
     return (
@@ -60,6 +73,7 @@ def render() -> str:
 
 
 def main() -> int:
+    """Write constraints.txt (or, with ``--check``, compare it); return the exit status."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

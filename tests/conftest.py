@@ -1,4 +1,4 @@
-"""Shared fixtures: the results records written by the book pipeline (whichever profile ran)."""
+"""Shared fixtures: the results records written by the book command (whichever profile ran)."""
 
 from __future__ import annotations
 

@@ -44,7 +44,9 @@ def call_reward(
     y: torch.Tensor,
     name: str = "reward",
 ) -> torch.Tensor:
-    """``reward(y)`` for samples ``y`` (n, ...), checked by :func:`check_reward_values`."""
+    """``reward(y)`` for samples ``y`` (n, ...), checked by :func:`check_reward_values`: a
+    reward that is not callable or returns no tensor raises ``TypeError``, a wrong shape or a
+    non-finite value ``ValueError`` (every entry point of the library, fine-tuning included)."""
     if not callable(reward):
         raise TypeError(
             f"{name} must be callable y (n, ...) -> (n,), got {type(reward).__name__}"

@@ -1,5 +1,5 @@
-"""``python -m diffctrl_book`` = the ``diffctrl-book`` command."""
+"""``python -m diffctrl_book`` = the ``diffctrl-book`` command (:mod:`.cli`)."""
 
-from .pipeline import main
+from .cli import main
 
 raise SystemExit(main())

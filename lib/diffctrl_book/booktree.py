@@ -1,28 +1,65 @@
-"""The book's source tree: the table of contents, the notebook sources and their twins.
+"""The book's source tree: the table of contents, the notebook sources, their parameters.
 
-Shared by :mod:`diffctrl_book.pipeline` (execution, command line) and :mod:`diffctrl_book.site`
-(staging and rendering).
+Shared by every command of the build tool: :mod:`.execute` (which notebooks, with which
+parameters), :mod:`.site` (what is staged and rendered), :mod:`.sync` (which sources get the
+generated cells) and :mod:`.cli`.
+
+A notebook source is a jupytext MyST file ``notebooks/<name>.md`` (or a percent script
+``.py``); its Colab twin ``notebooks/<name>.ipynb`` is written by jupytext (``jupytext --sync``
+or ``diffctrl-book sync``). Its parameters are read by papermill
+(:func:`notebook_parameters`: ``papermill.inspect_notebook`` on the cell tagged
+``parameters``), as papermill will inject them.
 """
 
 from __future__ import annotations
 
+import ast
+import json
 import os
 import sys
+import tempfile
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "SOURCE_SUFFIXES",
+    "PipelineError",
+    "book_notebooks",
+    "mkdir",
+    "notebook_parameters",
+    "notebook_sources",
+    "parse_sets",
+    "read_source",
+    "repo_root",
+    "split_sets",
+    "toc_files",
+    "twin_path",
+    "untracked_sources",
+    "warn",
+]
 
 SOURCE_SUFFIXES = (".md", ".py")
 
 
 class PipelineError(RuntimeError):
-    """A notebook failed or the book tree is inconsistent."""
+    """A notebook failed or the book tree is inconsistent (the command prints one line)."""
 
 
-def _warn(msg: str) -> None:
+def warn(msg: str) -> None:
+    """Print ``warning: msg`` on stderr."""
     print(f"warning: {msg}", file=sys.stderr, flush=True)
 
 
+def mkdir(path: Path) -> Path:
+    """Create ``path`` (and its parents) if needed; return it."""
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def repo_root(start: str | os.PathLike | None = None) -> Path:
-    """The folder holding ``_toc.yml`` (searched upwards from ``start`` or the cwd)."""
+    """The folder holding ``_toc.yml`` and ``notebooks/`` (searched upwards from ``start`` or
+    the cwd)."""
     here = Path(start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
         if (folder / "_toc.yml").exists() and (folder / "notebooks").is_dir():
@@ -40,7 +77,7 @@ def toc_files(root: Path) -> list[str]:
     toc = yaml.safe_load((root / "_toc.yml").read_text(encoding="utf-8"))
     out: list[str] = [toc["root"]]
 
-    def walk(node):
+    def walk(node: Any) -> None:
         if isinstance(node, dict):
             if "file" in node:
                 out.append(node["file"])
@@ -67,26 +104,34 @@ def notebook_sources(root: Path) -> dict[str, Path]:
     return found
 
 
+def _toc_notebooks(root: Path) -> list[str]:
+    return [f.split("/", 1)[1] for f in toc_files(root) if f.startswith("notebooks/")]
+
+
 def untracked_sources(root: Path) -> list[str]:
     """Notebook sources that ``_toc.yml`` does not list (skipped by every command)."""
-    in_toc = {f.split("/", 1)[1] for f in toc_files(root) if f.startswith("notebooks/")}
-    return sorted(set(notebook_sources(root)) - in_toc)
+    return sorted(set(notebook_sources(root)) - set(_toc_notebooks(root)))
 
 
-def book_notebooks(root: Path, warn: bool = True) -> dict[str, Path]:
+def book_notebooks(root: Path, warn_untracked: bool = True) -> dict[str, Path]:
     """Notebook sources in toc order. A toc entry without a source is an error; a source the
-    toc does not list is skipped (with a warning when ``warn``)."""
+    toc does not list is skipped (with a warning when ``warn_untracked``)."""
     sources = notebook_sources(root)
-    in_toc = [f.split("/", 1)[1] for f in toc_files(root) if f.startswith("notebooks/")]
+    in_toc = _toc_notebooks(root)
     missing_source = [n for n in in_toc if n not in sources]
     if missing_source:
         raise PipelineError(
             f"_toc.yml lists notebooks without a source: {missing_source}"
         )
     not_in_toc = sorted(set(sources) - set(in_toc))
-    if not_in_toc and warn:
-        _warn(f"notebook sources not in _toc.yml are skipped: {not_in_toc}")
+    if not_in_toc and warn_untracked:
+        warn(f"notebook sources not in _toc.yml are skipped: {not_in_toc}")
     return {name: sources[name] for name in in_toc}
+
+
+def twin_path(source: Path) -> Path:
+    """The ``.ipynb`` twin of a notebook source (what Colab and Binder open)."""
+    return source.with_suffix(".ipynb")
 
 
 def read_source(path: Path):
@@ -106,86 +151,44 @@ def read_source(path: Path):
     return nb
 
 
-def _strip(nb) -> list[tuple[str, str, tuple[str, ...]]]:
-    return [
-        (c.cell_type, c.source.strip(), tuple(c.get("metadata", {}).get("tags", [])))
-        for c in nb.cells
-    ]
-
-
-def twin_path(source: Path) -> Path:
-    return source.with_suffix(".ipynb")
-
-
-def sync_twins(root: Path) -> list[Path]:
-    """Write each source's ``.ipynb`` twin (no outputs) for Colab; return the rewritten twins."""
-    import jupytext
+def notebook_parameters(nb) -> dict[str, Any]:
+    """``{name: default}`` of the notebook's ``parameters`` cell, as papermill reads it
+    (``papermill.inspect_notebook``); a default that is not a Python literal is ``None``."""
     import nbformat
+    import papermill as pm
 
-    written = []
-    for source in book_notebooks(root).values():
-        nb = read_source(source)
-        twin = twin_path(source)
-        if twin.exists() and _strip(jupytext.read(twin)) == _strip(nb):
-            continue
-        nb.metadata.setdefault("jupytext", {})["formats"] = (
-            f"ipynb,{_format_name(source)}"
-        )
-        for cell in nb.cells:
-            if cell.cell_type == "code":
-                cell.outputs, cell.execution_count = [], None
-        _atomic_write_notebook(nbformat, nb, twin)
-        written.append(twin)
-    return written
+    with tempfile.TemporaryDirectory(prefix="diffctrl-params.") as tmp:
+        path = Path(tmp) / "notebook.ipynb"
+        nbformat.write(nb, str(path))
+        found = pm.inspect_notebook(str(path))
+    out: dict[str, Any] = {}
+    for name, info in found.items():
+        try:
+            out[name] = ast.literal_eval(str(info.get("default")))
+        except (ValueError, SyntaxError):
+            out[name] = None
+    return out
 
 
-def sync_all(root: Path) -> list[Path]:
-    """``pipeline sync``: regenerate ``_config.yml``'s repository block, every notebook's Colab
-    cell and "Re-run this page" box (:mod:`diffctrl_book.sync`), then the ``.ipynb`` twins."""
-    from . import sync
-
-    written = []
-    try:
-        if sync.sync_config(root):
-            written.append(root / "_config.yml")
-        for source in book_notebooks(root).values():
-            if sync.sync_source(root, source):
-                written.append(source)
-    except ValueError as exc:
-        raise PipelineError(str(exc)) from exc
-    return written + sync_twins(root)
+def split_sets(sets: dict[str, Any], names: Iterable[str]) -> tuple[dict, dict]:
+    """``--set`` items -> (papermill parameters, profile overrides): a name of the parameters
+    cell (``seed``, ``device``) is passed as itself, anything else as an override."""
+    names = set(names) - {"profile", "overrides"}
+    direct = {k: v for k, v in sets.items() if k in names}
+    overrides = {k: v for k, v in sets.items() if k not in names}
+    return direct, overrides
 
 
-def _format_name(source: Path) -> str:
-    return "md:myst" if source.suffix == ".md" else "py:percent"
-
-
-def drifted_twins(root: Path) -> list[str]:
-    """Names of notebooks whose committed ``.ipynb`` twin differs from the source (or is absent)."""
-    import jupytext
-
-    bad = []
-    for name, source in book_notebooks(root).items():
-        twin = twin_path(source)
-        if not twin.exists():
-            bad.append(f"{name} (no twin {twin.name})")
-            continue
-        nb_twin = jupytext.read(twin)
-        if _strip(nb_twin) != _strip(read_source(source)):
-            bad.append(f"{name} (cells differ)")
-        elif any(c.cell_type == "code" and c.get("outputs") for c in nb_twin.cells):
-            bad.append(f"{name} (twin has outputs)")
-    return bad
-
-
-def _atomic_write_notebook(nbformat, nb, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.partial.ipynb")
-    nbformat.write(nb, str(tmp))
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
-
-
-def _mkdir(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+def parse_sets(items: Iterable[str]) -> dict[str, Any]:
+    """``["seed=7", "T=50", "device=cpu"]`` -> ``{"seed": 7, "T": 50, "device": "cpu"}``
+    (values read as JSON where they parse, else kept as strings)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise PipelineError(f"--set takes key=value, got {item!r}")
+        key, raw = item.split("=", 1)
+        try:
+            out[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key] = raw
+    return out

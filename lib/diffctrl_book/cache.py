@@ -5,7 +5,7 @@ parameters passed to papermill (overrides and seed included), the bytes of every
 file the notebook imports (followed transitively, :func:`diffctrl_book.deps.source_files`), and the
 versions of Python and of the distributions the notebook imports. The key and its inputs are
 written into the executed notebook's metadata and its results record (``execution``); the
-pipeline reuses an executed notebook and its record when both carry the current key, and says
+execute step reuses an executed notebook and its record when both carry the current key, and says
 so. ``execute --force`` re-executes regardless.
 """
 

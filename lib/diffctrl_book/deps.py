@@ -8,8 +8,9 @@ import inside ``try: ... except ImportError`` is optional and does not). From th
 - :func:`notebook_requirements`: the distributions a notebook needs (``packaging`` names);
 - :func:`notebook_extras`: the smallest set of the package's extras that installs them (what its
   Colab cell installs, see :mod:`diffctrl_book.sync`);
-- :func:`extras_closure`: what ``pip install .[extras]`` installs, as declared, so tests can check
-  that the book command, Binder and Colab install what every notebook imports;
+- :func:`extras_closure`: what ``pip install -e .[extras]`` (or ``-e lib/diffctrl_book``) asks
+  for, as declared, so tests can check that the book command, Binder and Colab install what
+  every notebook imports;
 - :func:`source_files`: the ``diffctrl`` files a notebook runs (part of the execution cache key).
 
 Needs only the standard library and ``pyproject.toml`` (``tomllib``, or ``tomli`` before 3.11).
@@ -27,6 +28,7 @@ from pathlib import Path
 
 __all__ = [
     "KERNEL_PROVIDED",
+    "LOCAL_PROJECTS",
     "MODULE_DIST",
     "canonical",
     "code_imports",
@@ -41,6 +43,9 @@ __all__ = [
     "source_files",
 ]
 
+#: The repository's own projects, as folders holding a ``pyproject.toml``: ``diffctrl`` and the
+#: build tool (``diffctrl-book``, which requires ``diffctrl[book]``).
+LOCAL_PROJECTS = (".", "lib/diffctrl_book")
 #: Import names whose distribution is named otherwise (used when the package is not installed).
 MODULE_DIST = {
     "torch": "torch",
@@ -85,30 +90,45 @@ def _req_name(req: str) -> tuple[str, list[str]]:
     return canonical(m.group(1)), extras
 
 
-def extras_closure(root: Path, extras: Iterable[str] = ()) -> set[str]:
-    """Distributions ``pip install .[extras]`` asks for directly (self-references expanded)."""
-    project = pyproject(root)["project"]
-    name = canonical(project["name"])
-    optional = project.get("optional-dependencies", {})
+def _local_projects(root: Path) -> dict[str, dict]:
+    """``{canonical name: [project] table}`` of the repository's own projects
+    (:data:`LOCAL_PROJECTS` that exist under ``root``)."""
+    out = {}
+    for rel in LOCAL_PROJECTS:
+        if (Path(root) / rel / "pyproject.toml").exists():
+            project = pyproject(Path(root) / rel)["project"]
+            out[canonical(project["name"])] = project
+    return out
+
+
+def extras_closure(
+    root: Path, extras: Iterable[str] = (), project: str = "."
+) -> set[str]:
+    """Distributions ``pip install -e <project>[extras]`` asks for directly: its dependencies
+    and those of its ``extras``, where a requirement on one of the repository's own projects
+    (``diffctrl[book]`` in the build tool's list, ``diffctrl[large]`` in an extra) is expanded
+    in place. The repository's own projects are left out of the result."""
+    projects = _local_projects(root)
+    start = canonical(pyproject(Path(root) / project)["project"]["name"])
+    todo: list[tuple[str, str | None]] = [(start, None)] + [(start, e) for e in extras]
+    seen: set[tuple[str, str | None]] = set()
     out: set[str] = set()
-    todo, seen = list(extras), set()
-    reqs = list(project.get("dependencies", []))
-    while reqs or todo:
-        while todo:
-            extra = todo.pop()
-            if extra in seen:
-                continue
-            if extra not in optional:
-                raise ValueError(
-                    f"extra {extra!r} is not declared in pyproject.toml; "
-                    f"declared: {sorted(optional)}"
-                )
-            seen.add(extra)
-            reqs += optional[extra]
-        if reqs:
-            dist, sub = _req_name(reqs.pop())
-            if dist == name:
-                todo += sub
+    while todo:
+        name, extra = todo.pop()
+        if (name, extra) in seen:
+            continue
+        seen.add((name, extra))
+        table = projects[name]
+        optional = table.get("optional-dependencies", {})
+        if extra is not None and extra not in optional:
+            raise ValueError(
+                f"extra {extra!r} is not declared by {table['name']}; "
+                f"declared: {sorted(optional)}"
+            )
+        for req in table.get("dependencies", []) if extra is None else optional[extra]:
+            dist, sub = _req_name(req)
+            if dist in projects:
+                todo += [(dist, None)] + [(dist, e) for e in sub]
             else:
                 out.add(dist)
     return out

@@ -61,7 +61,7 @@ def ledger(
 
 
 def ledger_text(rows: Sequence[dict[str, Any]], width: int = 60) -> str:
-    """The ledger as a plain-text table (what ``pipeline verdicts`` prints)."""
+    """The ledger as a plain-text table (what ``diffctrl-book verdicts`` prints)."""
     if not rows:
         return "no judged claims (no results record with claims)"
     head = (

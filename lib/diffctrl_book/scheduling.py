@@ -1,13 +1,13 @@
-"""The execute step's tasks, run ``jobs`` at a time, longest path first.
+"""The execute step's tasks, run ``jobs`` at a time, longest first.
 
 A task is a notebook to execute, a notebook re-run at another seed (the claims ledger's
-re-judge) or a *prerequisite*: work that several notebooks share and that is done once before
-them, today the training of the shared digit U-Net. A task may *need* others; it starts only
-once they have finished (failed or not: a notebook whose prerequisite failed does the work
-itself, or fails with its own message). Among the tasks ready to start, the one with the
-longest remaining path (its expected cost plus the longest chain of tasks waiting for it, the
-"upward rank" of list scheduling) starts first, so the U-Net's training and the notebooks after
-it are not left for last and the short notebooks fill the other cores.
+re-judge) or a *prerequisite*: work that several notebooks share, declared in
+``pyproject.toml`` (:mod:`.prerequisites`: the training of the shared digit U-Net) and done once
+before them. The order is a queue: prerequisites first, then the other tasks, each group
+longest expected cost first (the cost is the task's last recorded CPU-seconds, else a hint). A
+task that needs a prerequisite is skipped in the queue until that prerequisite has finished
+(failed or not: a notebook whose prerequisite failed does the work itself, or fails with its
+own message); meanwhile the other cores take the next tasks.
 
 Each task runs in its own process (``spawn``) when ``jobs > 1``; its wall and CPU seconds (user
 and system, its own and its children's: a notebook's kernel is a child) are measured around it.
@@ -25,7 +25,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Task", "TaskResult", "cpu_seconds", "priorities", "run_tasks"]
+__all__ = ["Task", "TaskResult", "cpu_seconds", "queue_order", "run_tasks"]
 
 
 @dataclass(frozen=True)
@@ -33,8 +33,8 @@ class Task:
     """One unit of the execute step: ``fn(*args)`` (a module-level, picklable function).
 
     ``name`` is unique among the tasks, ``kind`` says what it is (``"notebook"``,
-    ``"rejudge"``, ``"prerequisite"``), ``needs`` names the tasks that must finish first and
-    ``cost`` is its expected CPU-seconds (only the order depends on it).
+    ``"rejudge"``, ``"prerequisite"``), ``needs`` names the prerequisite tasks that must
+    finish first and ``cost`` is its expected CPU-seconds (only the order depends on it).
     """
 
     name: str
@@ -47,6 +47,8 @@ class Task:
 
 @dataclass
 class TaskResult:
+    """What a task returned (``value``) or the error it raised, and its wall and CPU seconds."""
+
     name: str
     kind: str
     value: Any = None
@@ -61,10 +63,7 @@ def cpu_seconds(children_only: bool = False) -> float:
     who = (
         (resource.RUSAGE_CHILDREN,)
         if children_only
-        else (
-            resource.RUSAGE_SELF,
-            resource.RUSAGE_CHILDREN,
-        )
+        else (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
     )
     return sum(ru.ru_utime + ru.ru_stime for ru in map(resource.getrusage, who))
 
@@ -91,32 +90,22 @@ def _worker_init() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
 
-def priorities(tasks: Sequence[Task]) -> dict[str, float]:
-    """Upward rank: a task's cost plus the largest rank among the tasks that need it."""
-    names = {t.name for t in tasks}
-    if len(names) != len(tasks):
+def queue_order(tasks: Sequence[Task]) -> list[Task]:
+    """The queue: prerequisites, then the rest, each longest ``cost`` first (ties: as given).
+    Names must be unique, and ``needs`` may name only prerequisites, which need nothing."""
+    names = [t.name for t in tasks]
+    if len(set(names)) != len(names):
         raise ValueError("task names must be unique")
+    prereqs = {t.name for t in tasks if t.kind == "prerequisite"}
     for t in tasks:
-        unknown = set(t.needs) - names
+        if t.kind == "prerequisite" and t.needs:
+            raise ValueError(f"prerequisite {t.name!r} cannot need other tasks")
+        unknown = set(t.needs) - prereqs
         if unknown:
-            raise ValueError(f"task {t.name!r} needs unknown task(s) {sorted(unknown)}")
-    waiting: dict[str, list[Task]] = {t.name: [] for t in tasks}
-    for t in tasks:
-        for n in t.needs:
-            waiting[n].append(t)
-    rank: dict[str, float] = {}
-
-    def visit(t: Task, seen: tuple[str, ...]) -> float:
-        if t.name in seen:
-            raise ValueError(f"tasks need each other in a cycle: {[*seen, t.name]}")
-        if t.name not in rank:
-            after = [visit(w, (*seen, t.name)) for w in waiting[t.name]]
-            rank[t.name] = t.cost + max(after, default=0.0)
-        return rank[t.name]
-
-    for t in tasks:
-        visit(t, ())
-    return rank
+            raise ValueError(
+                f"task {t.name!r} needs {sorted(unknown)}, which are not prerequisites"
+            )
+    return sorted(tasks, key=lambda t: (t.kind != "prerequisite", -t.cost))
 
 
 def run_tasks(
@@ -125,13 +114,13 @@ def run_tasks(
     on_done: Callable[[TaskResult], None] | None = None,
     stop_on_error: bool = True,
 ) -> list[TaskResult]:
-    """Run ``tasks`` ``jobs`` at a time (module docstring for the order); return the results
-    in the order they finished. With ``stop_on_error`` a failed notebook stops new starts
-    (running tasks finish); a failed prerequisite never does."""
+    """Run ``tasks`` ``jobs`` at a time in :func:`queue_order` (a task waits for the
+    prerequisites it needs); return the results in the order they finished. With
+    ``stop_on_error`` a failed notebook stops new starts (running tasks finish); a failed
+    prerequisite never does."""
     if jobs < 1:
         raise ValueError(f"jobs must be >= 1, got {jobs}")
-    rank = priorities(tasks)
-    pending = sorted(tasks, key=lambda t: -rank[t.name])
+    pending = queue_order(tasks)
     finished: set[str] = set()
     results: list[TaskResult] = []
     stopped = False
@@ -147,19 +136,15 @@ def run_tasks(
 
     def next_ready() -> Task | None:
         for t in pending:
-            if all(n in finished for n in t.needs):
+            if set(t.needs) <= finished:
                 pending.remove(t)
                 return t
         return None
 
     if jobs == 1 or len(tasks) <= 1:
+        # in order, in this process: every prerequisite comes first, so none waits
         while pending and not stopped:
-            t = next_ready()
-            if (
-                t is None
-            ):  # cannot happen: priorities() rejects cycles and unknown needs
-                raise RuntimeError("no task is ready")
-            done(_call(t))
+            done(_call(pending.pop(0)))
         return results
 
     pool = ProcessPoolExecutor(

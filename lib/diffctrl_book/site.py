@@ -16,7 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .booktree import PipelineError, _mkdir, _warn, book_notebooks, read_source
+from .booktree import PipelineError, book_notebooks, mkdir, read_source, warn
 
 CLAIMS_PAGE = "book/claims.md"
 PROFILE_PAGE = "book/execution.md"  # generated: diffctrl_book.timings.profile_page
@@ -81,12 +81,12 @@ def stage_site(root: Path, profile: str | None = None) -> tuple[Path, list[str]]
         if n in profiles:
             used.setdefault(profiles[n], []).append(n)
     if len(used) > 1:
-        _warn(
+        warn(
             "rendering notebooks executed with different profiles: "
             + "; ".join(f"{p}: {', '.join(ns)}" for p, ns in sorted(used.items()))
         )
     if missing:
-        _warn(
+        warn(
             f"not executed yet, rendered from their sources without outputs: {missing} "
             "(run `diffctrl-book execute` for a complete book)"
         )
@@ -96,10 +96,10 @@ def stage_site(root: Path, profile: str | None = None) -> tuple[Path, list[str]]
     for fname in ("_config.yml", "_toc.yml", "constraints.txt"):
         if (root / fname).exists():
             shutil.copy2(root / fname, tmp / fname)
-    _mkdir(tmp / "notebooks")
+    mkdir(tmp / "notebooks")
     for name in names:
         if name in missing:
-            nb = read_source(book_notebooks(root, warn=False)[name])
+            nb = read_source(book_notebooks(root, warn_untracked=False)[name])
             for i, cell in enumerate(
                 nb.cells
             ):  # stable ids: an unchanged site stays unchanged
@@ -190,7 +190,7 @@ def publish_extras(root: Path, html: Path) -> None:
     lines = []
     for path in files:
         rel = path.relative_to(src)
-        _mkdir((dest / rel).parent)
+        mkdir((dest / rel).parent)
         shutil.copy2(path, dest / rel)
         lines.append(
             f"{hashlib.sha256(path.read_bytes()).hexdigest()}  {rel.as_posix()}"
@@ -233,7 +233,7 @@ def build_book(
     if strict and not missing:
         cmd += ["-W", "-n", "--keep-going"]
     elif strict:
-        _warn("building without -W: some notebooks were not executed")
+        warn("building without -W: some notebooks were not executed")
     print("$", " ".join(cmd), flush=True)
     html_tmp = work / "_build" / "html"
     shutil.rmtree(html_tmp, ignore_errors=True)

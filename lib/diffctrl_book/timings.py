@@ -2,7 +2,7 @@
 notebooks.
 
 papermill records every code cell's wall time in the executed notebook
-(``cell.metadata.papermill.duration``); the pipeline adds the notebook's wall and CPU seconds,
+(``cell.metadata.papermill.duration``); the execute step adds the notebook's wall and CPU seconds,
 its OpenMP threads and its device (``metadata.diffctrl``). A *section* is the cells under one
 Markdown heading (level 1 or 2); the cells before the first ``##`` heading are the set-up. The
 execute step also writes ``_build/execution.json`` (:func:`write_run`): the run's wall time,
@@ -14,7 +14,9 @@ the *Execution profile* page (:func:`profile_page`).
 from __future__ import annotations
 
 import json
+import os
 import re
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,7 @@ __all__ = [
     "profile_rows",
     "profile_text",
     "read_run",
+    "run_summary",
     "write_run",
 ]
 
@@ -109,6 +112,44 @@ def profile_rows(
         nb = json.loads(path.read_text(encoding="utf-8"))
         rows.append({"notebook": name, **notebook_profile(nb)})
     return rows
+
+
+def run_summary(
+    profile: str,
+    jobs: int,
+    threads: int,
+    wall_s: float,
+    reused: Sequence[str],
+    results: Sequence[Any],
+) -> dict[str, Any]:
+    """The execute step's summary: its profile, jobs, threads, cores, wall and CPU seconds, the
+    notebooks it reused, and one entry per task it ran (``results``: the
+    :class:`~.scheduling.TaskResult` list; a prerequisite adds what its callable reported).
+    ``$DIFFCTRL_BOOK_START`` (set by the book command) gives the time since it started."""
+    start = os.environ.get("DIFFCTRL_BOOK_START", "")
+    return {
+        "profile": profile,
+        "jobs": jobs,
+        "threads": threads,
+        "cpu_count": os.cpu_count(),
+        "wall_s": wall_s,
+        "cpu_s": round(sum(r.cpu_seconds for r in results), 1),
+        "reused": list(reused),
+        "since_command_start_s": (
+            round(time.time() - float(start), 1) if start.isdigit() else None
+        ),
+        "tasks": [
+            {
+                "name": r.name,
+                "kind": r.kind,
+                "seconds": r.seconds,
+                "cpu_seconds": r.cpu_seconds,
+                "ok": r.error is None,
+                **(r.value if r.kind == "prerequisite" and r.value else {}),
+            }
+            for r in results
+        ],
+    }
 
 
 def write_run(build: Path, run: dict[str, Any]) -> Path:

@@ -1,6 +1,8 @@
-"""The rendered book as a reader sees it: launch buttons, pasted numbers, figures and math,
-the layout of the notebook pages, and nothing of the building machine on any page."""
+"""The rendered book as a reader sees it: launch buttons, pasted numbers, figures (each once
+per page) and math, the layout of the notebook pages, and nothing of the building machine on
+any page."""
 
+import hashlib
 import os
 import re
 import shutil
@@ -15,10 +17,10 @@ import pytest
 import yaml
 from bs4 import BeautifulSoup
 
-from diffctrl_book import pipeline
+from diffctrl_book import booktree
 
 ROOT = Path(__file__).resolve().parents[2]
-NOTEBOOKS = list(pipeline.book_notebooks(ROOT))
+NOTEBOOKS = list(booktree.book_notebooks(ROOT, warn_untracked=False))
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 
 
@@ -257,6 +259,61 @@ def test_notebook_page_opens_with_narrative_and_folds_the_set_up(built_html, nam
         )
         assert "injected-parameters" not in cell.get("class", [])
         assert "PROFILES = " not in code, "the set-up cell (PROFILES) is not folded"
+
+
+def repeated_images(page: Path, article) -> tuple[int, int, list[str]]:
+    """(images, distinct images, the sources of those shown more than once) of an article.
+    Two images are the same when the files they show have the same bytes (SHA-256), or the
+    same ``data:`` URI; a missing file counts by its source."""
+    shown = []
+    for img in article.find_all("img"):
+        src = img.get("src", "")
+        target = page.parent / src.split("#", 1)[0].split("?", 1)[0]
+        if src.startswith("data:"):
+            key = hashlib.sha256(src.encode()).hexdigest()
+        elif target.is_file():
+            key = hashlib.sha256(target.read_bytes()).hexdigest()
+        else:
+            key = src
+        shown.append((key, src))
+    counts = {}
+    for key, _ in shown:
+        counts[key] = counts.get(key, 0) + 1
+    repeats = sorted({src for key, src in shown if counts[key] > 1})
+    return len(shown), len(counts), repeats
+
+
+def test_every_figure_appears_once_per_page(built_html):
+    """Issue 24, item 3: a figure glued with its caption is not shown again as its cell's
+    output: every page shows as many images as it has distinct ones."""
+    bad = []
+    for page in _pages(built_html):
+        n, distinct, repeats = repeated_images(page, _article(_soup(page)))
+        if n != distinct:
+            bad.append(
+                f"{page.relative_to(built_html)}: {n} images, {distinct} distinct; "
+                f"shown more than once: {repeats}"
+            )
+    assert not bad, "\n".join(bad)
+
+
+def test_the_image_count_sees_a_repeat_under_another_name(tmp_path):
+    (tmp_path / "_images").mkdir()
+    for name, data in (
+        ("a.png", b"figure one"),
+        ("b.png", b"figure one"),
+        ("c.png", b"2"),
+    ):
+        (tmp_path / "_images" / name).write_bytes(data)
+    html = (
+        '<article><img src="_images/a.png"><p>caption</p><img src="_images/c.png">'
+        '<img src="_images/b.png"><img src="data:image/png;base64,AAAA"></article>'
+    )
+    page = tmp_path / "page.html"
+    article = BeautifulSoup(html, "html.parser").find("article")
+    assert repeated_images(page, article) == (4, 3, ["_images/a.png", "_images/b.png"])
+    once = BeautifulSoup(html.replace('<img src="_images/b.png">', ""), "html.parser")
+    assert repeated_images(page, once.find("article")) == (3, 3, [])
 
 
 def _render_all(browser: str, pages: list[Path]) -> dict[Path, str]:

@@ -10,9 +10,10 @@ from diffctrl.control.continuous import (
     vp_alpha_bar,
 )
 from diffctrl.control.grid import Grid
-from diffctrl.control.lq import LQProblem, solve_lq, tilted_target
+from diffctrl.control.lq import LQProblem, solve_lq
 from diffctrl.control.pift import pift_grid
 from diffctrl.control.rewards import BumpReward, QuadraticReward
+from diffctrl.control.tilted import tilted_gaussian
 from diffctrl.diffusion.exact import GaussianMixture, posterior_mean
 from diffctrl.diffusion.schedules import vp_sde_schedule
 
@@ -52,7 +53,7 @@ def test_discrete_optimum_converges_to_the_continuous_one_at_rate_1_over_N():
 
 
 def test_continuous_terminal_law_is_the_tilted_target_up_to_the_start():
-    mus, Ss = tilted_target(MU, S0, REW, 0.1)
+    mus, Ss = tilted_gaussian(MU, S0, REW, 0.1)
     m, C = solve_hjb_lq(MU, S0, REW, 0.1, init="exact").terminal_law()
     # only the residual memory of Y_0 remains (abar(1) = e^{-10.05})
     assert np.abs(m - mus.numpy()).max() < 1e-5 and np.abs(C - Ss.numpy()).max() < 1e-8

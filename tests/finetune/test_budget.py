@@ -17,8 +17,9 @@ from diffctrl.control.rewards import QuadraticReward
 from diffctrl.diffusion import data as ddata
 from diffctrl.diffusion.schedules import vp_sde_schedule
 from diffctrl.finetune.budget import Budget, Timer
+from diffctrl.finetune.losses import METHODS
 from diffctrl.finetune.nets import ControlMLP, ValueMLP
-from diffctrl.finetune.parametric import METHODS, FinetuneObjective
+from diffctrl.finetune.objective import FinetuneObjective
 
 T, N_TRAJ = 5, 6
 

@@ -15,8 +15,8 @@ from torch import nn
 from diffctrl.control.lq import LQProblem, evaluate_affine_policy
 from diffctrl.control.rewards import QuadraticReward
 from diffctrl.diffusion.schedules import vp_sde_schedule
-from diffctrl.finetune.parametric import FinetuneObjective
-from diffctrl.gradients.stats import coordinate_z, hotelling_test
+from diffctrl.finetune.objective import FinetuneObjective
+from diffctrl.stats import coordinate_z, hotelling_test
 
 F64 = torch.float64
 T, D = 3, 1

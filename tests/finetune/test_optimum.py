@@ -11,8 +11,8 @@ from diffctrl.diffusion import data as ddata
 from diffctrl.diffusion.schedules import vp_sde_schedule
 from diffctrl.finetune.metrics import control_error
 from diffctrl.finetune.optimum import grid_optimum, mode_fractions
-from diffctrl.finetune.parametric import rollout
 from diffctrl.finetune.targets import tilted_target
+from diffctrl.finetune.trajectories import rollout
 
 
 def _zero(t, y):

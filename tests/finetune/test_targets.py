@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from diffctrl.control.lq import tilted_mixture
 from diffctrl.control.rewards import BumpReward, QuadraticReward
+from diffctrl.control.tilted import tilted_mixture
 from diffctrl.diffusion.exact import GaussianMixture
 from diffctrl.diffusion.metrics import ot_distance
 from diffctrl.finetune.targets import (

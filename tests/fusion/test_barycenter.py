@@ -17,7 +17,7 @@ from diffctrl.fusion import (
     w1_to_cdf_1d,
 )
 from diffctrl.fusion.barycenter import project_simplex, simplex_qp
-from diffctrl.fusion.experiments import paper_1d_setting
+from diffctrl.fusion.settings import paper_1d_setting
 
 F64 = torch.float64
 

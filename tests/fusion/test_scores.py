@@ -14,7 +14,7 @@ from diffctrl.fusion import (
     mixture_score_levels,
     score_matching_weights,
 )
-from diffctrl.fusion.experiments import paper_1d_setting
+from diffctrl.fusion.settings import paper_1d_setting
 
 F64 = torch.float64
 

@@ -7,10 +7,12 @@ from diffctrl.gradients.costs import (
     benchmark_estimators,
     count_flops,
     count_network_calls,
+    count_work,
     network_eval_flops,
     peak_memory,
 )
 from diffctrl.gradients.estimators import estimate_gradient, state_dimension
+from diffctrl.gradients.networks import mlp_width_for
 from diffctrl.gradients.problems import point_mass_lq, volatility_net
 
 N, M = 5, 8
@@ -138,3 +140,26 @@ def test_benchmark_rows_and_memory_guard():
         max_n={"lr": 200},
     )
     assert [r["status"] for r in rows] == ["ok", "skipped: n > 200 for this method"]
+
+
+def test_count_work_rows_are_the_counts_of_single_calls():
+    rows = count_work([50, 500], ["gg", "pathwise_forward"], n_paths=M, n_steps=N)
+    assert [(r["method"], r["n"] >= t) for r, t in zip(rows, [50, 50, 500, 500])] == [
+        ("gg", True),
+        ("pathwise_forward", True),
+        ("gg", True),
+        ("pathwise_forward", True),
+    ]
+    p_, th_ = point_mass_lq(
+        hidden=(mlp_width_for(500),) * 3, generator=torch.Generator().manual_seed(0)
+    )
+    gg, fwd = rows[2], rows[3]
+    assert gg["n"] == p_.n_params
+    assert gg["calls"] == count_network_calls(
+        per_estimate("gg", p_, th_, per_path=False), p_
+    )
+    assert gg["flops_per_eval"] == count_flops(
+        per_estimate("gg", p_, th_, per_path=False)
+    ) / network_eval_flops(p_, th_, M)
+    assert fwd["state_dim"] == p_.d + p_.d * p_.n_params
+    assert rows[0]["calls"] == gg["calls"]  # GG's passes do not grow with n

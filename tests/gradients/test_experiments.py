@@ -13,14 +13,6 @@ from diffctrl.gradients.references import lq_exact_gradient
 F64 = torch.float64
 
 
-def test_tables():
-    rows = [dict(a=1, b=0.123456, c="x<y"), dict(a=2, b=float("nan"), c="z")]
-    md = ex.markdown_table(rows, ["a", "b"], {"b": ".2g"})
-    assert md.splitlines() == ["| a | b |", "|---|---|", "| 1 | 0.12 |", "| 2 | — |"]
-    h = ex.html_table(rows, ["a", "c"])
-    assert h.count("<tr>") == 3 and "x&lt;y" in h
-
-
 def test_coordinates_and_refusals():
     vol, vol_theta = volatility_net(dtype=F64)
     assert ex.drift_coords(vol) == [0, 1, 2, 3]
@@ -66,3 +58,35 @@ def test_stderr_ratios_split_by_coordinate_kind():
     assert math.isclose(rows[0]["median"], sorted(r.values())[1])
     with pytest.raises(ValueError, match="sigma_coords"):
         ex.drift_coords(dataclasses.replace(problem, info={}))
+
+
+def test_fd_unbiasedness_runs_the_applicable_methods_per_problem():
+    cases = {"cir": cir(dtype=F64), "vol": volatility_net(dtype=F64)}
+    out = ex.fd_unbiasedness(cases, n_paths=200, n_steps=4, seeds=[3])
+    assert [r["method"] for r in out["cir"]] == ["gg", "pathwise_reverse"]
+    assert [r["method"] for r in out["vol"]] == ["gg", "pathwise_reverse"]
+    # the same rows as a direct call
+    direct = ex.unbiasedness(
+        *cases["cir"], ["gg", "pathwise_reverse"], n_paths=200, n_steps=4, seeds=[3]
+    )
+    assert [r["p"] for r in direct] == [r["p"] for r in out["cir"]]
+
+
+def test_stderr_ratio_study_groups_and_baseline():
+    study = ex.stderr_ratio_study(
+        [2],
+        {"CIR": cir(dtype=F64)},
+        n_paths=200,
+        n_steps=4,
+        seeds=[0, 1],
+        seed=0,
+        device="cpu",
+    )
+    groups = list(study["ratio_rows"])
+    assert groups[1:] == ["CIR drift", "CIR sigma"] and groups[0].startswith("LQ n=")
+    assert len(study["lq_medians"]) == len(study["pd_medians"]) == 2
+    # CIR: kappa and m enter the drift only, s the diffusion
+    assert [len(r) for r in study["ratio_rows"]["CIR drift"]] == [2, 2]
+    assert [len(r) for r in study["ratio_rows"]["CIR sigma"]] == [1, 1]
+    # the baseline compares pathwise with an independent run of itself: ratios near 1
+    assert all(0.7 < m < 1.4 for m in study["pd_medians"])

@@ -1,4 +1,5 @@
-"""Autograd Hessians, the Newton reference optimum and observed rates."""
+"""Autograd Hessians, the Newton reference optimum, observed rates and the linear-rate
+envelope."""
 
 import numpy as np
 import pytest
@@ -7,6 +8,7 @@ import torch
 from diffctrl.lqr import (
     cost,
     cost_hessian,
+    envelope_holds,
     exact_gradient,
     hessian_extremes,
     k_lin,
@@ -83,3 +85,25 @@ def test_observed_rate_of_a_geometric_sequence():
     assert observed_rate(gaps) == pytest.approx(0.9, rel=1e-12)
     with pytest.raises(ValueError):
         observed_rate([1.0, -1.0])
+
+
+def test_envelope_can_fail_and_rejects_a_run_that_does_not_move():
+    """Gradient descent on a quadratic 1/2 k'Hk with eta = 1/L: the envelope holds with the
+    true mu (the theorem) and fails when mu is overstated; a constant gap fails it unless the
+    envelope is vacuous over the run."""
+    H = np.diag([1.0, 0.1, 0.01])
+    k = np.array([0.1, 0.3, 1.0])
+    eta, mu = 1.0, 0.01
+    gaps = []
+    for _ in range(301):
+        gaps.append(0.5 * k @ H @ k)
+        k = k - eta * H @ k
+    iters = np.arange(301)
+    gaps = np.array(gaps)
+    assert envelope_holds(gaps, iters, 1 - eta * mu)
+    assert not envelope_holds(gaps, iters, 1 - eta * 3 * mu)
+    assert not envelope_holds(
+        np.full(301, gaps[0]), iters, 1 - eta * mu
+    )  # 0.99^300 = 0.05
+    assert envelope_holds(np.full(301, gaps[0]), iters, 1 - 1e-14)  # vacuous
+    assert not envelope_holds(gaps, iters, 1 + 1e-3)  # mu < 0: no claim

@@ -6,12 +6,14 @@ import scipy.linalg
 import torch
 
 from diffctrl.lqr import (
+    cancellation_policy,
     k_lin,
     linear_part_optimal,
     lqr_cost,
     lqr_gain,
     random_system,
     solve_dare,
+    split_policy,
 )
 
 
@@ -75,3 +77,11 @@ def test_dare_gain_minimises_the_exact_lq_cost():
         assert lqr_cost(A, B, Q, R, K + 1e-2 * rng.standard_normal(K.shape)) > best
     # the Lyapunov (infinite-horizon) cost is the limit of the finite sums
     assert lqr_cost(A, B, Q, R, K, horizon=400) == pytest.approx(best, rel=1e-10)
+
+
+def test_cancellation_policy_removes_the_kernel_term():
+    s = random_system(3, 3, scale=2.0, seed=4)
+    K1, K2 = split_policy(s, cancellation_policy(s))
+    assert torch.allclose(
+        s.C - s.B @ K2, torch.zeros(3, 3, dtype=torch.float64), atol=1e-12
+    )

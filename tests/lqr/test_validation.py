@@ -9,7 +9,8 @@ import torch
 
 from diffctrl.lqr.identification import collect_transitions, least_squares
 from diffctrl.lqr.riccati import lqr_gain, solve_dare
-from diffctrl.lqr.system import cost, random_system, rollout, sample_x0
+from diffctrl.lqr.rollout import cost, rollout, sample_x0
+from diffctrl.lqr.system import random_system
 
 
 @pytest.fixture(scope="module")

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from diffctrl.repro import record as results
 from diffctrl.atomic import atomic_write_text
 from diffctrl.repro import Record, to_jsonable
+from diffctrl.repro import record as results
 
 
 def test_to_jsonable_converts_numeric_types():

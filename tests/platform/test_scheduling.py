@@ -1,4 +1,4 @@
-"""The execute step's task runner: order, dependencies, failures, CPU accounting."""
+"""The execute step's task queue: order, prerequisites, failures, CPU accounting."""
 
 import subprocess
 import sys
@@ -6,56 +6,66 @@ import time
 
 import pytest
 
-from diffctrl_book.scheduling import Task, priorities, run_tasks
+from diffctrl_book.scheduling import Task, queue_order, run_tasks
 
 
-def test_priorities_are_cost_plus_the_longest_chain_waiting():
+def _sleep(name, kind="notebook", needs=(), cost=0.0, seconds=0.0):
+    return Task(name, kind, time.sleep, (seconds,), needs, cost)
+
+
+def test_the_queue_puts_prerequisites_first_then_the_longest():
     tasks = [
-        Task("unet", "prerequisite", time.sleep, (0,), (), cost=8),
-        Task("digits", "notebook", time.sleep, (0,), ("unet",), cost=6),
-        Task("prelim", "notebook", time.sleep, (0,), ("unet",), cost=2),
-        Task("mixture", "notebook", time.sleep, (0,), (), cost=10),
+        _sleep("short", cost=1),
+        _sleep("digits", needs=("unet",), cost=6),
+        _sleep("mixture", cost=10),
+        _sleep("unet", "prerequisite", cost=2),
+        _sleep("prelim", needs=("unet",), cost=3),
     ]
-    assert priorities(tasks) == {"unet": 14, "digits": 6, "prelim": 2, "mixture": 10}
+    assert [t.name for t in queue_order(tasks)] == [
+        "unet",
+        "mixture",
+        "digits",
+        "prelim",
+        "short",
+    ]
 
 
-def test_one_at_a_time_runs_longest_path_first_and_after_what_it_needs():
+def test_one_at_a_time_runs_in_queue_order():
     tasks = [
-        Task("short", "notebook", time.sleep, (0,), (), cost=1),
-        Task("after", "notebook", time.sleep, (0,), ("first",), cost=9),
-        Task("first", "prerequisite", time.sleep, (0,), (), cost=1),
-        Task("middle", "notebook", time.sleep, (0,), (), cost=5),
+        _sleep("short", cost=1),
+        _sleep("after", needs=("first",), cost=9),
+        _sleep("first", "prerequisite", cost=1),
+        _sleep("middle", cost=5),
     ]
     order = [r.name for r in run_tasks(tasks, jobs=1)]
-    # ranks: first 10, after 9, middle 5, short 1
     assert order == ["first", "after", "middle", "short"]
 
 
-def test_a_task_starts_only_after_what_it_needs_in_parallel_too():
+def test_a_task_waits_for_its_prerequisite_while_others_run():
     tasks = [
-        Task("slow", "prerequisite", time.sleep, (1.5,), (), cost=100),
-        Task("needs_slow", "notebook", time.sleep, (0.1,), ("slow",), cost=1),
-        Task("free", "notebook", time.sleep, (0.1,), (), cost=1),
+        _sleep("slow", "prerequisite", cost=1, seconds=1.5),
+        _sleep("needs_slow", needs=("slow",), cost=100, seconds=0.1),
+        _sleep("free", cost=1, seconds=0.1),
     ]
     results = run_tasks(tasks, jobs=2)
     order = [r.name for r in results]
-    assert sorted(order) == ["free", "needs_slow", "slow"]
-    assert order.index("needs_slow") > order.index("slow")
+    # the most expensive notebook waits; the cheap one fills the other core meanwhile
+    assert order == ["free", "slow", "needs_slow"]
     assert all(r.error is None for r in results)
     assert {r.name: r.seconds for r in results}["slow"] >= 1.4
 
 
 def test_a_failed_notebook_stops_new_starts_a_failed_prerequisite_does_not():
     bad = Task("bad", "notebook", int, ("x",), (), cost=9)
-    later = Task("later", "notebook", time.sleep, (0,), (), cost=1)
+    later = _sleep("later", cost=1)
     results = run_tasks([bad, later], jobs=1)
     assert [r.name for r in results] == ["bad"]
     assert "ValueError" in results[0].error and "'x'" in results[0].error
     # keep going: both run
     assert len(run_tasks([bad, later], jobs=1, stop_on_error=False)) == 2
-    # a failed prerequisite: its dependents still run (they do the work themselves)
+    # a failed prerequisite: the notebooks that need it still run (they do the work)
     pre = Task("pre", "prerequisite", int, ("x",), (), cost=5)
-    dep = Task("dep", "notebook", time.sleep, (0,), ("pre",), cost=1)
+    dep = _sleep("dep", needs=("pre",), cost=1)
     results = run_tasks([pre, dep], jobs=1)
     assert [(r.name, r.error is None) for r in results] == [
         ("pre", False),
@@ -74,14 +84,16 @@ def test_cpu_seconds_count_the_task_and_its_children():
     assert r.cpu_seconds >= 0.5 * r.seconds > 0.05
 
 
-def test_bad_task_graphs_are_refused():
-    a = Task("a", "notebook", time.sleep, (0,), ("b",))
-    b = Task("b", "notebook", time.sleep, (0,), ("a",))
-    with pytest.raises(ValueError, match="cycle"):
-        priorities([a, b])
-    with pytest.raises(ValueError, match="unknown task"):
-        priorities([Task("c", "notebook", time.sleep, (0,), ("nope",))])
+def test_bad_queues_are_refused():
+    with pytest.raises(ValueError, match="not prerequisites"):
+        queue_order([_sleep("a", needs=("b",)), _sleep("b")])
+    with pytest.raises(ValueError, match="not prerequisites"):
+        queue_order([_sleep("c", needs=("nope",))])
+    with pytest.raises(ValueError, match="cannot need"):
+        queue_order(
+            [_sleep("p", "prerequisite", needs=("q",)), _sleep("q", "prerequisite")]
+        )
     with pytest.raises(ValueError, match="unique"):
-        priorities([a, a])
+        queue_order([_sleep("a"), _sleep("a")])
     with pytest.raises(ValueError, match="jobs must be >= 1"):
         run_tasks([], jobs=0)

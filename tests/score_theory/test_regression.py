@@ -10,8 +10,8 @@ from scipy import integrate, stats
 from diffctrl.diffusion.exact import GaussianMixture, score_at
 from diffctrl.diffusion.exact import posterior_mean as posterior_mean_fixed
 from diffctrl.diffusion.schedules import vp_sde_schedule
-from diffctrl.score_theory.experiments import bimodal_mixture
 from diffctrl.score_theory.network import features, forward, init_two_layer
+from diffctrl.score_theory.problems import bimodal_mixture
 from diffctrl.score_theory.regression import (
     denoiser_from_score,
     dsm_loss,

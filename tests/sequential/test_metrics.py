@@ -6,14 +6,17 @@ import torch
 from statsmodels.tsa.arima_process import ArmaProcess
 
 from diffctrl.sequential.arma import ARMA, arma_acf, arma_cov
-from diffctrl.sequential.gaussian import gaussian_paths
+from diffctrl.sequential.gaussian import gaussian_paths, oracle_sample
 from diffctrl.sequential.metrics import (
+    assess_sample,
+    assessment_table,
     conditional_errors,
     conditional_fit,
-    loglog_slope,
     pacf_from_acf,
+    truncated_oracle_tv,
     tv_proxy,
 )
+from diffctrl.stats import loglog_slope
 
 
 def test_pacf_from_exact_acf_equals_statsmodels():
@@ -55,6 +58,39 @@ def test_tv_proxy_floor_and_slope():
     floor = (4 * 7 / (8 * n)) ** 0.5
     assert 0.3 * floor < tv_proxy(x, cov) < 3 * floor
     assert loglog_slope([10, 100, 1000], [1.0, 0.1, 0.01]) == pytest.approx(-1.0)
+
+
+def test_truncated_oracle_tv_is_zero_for_a_markov_law_and_matches_sampling_otherwise():
+    # AR(1) is Markov: the last entry carries the whole history
+    assert truncated_oracle_tv(arma_cov(ARMA((0.8,)), 6), 1) < 1e-7
+    # AR(2) is not: the exact value against the proxy of many truncated-oracle samples
+    cov = arma_cov(ARMA((0.5, 0.4)), 5)
+    exact = truncated_oracle_tv(cov, 1)
+    assert exact > 0.05
+    assert truncated_oracle_tv(cov, 2) < 1e-7  # an AR(2) needs two entries
+    x = oracle_sample(
+        cov, 200_000, d_trunc=1, generator=torch.Generator().manual_seed(0)
+    )
+    assert tv_proxy(x, cov) == pytest.approx(exact, rel=0.05)
+
+
+def test_assess_sample_passes_exact_samples_and_fails_a_wrong_law():
+    proc = ARMA((0.8,))
+    cov, acf = arma_cov(proc, 6), arma_acf(proc, 5).numpy()
+    tol = dict(tol_mean=0.2, tol_var=1.2, tol_acf=0.05)
+    g = torch.Generator().manual_seed(1)
+    good = assess_sample(gaussian_paths(cov, 20_000, generator=g), cov, acf, **tol)
+    bad = assess_sample(
+        gaussian_paths(arma_cov(ARMA((0.3,)), 6), 20_000, generator=g), cov, acf, **tol
+    )
+    assert good["pass"] and not bad["pass"]
+    # largest at lag 2: 0.8^2 - 0.3^2
+    assert bad["acf_err"] == pytest.approx(0.55, abs=0.03)
+    ce = conditional_errors(gaussian_paths(cov, 500, generator=g), cov)
+    assert len(good["var_ratio"]) == len(ce["var_ratio"]) == 5
+    runs = {("AR(1)", "oracle", 0): good, ("AR(1)", "oracle", 1): bad}
+    table = assessment_table(runs, {"AR(1)": ("oracle",)}, [0, 1])
+    assert "passes 1/2" in table and table.startswith("AR(1)")
 
 
 def test_bad_arguments():

@@ -17,6 +17,7 @@ from diffctrl.sequential.sampling import (
     draw_noise,
     sample_sequential,
     sample_whole,
+    sampler_floor,
     train_sequential,
     whole_sequence_model,
 )
@@ -122,6 +123,31 @@ def test_trained_ar1_has_the_right_lag1_autocorrelation_and_beats_an_untrained_n
     # rest is the fit after 400 steps (about 0.03 on this seed)
     assert err["trained"] < 0.1
     assert err["trained"] < 0.5 * err["untrained"]
+
+
+def test_sampler_floor_follows_the_scalar_variance_recursion():
+    """With the exact score of N(0, v), s_k(x) = -x / (ab_k v + 1 - ab_k), the DDPM step is
+    x <- a_k x + sigma_k z with a_k = (1 - beta_k / (ab_k v + 1 - ab_k)) / sqrt(1 - beta_k):
+    the output variance follows var <- a_k^2 var + sigma_k^2 from var = 1."""
+    sched = vp_sde_schedule(12)
+    ab, betas, tb = (
+        sched.alpha_bar.tolist(),
+        sched.betas.tolist(),
+        sched.posterior_variance.tolist(),
+    )
+    floor = sampler_floor(sched, (0.36, 0.05))
+    for v in (0.36, 0.05):
+        var = 1.0
+        for k in range(sched.N, 0, -1):
+            a = (1 - betas[k] / (ab[k] * v + 1 - ab[k])) / (1 - betas[k]) ** 0.5
+            var = a**2 * var + tb[k]
+        assert floor[("ddpm", v)] == pytest.approx(var / v, rel=1e-12)
+    # the ODE (Heun) is second order: its floor approaches 1 as the levels grow
+    gaps = [
+        abs(sampler_floor(vp_sde_schedule(n), (0.36,))[("ode", 0.36)] - 1)
+        for n in (12, 48)
+    ]
+    assert gaps[1] < gaps[0] / 4
 
 
 def test_bad_arguments():

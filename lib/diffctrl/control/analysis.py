@@ -1,6 +1,7 @@
-"""Sweeps behind the PI-FT chapters: each returns plain arrays for a figure and a record.
+"""Sweeps behind the PI-FT chapters' figures: each returns plain arrays for a figure and a
+record (the chapters' claims are judged in :mod:`.lq_experiments`,
+:mod:`.convergence_experiments` and :mod:`.regularity_experiments`).
 
-- :func:`one_step_objective` the Bellman step's objective as a function of the control;
 - :func:`tilted_gap_vs_T` the fine-tuned terminal law against the tilted target p* as T grows,
   split into its sources (time discretisation, mean-shift class, start N(0, I));
 - :func:`tradeoff_curve` reward against KL along beta (the fine-tuned chain and p*);
@@ -9,43 +10,57 @@
 - :func:`pift_rate_table` measured against predicted contraction factors over random problems;
 - :func:`sweep_iterations` the end-to-end error of a PI-FT sweep with m iterations per step;
 - :func:`beta_effect` iterations to a tolerance and distance to the pre-trained model along beta;
-- :func:`regularity_ratios` measured Lipschitz constants over their bounds, per step and iteration;
-  :func:`bound_test` and :func:`regularity_verdict` judge them (the regularity chapter's claims).
+- :func:`w1_to_density` and :func:`sample_density_1d`: a 1-D density on a grid, measured
+  against samples and sampled;
+- :class:`Outcome`: what a chapter's experiment returns to its notebook.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-from ..checks import call_reward, check_data
-from ..repro import judge
+from ..checks import check_data
 from ..diffusion.metrics import gaussian_kl
 from ..diffusion.schedules import vp_sde_schedule
 from .chain import ControlledChain
 from .continuous import cole_hopf_value, solve_hjb_lq
-from .grid import Grid, gauss_hermite
-from .lq import LQProblem, pretrained_policy, random_lq_problem, solve_lq, tilted_target
-from .pift import measured_rate, pift_grid, pift_lq
+from .grid import Grid
+from .lq import LQProblem, pretrained_policy, random_lq_problem, solve_lq
+from .moments import _np, affine_rms
+from .pift import pift_grid
+from .pift_affine import pift_lq
+from .rates import measured_rate
+from .tilted import tilted_gaussian
+
+__all__ = [
+    "Outcome",
+    "beta_effect",
+    "continuous_gap_vs_N",
+    "grid_vs_cole_hopf",
+    "pift_rate_table",
+    "sample_density_1d",
+    "sweep_iterations",
+    "tilted_gap_vs_T",
+    "tradeoff_curve",
+    "w1_to_density",
+]
 
 
-def one_step_objective(
-    value: Callable[[torch.Tensor], torch.Tensor],
-    m: torch.Tensor,
-    sigma: float,
-    beta: float,
-    u: torch.Tensor,
-    n_gh: int = 20,
-) -> torch.Tensor:
-    """``-beta |u|^2 / (2 sigma^2) + E_W V(m + u + sigma W)`` for controls ``u`` (B, d) at one
-    state whose pre-trained mean is ``m`` (d,); ``E_W`` by Gauss-Hermite quadrature."""
-    d = m.shape[-1]
-    nodes, w = gauss_hermite(n_gh, d, u.dtype, u.device)
-    z = (m + u)[:, None, :] + sigma * nodes[None]
-    EV = value(z.reshape(-1, d)).reshape(u.shape[0], -1) @ w
-    return -beta * (u**2).sum(-1) / (2 * sigma**2) + EV
+@dataclass
+class Outcome:
+    """What an experiment of a chapter returns to its notebook, recorded in one line each:
+    ``values`` the headline numbers (``rec.update(out.values)``), ``verdicts`` the keyword
+    arguments of :meth:`diffctrl.repro.Record.verdict` per claim key
+    (``rec.verdict(key, **out.verdicts[key])``; empty where the experiment judges no claim)
+    and ``data`` the arrays its figure and printout show."""
+
+    values: dict
+    verdicts: dict = field(default_factory=dict)
+    data: dict = field(default_factory=dict)
 
 
 def tilted_gap_vs_T(
@@ -68,7 +83,7 @@ def tilted_gap_vs_T(
     and ``pretrained``: KL(pre-trained terminal law || p0), the pre-trained chain's own error;
     ``pretrained_target``: KL(pre-trained terminal law || p*), the u = 0 baseline.
     """
-    mus, Ss = tilted_target(mu0, S0, reward, beta)
+    mus, Ss = tilted_gaussian(mu0, S0, reward, beta)
     out = {
         k: []
         for k in (
@@ -123,7 +138,7 @@ def tradeoff_curve(problem: LQProblem, betas: Sequence[float]) -> dict[str, np.n
         out["path_kl"].append(sol.expected_kl(weighted=False))
         out["terminal_kl"].append(gaussian_kl(m, C, m_pre, C_pre))
         out["J"].append(sol.objective())
-        ms, Ss = tilted_target(problem.mu0, problem.S0, problem.reward, float(b))
+        ms, Ss = tilted_gaussian(problem.mu0, problem.S0, problem.reward, float(b))
         out["target_reward"].append(
             float(-0.5 * (ms @ P @ ms + torch.trace(P @ Ss)) + p @ ms + c)
         )
@@ -247,8 +262,6 @@ def sweep_iterations(
 ) -> dict[str, np.ndarray]:
     """PI-FT with the same number m of iterations at every step: ``|J(m) - J*|``, the largest
     control error over t (RMS under the pre-trained laws) and the work done."""
-    from .lq import _np, affine_rms
-
     ref = solve_lq(problem)
     pre_m, pre_C = (x.numpy() for x in pretrained_policy(problem).marginals())
     out = {"m": np.asarray(ms), "J_err": [], "u_err": [], "work": []}
@@ -301,16 +314,6 @@ def beta_effect(
     }
 
 
-def tilted_density_1d(data, reward, beta: float, x: torch.Tensor) -> torch.Tensor:
-    """``p*(x) ∝ p0(x) exp(r(x)/beta)`` normalised on the uniform 1-D grid ``x`` (n,), shape (n,)."""
-    x = check_data(x, "x", ndim=1, min_rows=2, dtype=torch.float64)
-    if not float(beta) > 0:
-        raise ValueError(f"beta must be > 0, got {beta}")
-    logp = data.log_prob(x[:, None]) + call_reward(reward, x[:, None]) / float(beta)
-    p = torch.exp(logp - logp.max())
-    return p / (p.sum() * (x[1] - x[0]))
-
-
 def w1_to_density(
     samples: torch.Tensor, x: torch.Tensor, density: torch.Tensor
 ) -> float:
@@ -347,149 +350,3 @@ def sample_density_1d(
     f0, f1 = F[i - 1], F[i]
     w = ((q - f0) / (f1 - f0).clamp_min(1e-300)).clamp(0, 1)
     return x[i - 1] + w * (x[i] - x[i - 1])
-
-
-def regularity_ratios(result) -> dict[str, np.ndarray]:
-    """Measured Lipschitz constants of a :class:`~.pift.PIFTGridResult` divided by the [ours]
-    bounds, per (t, m): ``u`` (Lip(u^(m)) / B_m, m >= 1) and ``v`` (Lip(grad V^(m)) / bound),
-    NaN-padded to a (T, max m + 1) array; plus the fixed-point bounds per t."""
-    from .pift import (
-        control_lipschitz_bound,
-        fixed_point_value_bound,
-        value_lipschitz_bounds,
-    )
-
-    T = result.T
-    M = max(len(x) for x in result.lip_u)
-    ru = np.full((T, M), np.nan)
-    rv = np.full((T, M), np.nan)
-    fp = np.full(T, np.nan)
-    for t in range(T):
-        n = len(result.lip_u[t])
-        rho, ell = result.rho[t], result.ell[t]
-        Bu = np.array([control_lipschitz_bound(rho, ell, m) for m in range(n)])
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ru[t, 1:n] = np.asarray(result.lip_u[t][1:]) / Bu[1:]
-        Bv = value_lipschitz_bounds(
-            rho,
-            ell,
-            result.kappa[t],
-            result.L[t + 1],
-            result.grad_sup[t + 1],
-            result.sigma[t],
-            result.beta[t],
-            n - 1,
-        )
-        rv[t, :n] = np.asarray(result.lip_gradV[t]) / Bv
-        fp[t] = fixed_point_value_bound(
-            rho, ell, result.kappa[t], result.L[t + 1], result.grad_sup[t + 1]
-        )
-    return {"u": ru, "v": rv, "fixed_point": fp}
-
-
-def bound_test(ratio, hi: float = 1.001, lo: float = 0.5) -> bool:
-    """Whether measured/bound ratios ``ratio`` (any shape, NaN where undefined) hold the bound
-    and it constrains: the largest finite ratio is at most ``hi`` (the bound holds up to
-    round-off) and at least ``lo`` (the bound is not vacuous). ``False`` when no ratio is
-    finite (nothing measured)."""
-    r = np.asarray(ratio, dtype=float)
-    r = r[np.isfinite(r)]
-    return bool(r.size and lo <= r.max() <= hi)
-
-
-def regularity_verdict(
-    settings: Sequence[dict[str, np.ndarray]],
-    kind: str,
-    base_col: int = 0,
-    names: Sequence[str] | None = None,
-    hi: float = 1.001,
-    lo: float = 0.5,
-) -> dict:
-    """The verdict of a regularity claim over ``settings`` (each a :func:`regularity_ratios`
-    dict), as the keyword arguments of :meth:`diffctrl.repro.Record.verdict` (``verdict``,
-    ``baseline_passes``, ``evidence``, ``per_seed``): ``rec.verdict(key, **v)``.
-
-    ``kind`` is ``"u"`` (controls) or ``"v"`` (value gradients). Each setting passes when
-    :func:`bound_test` holds on its whole (T, m) array; the baseline of a setting is the same
-    test on the iteration column ``base_col`` alone (``0``: zero iterations). The verdict is
-    :func:`~diffctrl.repro.judge` of the per-setting outcomes (``per_seed``) against **one**
-    baseline outcome: the baseline passes when it passes in *any* setting. Not the per-seed
-    count ``judge`` applies to a list of baseline outcomes: the settings are different
-    problems (rewards, betas, dimensions), not replications of one, and the claim is "in every
-    setting", so one setting where zero iterations already meet the test is one where the test
-    does not separate the iterations from their baseline, and a positive verdict is then
-    ``"inconclusive"``. A negative verdict stays as it is. The evidence holds ``settings``
-    (``names``, when given), ``ratio_max`` and ``baseline_ratio_max`` (0 where the baseline
-    column has no finite ratio) per setting.
-    """
-    if kind not in ("u", "v"):
-        raise ValueError(f"kind must be 'u' or 'v', got {kind!r}")
-    settings = list(settings)
-    if not settings:
-        raise ValueError("settings must hold at least one regularity_ratios dict")
-    if names is not None and len(names) != len(settings):
-        raise ValueError(f"{len(names)} names for {len(settings)} settings")
-    arrays = [np.asarray(rt[kind], dtype=float) for rt in settings]
-    passes = [bound_test(a, hi, lo) for a in arrays]
-    base = [bound_test(a[:, base_col : base_col + 1], hi, lo) for a in arrays]
-    verdict, baseline_passes = judge(passes, any(base))
-    evidence: dict = {} if names is None else {"settings": list(names)}
-    with np.errstate(all="ignore"):
-        evidence["ratio_max"] = [float(np.nanmax(a)) for a in arrays]
-        evidence["baseline_ratio_max"] = [
-            float(np.nan_to_num(np.nanmax(np.r_[a[:, base_col], 0.0]))) for a in arrays
-        ]
-    return dict(
-        verdict=verdict,
-        baseline_passes=baseline_passes,
-        evidence=evidence,
-        per_seed=passes,
-    )
-
-
-def foc_residuals(problem, sol, y: torch.Tensor, n_nodes: int = 3) -> list[float]:
-    """Relative residual of the first-order condition of an LQ policy at the points ``y`` (n, d).
-
-    For every step t: ``max |u_t(y) - (sigma_t^2/beta_t) E_W grad V_{t+1}(m_t(y) + u_t(y) +
-    sigma_t W)| / (1 + |u_t(y)|)`` with ``V_{t+1}`` the policy's own value (Gauss-Hermite
-    quadrature, exact for the affine gradient with 3 nodes). Zero for the optimum; the
-    pre-trained policy (u = 0) fails it wherever its value has a gradient.
-    """
-    if y.ndim != 2 or y.shape[1] != problem.d:
-        raise ValueError(f"y must have shape (n, {problem.d}), got {tuple(y.shape)}")
-    A, c = problem.pretrained_affine()
-    nodes, w = gauss_hermite(n_nodes, problem.d)
-    out = []
-    for t in range(problem.T):
-        s, b = float(problem.sigma[t]), float(problem.beta[t])
-        u = sol.control(t, y)
-        z = (y @ A[t].T + c[t] + u)[:, None, :] + s * nodes[None]
-        g = sol.value_grad(t + 1, z.reshape(-1, problem.d)).reshape(
-            y.shape[0], -1, problem.d
-        )
-        rhs = (s**2 / b) * torch.einsum("nkd,k->nd", g, w)
-        out.append(float(((u - rhs).norm(dim=-1) / (1 + u.norm(dim=-1))).max()))
-    return out
-
-
-def bellman_residuals(problem, sol, y: torch.Tensor, n_nodes: int = 3) -> list[float]:
-    """Relative residual of the Bellman equation of an LQ solution at the points ``y`` (n, d).
-
-    For every step t: ``max |rhs - V_t(y)| / (1 + |V_t(y)|)`` with
-    ``rhs = -beta_t |u_t(y)|^2 / (2 sigma_t^2) + E_W V_{t+1}(m_t(y) + u_t(y) + sigma_t W)``, the
-    expectation by Gauss-Hermite quadrature (exact for the quadratic value with 3 nodes).
-    """
-    if y.ndim != 2 or y.shape[1] != problem.d:
-        raise ValueError(f"y must have shape (n, {problem.d}), got {tuple(y.shape)}")
-    A, c = problem.pretrained_affine()
-    nodes, w = gauss_hermite(n_nodes, problem.d)
-    out = []
-    for t in range(problem.T):
-        s, b = float(problem.sigma[t]), float(problem.beta[t])
-        u = sol.control(t, y)
-        z = (y @ A[t].T + c[t] + u)[:, None, :] + s * nodes[None]
-        nxt = sol.value(t + 1, z.reshape(-1, problem.d)).reshape(y.shape[0], -1) @ w
-        rhs = -b * (u**2).sum(-1) / (2 * s**2) + nxt
-        lhs = sol.value(t, y)
-        out.append(float(((rhs - lhs).abs() / (1 + lhs.abs())).max()))
-    return out

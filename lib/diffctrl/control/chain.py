@@ -30,6 +30,21 @@ from ..diffusion.exact import GaussianMixture, ScoreFn, exact_score_fn
 from ..diffusion.samplers import VARIANCES, ancestral_mean
 from ..diffusion.schedules import Schedule
 
+__all__ = [
+    "Rollout",
+    "Control",
+    "ControlledChain",
+    "ObjectiveEstimate",
+    "beta_schedule",
+    "check_horizon",
+    "estimate_objective",
+    "kl_cost",
+    "simulate",
+    "sqrt_psd",
+    "step_sigmas",
+]
+
+
 Control = Callable[[int, torch.Tensor], torch.Tensor]  # u_t(y): (t, (B, d)) -> (B, d)
 
 

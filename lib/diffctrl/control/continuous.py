@@ -36,8 +36,17 @@ import torch
 
 from ..checks import call_reward, check_data
 from ..diffusion.exact import GaussianMixture
-from .lq import _np, quadratic_mean
+from .moments import _np, quadratic_mean
 from .rewards import QuadraticReward, check_psd
+
+__all__ = [
+    "ContinuousLQSolution",
+    "cole_hopf_value",
+    "posterior_mixture",
+    "solve_hjb_lq",
+    "vp_alpha_bar",
+    "vp_rate",
+]
 
 
 def _check_vp(beta_min: float, beta_max: float):

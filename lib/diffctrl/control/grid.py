@@ -21,6 +21,22 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+__all__ = [
+    "Grid",
+    "GridFunction",
+    "gauss_hermite",
+    "hessian_bounds",
+    "hessian_field",
+    "interpolate",
+    "jacobian_field",
+    "lipschitz_field",
+    "pad_values",
+    "second_derivative_bound",
+    "smoothed_value_and_grad",
+    "smoothing_matrices",
+    "sup_grad",
+]
+
 
 @dataclass(frozen=True)
 class Grid:

@@ -20,6 +20,13 @@ from dataclasses import dataclass
 
 import torch
 
+__all__ = [
+    "BumpReward",
+    "LogSigmoidReward",
+    "QuadraticReward",
+    "check_psd",
+]
+
 
 def _tensor(x, dtype, device, name: str) -> torch.Tensor:
     try:

@@ -16,6 +16,8 @@ from .models import model_score
 from .samplers import sample
 from .schedules import Schedule
 
+__all__ = ["diffusers_loop", "ours", "time_samplers"]
+
 
 def diffusers_loop(
     model: torch.nn.Module,
@@ -51,6 +53,7 @@ def ours(
     generator: torch.Generator,
     device="cpu",
 ) -> torch.Tensor:
+    """The same draw with our sampler: :func:`~diffctrl.diffusion.samplers.sample`, DDPM."""
     return sample(
         model_score(model, sched),
         sched,

@@ -6,6 +6,8 @@ import torch
 
 from .exact import GaussianMixture
 
+__all__ = ["load_digits", "ring_mixture"]
+
 
 def ring_mixture(
     K: int = 8,

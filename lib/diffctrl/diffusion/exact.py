@@ -22,6 +22,16 @@ import torch
 
 from .schedules import Schedule
 
+__all__ = [
+    "GaussianMixture",
+    "ScoreFn",
+    "exact_score_fn",
+    "posterior_mean",
+    "posterior_moments",
+    "score_at",
+]
+
+#: a score function ``s(x, k)``: x (B, *event), an int level k in 1..N -> (B, *event)
 ScoreFn = Callable[[torch.Tensor, int], torch.Tensor]
 
 

@@ -6,6 +6,8 @@ import torch
 
 from .schedules import Schedule
 
+__all__ = ["q_sample", "q_step"]
+
 
 def _levels(k, batch: int, N: int, device) -> torch.Tensor:
     k = torch.as_tensor(k, device=device)

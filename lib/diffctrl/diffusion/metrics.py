@@ -11,6 +11,16 @@ import math
 import numpy as np
 import torch
 
+__all__ = [
+    "gaussian_kl",
+    "gaussian_w2",
+    "mmd2",
+    "moment_errors",
+    "ot_distance",
+    "sliced_wasserstein",
+    "w1_1d",
+]
+
 
 def _check_gaussian(m: torch.Tensor, S: torch.Tensor, name: str) -> None:
     if m.ndim != 1 or S.shape != (m.shape[0], m.shape[0]):

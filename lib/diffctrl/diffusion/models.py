@@ -17,6 +17,19 @@ from torch import nn
 from .exact import ScoreFn
 from .schedules import Schedule
 
+__all__ = [
+    "PARAMETRISATIONS",
+    "ScoreMLP",
+    "SmallUNet",
+    "batch_levels",
+    "check_levels",
+    "dsm_loss",
+    "model_score",
+    "timestep_embedding",
+    "to_score",
+]
+
+#: what a network predicts: the noise, the clean data or the score
 PARAMETRISATIONS = ("eps", "x0", "score")
 
 

@@ -25,7 +25,20 @@ from tqdm.auto import tqdm
 from .exact import ScoreFn
 from .schedules import Schedule
 
+__all__ = [
+    "METHODS",
+    "VARIANCES",
+    "ancestral_mean",
+    "ancestral_sigma",
+    "ancestral_step",
+    "make_step",
+    "propagate_gaussian",
+    "sample",
+]
+
+#: the samplers: DDPM ancestral, DDIM, Euler-Maruyama (reverse SDE), Heun (probability-flow ODE)
 METHODS = ("ddpm", "ddim", "em", "ode")
+#: the ancestral step's variance: tilde beta_k ("small") or beta_k ("large")
 VARIANCES = ("small", "large")
 
 

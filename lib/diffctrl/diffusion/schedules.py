@@ -14,6 +14,17 @@ from functools import cached_property
 
 import torch
 
+__all__ = [
+    "SCHEDULES",
+    "Schedule",
+    "cosine_schedule",
+    "linear_schedule",
+    "make_schedule",
+    "vp_beta",
+    "vp_log_alpha_bar",
+    "vp_sde_schedule",
+]
+
 
 @dataclass(frozen=True)
 class Schedule:
@@ -162,6 +173,7 @@ def vp_sde_schedule(
     return Schedule("vp-sde", betas, times)
 
 
+#: the schedules :func:`make_schedule` builds by name
 SCHEDULES = {
     "linear": linear_schedule,
     "cosine": cosine_schedule,

@@ -14,15 +14,11 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from ..atomic import atomic_save
 from .models import check_levels, dsm_loss
 from .schedules import Schedule
 
-
-def _atomic_save(obj, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+__all__ = ["train_dsm"]
 
 
 def train_dsm(
@@ -47,8 +43,9 @@ def train_dsm(
 
     ``data`` is a tensor (N_data, *event) sampled with replacement, or a callable
     ``data(n, generator)`` returning fresh samples. With ``checkpoint`` set, the state (model,
-    optimiser, generator, step, losses) is written there every ``checkpoint_every`` steps and at
-    the end, and an existing checkpoint is resumed. ``levels=(lo, hi)`` restricts the noise
+    optimiser, generator, step, losses) is written there (atomically,
+    :func:`diffctrl.atomic.atomic_save`) every ``checkpoint_every`` steps and at the end, and
+    an existing checkpoint is resumed. ``levels=(lo, hi)`` restricts the noise
     levels of the loss (see :func:`~diffctrl.diffusion.models.dsm_loss`). ``cond`` (a tensor
     with one row per row of the tensor ``data``, drawn with the same minibatch indices) is the
     model's conditioning input and ``per_entry=True`` noises every entry at its own level (both
@@ -88,7 +85,7 @@ def train_dsm(
 
     def save(step: int) -> None:
         if ckpt is not None:
-            _atomic_save(
+            atomic_save(
                 {
                     "model": model.state_dict(),
                     "optimizer": opt.state_dict(),

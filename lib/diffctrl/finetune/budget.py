@@ -12,6 +12,8 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass
 
+__all__ = ["Budget", "Timer"]
+
 
 @dataclass
 class Budget:

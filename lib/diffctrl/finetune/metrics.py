@@ -5,8 +5,8 @@
 - ``W2(fine-tuned, p*)`` by exact optimal transport (POT) against an equal-size exact sample of
   p*, beside the noise floor ``W2`` between two independent exact samples of p* of that size;
 - the control error ``1/2 E sum_t |u_t - u*_t|^2 / sigma_t^2`` under the reference chain
-  (``u*``: grid PI-FT of part 1 or the exact LQ control), which is the path KL from the
-  reference chain to the fine-tuned one.
+  (``u*``: grid PI-FT of part 1, :func:`.optimum.grid_optimum`, or the exact LQ control),
+  which is the path KL from the reference chain to the fine-tuned one.
 """
 
 from __future__ import annotations
@@ -16,10 +16,14 @@ import math
 import torch
 
 from ..diffusion.metrics import ot_distance
-from .parametric import chain_arrays, rollout
+from .trajectories import chain_arrays, rollout
+
+__all__ = ["control_error", "evaluate", "mean_se"]
 
 
-def _mean_se(x: torch.Tensor) -> tuple[float, float]:
+def mean_se(x: torch.Tensor) -> tuple[float, float]:
+    """Mean of the per-path values ``x`` (n,) and its standard error
+    ``std(x, unbiased) / sqrt(n)``, as floats (float64, on ``x``'s device)."""
     x = x.double()
     return float(x.mean()), float(x.std(unbiased=True)) / math.sqrt(x.numel())
 
@@ -47,8 +51,8 @@ def evaluate(
     with torch.no_grad():
         roll = rollout(chain, ctrl, reward, n, gen, device=device, dtype=dtype)
     out = {}
-    out["reward"], out["reward_se"] = _mean_se(roll.r)
-    out["kl"], out["kl_se"] = _mean_se(roll.kl.sum(0))
+    out["reward"], out["reward_se"] = mean_se(roll.r)
+    out["kl"], out["kl_se"] = mean_se(roll.kl.sum(0))
     if target is not None:
         y = roll.y[-1].reshape(n, -1).double().cpu()
         out["w2"] = ot_distance(y, target.sample(n, gen).reshape(n, -1).cpu())
@@ -88,4 +92,4 @@ def control_error(
         for t in range(chain.T):
             d = control(t, roll.y[t]) - roll.u[t]
             err += (d**2).reshape(n, -1).sum(1).double() / (2 * float(sigma[t]) ** 2)
-    return _mean_se(err)
+    return mean_se(err)

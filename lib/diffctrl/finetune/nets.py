@@ -15,6 +15,8 @@ from torch import nn
 from ..diffusion.models import batch_levels as _steps
 from ..diffusion.models import timestep_embedding
 
+__all__ = ["ControlMLP", "ValueCNN", "ValueMLP"]
+
 
 def _mlp(inp: int, hidden: int, depth: int, out: int) -> nn.Sequential:
     layers: list[nn.Module] = [nn.Linear(inp, hidden), nn.SiLU()]

@@ -1,6 +1,6 @@
 """The optimum of the T-step fine-tuning problem itself, the yardstick for every parametric method.
 
-Every method of :mod:`.parametric` maximises the same objective over mean-shift controls,
+Every method of :mod:`.losses` maximises the same objective over mean-shift controls,
 ``J(u) = E r(Y_T) - sum_t beta_t E |u_t(Y_t)|^2 / (2 sigma_t^2)``. In 1-D/2-D grid PI-FT
 (part 1, :func:`diffctrl.control.pift.pift_grid`: values on a grid, Gauss-Hermite expectations,
 policy iteration per step to a tolerance) solves this problem to grid accuracy, so its control
@@ -19,6 +19,8 @@ import torch
 
 from ..control.grid import Grid
 from ..control.pift import PIFTGridResult, pift_grid
+
+__all__ = ["grid_optimum", "mode_fractions"]
 
 
 def grid_optimum(

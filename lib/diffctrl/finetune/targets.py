@@ -9,7 +9,7 @@ For a Gaussian mixture ``p0 = sum_k w_k N(m_k, S_k)``:
   precision ``S_k^{-1} + Q / beta``, mean ``(S_k^{-1} + Q/beta)^{-1} (S_k^{-1} m_k + Q a / beta)``
   and weight ``∝ w_k N(a; m_k, S_k + beta Q^{-1})`` (:func:`tilt_quadratic`);
 - quadratic reward with Q only positive *semi*-definite (a rank-deficient Q, say, plus a linear
-  term): still a Gaussian mixture, :func:`diffctrl.control.lq.tilted_mixture`;
+  term): still a Gaussian mixture, :func:`diffctrl.control.tilted.tilted_mixture`;
 - any other reward in 1-D / 2-D: :class:`GridTarget`, the density on a fine tensor grid,
   normalised by quadrature (trapezoid rule, spectrally accurate for smooth, decaying integrands),
   sampled by rejection from a piecewise-constant envelope. The grid checks the mass on its edge:
@@ -29,6 +29,8 @@ import numpy as np
 import torch
 
 from ..diffusion.exact import GaussianMixture
+
+__all__ = ["GridTarget", "check_beta", "tilt_linear", "tilt_quadratic", "tilted_target"]
 
 
 def check_beta(beta) -> float:
@@ -310,11 +312,11 @@ def tilted_target(p0: GaussianMixture, reward, beta: float, **grid_kw):
     """The tilted target of ``reward`` (a :mod:`diffctrl.control.rewards` reward or any callable
     ``(B, d) -> (B,)``): a :class:`~diffctrl.diffusion.exact.GaussianMixture` in closed form for every
     ``QuadraticReward`` (Q = 0: linear; Q positive definite; Q only positive semi-definite, e.g.
-    rank-deficient with a linear term: :func:`diffctrl.control.lq.tilted_mixture`), otherwise a
+    rank-deficient with a linear term: :func:`diffctrl.control.tilted.tilted_mixture`), otherwise a
     :class:`GridTarget` (1-D / 2-D, with its edge check). Both have ``sample(n, generator)`` and
     ``log_prob(x)``."""
-    from ..control.lq import tilted_mixture
     from ..control.rewards import QuadraticReward
+    from ..control.tilted import tilted_mixture
 
     beta = check_beta(beta)
     if isinstance(reward, QuadraticReward):

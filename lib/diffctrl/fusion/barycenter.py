@@ -21,6 +21,20 @@ import torch
 
 from ..diffusion.exact import GaussianMixture
 
+__all__ = [
+    "Barycenter",
+    "QuadratureGrid",
+    "check_weights",
+    "kl_optimal_weights",
+    "kl_to_barycenter",
+    "mixture_cdf_1d",
+    "project_simplex",
+    "score_matching_weights",
+    "simplex_qp",
+    "w1_barycenter_to_mixture_1d",
+    "w1_to_cdf_1d",
+]
+
 F64 = torch.float64
 
 

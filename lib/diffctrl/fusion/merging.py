@@ -17,6 +17,8 @@ from torch import nn
 from .barycenter import check_weights
 from .scores import _check_auxiliaries
 
+__all__ = ["merge_checkpoints"]
+
 
 def merge_checkpoints(
     models: Sequence[nn.Module], weights: Sequence[float] | torch.Tensor | None = None

@@ -29,6 +29,8 @@ from ..diffusion.models import batch_levels, to_score
 from ..diffusion.schedules import Schedule
 from ..diffusion.training import train_dsm
 
+__all__ = ["FusedScore", "fit_weights", "mixture_score_levels"]
+
 
 def mixture_score_levels(
     gm: GaussianMixture, alpha_bar: torch.Tensor, x: torch.Tensor

@@ -12,7 +12,8 @@ Deterministic measures (no wall time) make that testable:
 - :func:`peak_memory`: peak memory during the call above the level before it (CUDA: tensor
   bytes from the caching allocator; CPU: the process's peak resident set).
 
-:func:`time_call` and :func:`benchmark_estimators` produce the runtime / memory vs ``n`` table
+:func:`count_work` tabulates the deterministic measures over ``n``; :func:`time_call` and
+:func:`benchmark_estimators` produce the runtime / memory vs ``n`` table
 (``benchmarks/bench_gradients.py`` and the chapter's Fig. 1 analogue).
 """
 
@@ -31,6 +32,17 @@ from .estimators import METHODS, estimate_gradient, state_dimension
 from .networks import mlp_width_for
 from .problems import point_mass_lq
 from .sde import ControlledSDE
+
+__all__ = [
+    "benchmark_estimators",
+    "count_flops",
+    "count_network_calls",
+    "count_work",
+    "network_eval_flops",
+    "peak_memory",
+    "predicted_bytes",
+    "time_call",
+]
 
 
 def count_network_calls(fn: Callable[[], Any], problem: ControlledSDE) -> int:
@@ -58,6 +70,59 @@ def network_eval_flops(
     x = problem.x0.to(theta).expand(n_paths, -1)
     t = torch.zeros(n_paths, dtype=theta.dtype, device=theta.device)
     return count_flops(lambda: problem.drift_cost(problem.params(theta), t, x))
+
+
+def count_work(
+    ns: Sequence[float],
+    methods: Sequence[str] = METHODS,
+    *,
+    n_paths: int = 16,
+    n_steps: int = 50,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+) -> list[dict[str, Any]]:
+    """Deterministic work per gradient estimate vs parameter count, on the point mass.
+
+    For each target ``n`` of ``ns`` the point mass gets the MLP ``(5, W, W, W, 2)`` with the
+    smallest ``W`` reaching ``n`` (initialised from ``seed``); each method makes one
+    path-averaged estimate from ``n_paths`` paths of ``n_steps`` steps. Rows: ``n``,
+    ``method``, ``calls`` (:func:`count_network_calls`), ``flops_per_eval`` (its flops over
+    those of one network evaluation on the same paths) and ``state_dim``
+    (:func:`~diffctrl.gradients.estimators.state_dimension`).
+    """
+    device = torch.device(device)
+    rows = []
+    for target in ns:
+        w = mlp_width_for(target)
+        p_, th_ = point_mass_lq(
+            hidden=(w,) * 3,
+            generator=torch.Generator(device=device).manual_seed(int(seed)),
+            device=device,
+        )
+        per_eval = network_eval_flops(p_, th_, n_paths)
+        for m in methods:
+
+            def run(m=m):
+                return estimate_gradient(
+                    m,
+                    p_,
+                    th_,
+                    n_paths=n_paths,
+                    n_steps=n_steps,
+                    generator=torch.Generator(device=device).manual_seed(int(seed)),
+                    per_path=False,
+                )
+
+            rows.append(
+                dict(
+                    n=p_.n_params,
+                    method=m,
+                    calls=count_network_calls(run, p_),
+                    flops_per_eval=count_flops(run) / per_eval,
+                    state_dim=state_dimension(m, p_),
+                )
+            )
+    return rows
 
 
 def _sync(device: torch.device) -> None:

@@ -1,16 +1,19 @@
-"""The chapter's experiments on the gradient estimators, one function per question.
+"""The chapter's experiments on the gradient estimators, one driver per question (chapter
+``book/gradient_estimators.md``; Wang, Blanchet & Glynn, NeurIPS 2024).
 
-Each returns plain numbers / tensors for the notebook to plot and record:
+Each returns plain numbers / tensors for the notebook to plot;
+:mod:`~diffctrl.gradients.analysis` turns them into the record's values and verdicts:
 
 - :func:`side_by_side`: all estimators on the same Brownian increments, with the exact identities
   between them (forward = reverse sensitivities path by path; GG averaged over its random step =
   reverse-mode pathwise gradient when only the drift and costs depend on theta);
 - :func:`unbiasedness`: z-scores and Hotelling's test of each estimator against a reference
   (an exact gradient, or central finite differences on independent paths), over seeds;
+  :func:`fd_unbiasedness` runs it against finite differences on several problems;
 - :func:`stderr_ratios`: per-coordinate standard errors of one estimator over another (the
-  paper's Table 2 question), over seeds;
-- :func:`policy_race`: policy optimisation driven by each estimator (cost vs wall time);
-- :func:`markdown_table`, :func:`html_table`: rows of dicts as a table.
+  paper's Table 2 question), over seeds; :func:`stderr_ratio_study` over network widths and
+  split by coordinates inside / outside sigma;
+- :func:`policy_race`: policy optimisation driven by each estimator (cost vs wall time).
 """
 
 from __future__ import annotations
@@ -21,11 +24,27 @@ from typing import Any
 
 import torch
 
-from .estimators import METHODS, estimate_gradient, generator_gradient, pathwise_reverse
+from ..stats import coordinate_z, hotelling_test, two_sample_test
+from .estimators import METHODS, estimate_gradient
+from .generator_gradient import generator_gradient
 from .optimise import optimise_policy
+from .pathwise import pathwise_reverse
+from .problems import point_mass_lq
 from .references import finite_difference_gradient
 from .sde import ControlledSDE, brownian_increments
-from .stats import coordinate_z, hotelling_test, two_sample_test
+
+__all__ = [
+    "applicable_methods",
+    "drift_coords",
+    "fd_unbiasedness",
+    "lr_refusal",
+    "policy_race",
+    "rao_blackwell_gap",
+    "side_by_side",
+    "stderr_ratio_study",
+    "stderr_ratios",
+    "unbiasedness",
+]
 
 
 def _gen(seed: int, device) -> torch.Generator:
@@ -215,6 +234,33 @@ def unbiasedness(
     return rows
 
 
+def fd_unbiasedness(
+    cases: dict[str, tuple[ControlledSDE, torch.Tensor]],
+    *,
+    n_paths: int,
+    n_steps: int,
+    seeds: Sequence[int],
+    methods: Sequence[str] = ("gg", "pathwise_reverse", "lr"),
+    fd_eps: float = 1e-4,
+) -> dict[str, list[dict[str, Any]]]:
+    """:func:`unbiasedness` against central finite differences on independent paths, for each
+    problem ``cases[name] = (problem, theta)`` and each of ``methods`` that applies to it
+    (:func:`applicable_methods`): ``{name: rows}``."""
+    out = {}
+    for name, (p_, th_) in cases.items():
+        out[name] = unbiasedness(
+            p_,
+            th_,
+            applicable_methods(p_, methods),
+            n_paths=n_paths,
+            n_steps=n_steps,
+            seeds=seeds,
+            exact=None,
+            fd_eps=fd_eps,
+        )
+    return out
+
+
 def stderr_ratios(
     problem: ControlledSDE,
     theta: torch.Tensor,
@@ -264,6 +310,61 @@ def stderr_ratios(
     return rows
 
 
+def stderr_ratio_study(
+    widths: Sequence[int],
+    cases: dict[str, tuple[ControlledSDE, torch.Tensor]],
+    *,
+    n_paths: int,
+    n_steps: int,
+    seeds: Sequence[int],
+    seed: int,
+    device,
+) -> dict[str, Any]:
+    """GG's standard errors over the pathwise ones (the paper's Table 2 question).
+
+    For each width ``w`` of ``widths``: the point mass with a ``(w, w, w)`` network (float64,
+    initialised from ``seed``), :func:`stderr_ratios` of GG over reverse-mode pathwise per
+    seed (group ``"LQ n=<n>"``; the per-seed medians in ``lq_medians``) and of pathwise over
+    an independent run of itself (``pd_medians``, the baseline: true ratio 1). For each problem
+    ``cases[label] = (problem, theta)`` whose sigma depends on theta: GG over pathwise, split
+    into the coordinates outside sigma (group ``"<label> drift"``) and inside it
+    (``"<label> sigma"``). Returns ``ratio_rows`` ({group: [ratios (k,) per seed]}),
+    ``lq_medians`` and ``pd_medians``.
+    """
+    ratio_rows, lq_medians, pd_medians = {}, [], []
+    for w in widths:
+        p_, th_ = point_mass_lq(
+            hidden=(w,) * 3,
+            generator=_gen(seed, device),
+            dtype=torch.float64,
+            device=device,
+        )
+        rows = stderr_ratios(p_, th_, n_paths=n_paths, n_steps=n_steps, seeds=seeds)
+        ratio_rows[f"LQ n={p_.n_params}"] = [r["ratios"] for r in rows]
+        lq_medians += [r["median"] for r in rows]
+        # baseline: pathwise against an independent run of itself (true ratio 1)
+        pd_rows = stderr_ratios(
+            p_,
+            th_,
+            n_paths=n_paths,
+            n_steps=n_steps,
+            seeds=seeds,
+            num="pathwise_reverse",
+        )
+        pd_medians += [r["median"] for r in pd_rows]
+    for label, (p_, th_) in cases.items():
+        rows = stderr_ratios(p_, th_, n_paths=n_paths, n_steps=n_steps, seeds=seeds)
+        in_sigma = set(p_.info["sigma_coords"])
+        for part, pick in (
+            ("drift", lambda i: i not in in_sigma),
+            ("sigma", lambda i: i in in_sigma),
+        ):
+            ratio_rows[f"{label} {part}"] = [
+                r["ratios"][[pick(int(i)) for i in r["coords"]]] for r in rows
+            ]
+    return dict(ratio_rows=ratio_rows, lq_medians=lq_medians, pd_medians=pd_medians)
+
+
 def policy_race(
     problem: ControlledSDE,
     theta0: torch.Tensor,
@@ -277,8 +378,8 @@ def policy_race(
     seed: int,
     eval_every: int = 1,
 ) -> dict[str, dict[str, Any]]:
-    """:func:`~diffctrl.gradients.optimise.optimise_policy` for each method from the same start, same gradient noise and
-    the same evaluation increments (``n_eval`` paths)."""
+    """:func:`~diffctrl.gradients.optimise.optimise_policy` for each method from the same
+    start, the same gradient noise and the same evaluation increments (``n_eval`` paths)."""
     eval_noise = _noise(problem, theta0, n_steps, n_eval, seed + 12345)
     return {
         m: optimise_policy(
@@ -295,47 +396,3 @@ def policy_race(
         )
         for m in methods
     }
-
-
-def _cell(row: dict[str, Any], col: str, formats: dict[str, str]) -> str:
-    v = row.get(col, "")
-    if isinstance(v, float) and math.isnan(v):
-        return "—"
-    return (
-        format(v, formats[col])
-        if col in formats and isinstance(v, (int, float))
-        else str(v)
-    )
-
-
-def markdown_table(
-    rows: Sequence[dict[str, Any]],
-    columns: Sequence[str],
-    formats: dict[str, str] | None = None,
-) -> str:
-    """A Markdown table of ``rows`` (``formats``: column -> format spec, e.g. ``".3g"``)."""
-    formats = formats or {}
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += [
-        "| " + " | ".join(_cell(r, c, formats) for c in columns) + " |" for r in rows
-    ]
-    return "\n".join(lines)
-
-
-def html_table(
-    rows: Sequence[dict[str, Any]],
-    columns: Sequence[str],
-    formats: dict[str, str] | None = None,
-) -> str:
-    """The same table as HTML (renders in Jupyter and in the book alike)."""
-    import html
-
-    formats = formats or {}
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
-    body = "".join(
-        "<tr>"
-        + "".join(f"<td>{html.escape(_cell(r, c, formats))}</td>" for c in columns)
-        + "</tr>"
-        for r in rows
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"

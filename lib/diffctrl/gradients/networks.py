@@ -19,6 +19,13 @@ from dataclasses import dataclass, field
 
 import torch
 
+__all__ = [
+    "ACTIVATIONS",
+    "CallCounter",
+    "MLP",
+    "mlp_width_for",
+]
+
 ACTIVATIONS = {
     "tanh": torch.tanh,
     "relu": torch.relu,

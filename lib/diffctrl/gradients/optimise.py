@@ -16,6 +16,10 @@ from tqdm.auto import tqdm
 from .estimators import estimate_gradient
 from .sde import ControlledSDE, check_steps, check_theta, path_costs
 
+__all__ = [
+    "optimise_policy",
+]
+
 
 def optimise_policy(
     problem: ControlledSDE,

@@ -23,6 +23,13 @@ import torch
 from .networks import MLP
 from .sde import ControlledSDE
 
+__all__ = [
+    "cir",
+    "point_mass_lq",
+    "relu_drift",
+    "volatility_net",
+]
+
 
 def _tensor(v, dtype, device):
     return torch.as_tensor(v, dtype=dtype, device=device)

@@ -17,6 +17,13 @@ import torch
 
 from .sde import ControlledSDE, check_steps, check_theta, path_costs, resolve_noise
 
+__all__ = [
+    "cir_exact_cost",
+    "finite_difference_gradient",
+    "lq_exact_cost",
+    "lq_exact_gradient",
+]
+
 
 def _affine_gain(problem: ControlledSDE, theta: torch.Tensor):
     net = problem.network

@@ -35,6 +35,19 @@ from torch.func import jacfwd, vmap
 
 from ..checks import check_reward_values
 
+__all__ = [
+    "brownian_increments",
+    "check_steps",
+    "check_theta",
+    "ControlledSDE",
+    "euler_step",
+    "path_costs",
+    "resolve_noise",
+    "simulate",
+    "time_grid",
+    "value_and_x_derivatives",
+]
+
 DriftCost = Callable[
     [torch.Tensor, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]
 ]

@@ -1,439 +1,217 @@
-"""Experiment drivers of the chapter: many policy-gradient runs advanced as one batch.
+"""The chapter's experiments, one driver per question, with their record values and verdicts
+(chapter ``book/nearly_lq.md``; Han, Razaviyayn, Xu, arXiv 2303.08431, Sec. 3-5).
 
-Han, Razaviyayn, Xu (arXiv 2303.08431), Sec. 5 (chapter ``book/nearly_lq.md``). A run is a
-:class:`RunSpec` (model seed, kernel scale ``l``, spectral radius of the random ``A, B, C``,
-initialisation); :func:`run_pg_batch` builds every run's system, stacks them, runs the
-policy-gradient loop for all at once, finds each system's reference optimum by multi-start
-Newton, and classifies each run's outcome. The notebook only chooses specs and plots.
+Each driver returns plain arrays for the notebook to plot; ``*_values`` turns them into the
+record's headline numbers (one :meth:`~diffctrl.repro.Record.update`) and ``*_verdict`` into
+the keyword arguments of :meth:`~diffctrl.repro.Record.verdict` for one declared claim.
+
+- :func:`c_zero_check`: with ``C = 0``, ``K^lin`` against the DARE gain and Newton from
+  several starts (the problem is the LQR);
+- :func:`zeroth_order_checks`: independent zeroth-order estimates against the autograd
+  gradients of the smoothed and of the plain cost
+  (:func:`~diffctrl.lqr.zeroth_order.zeroth_order_check`);
+- :func:`paper_run_specs`: the policy-gradient runs of the paper's Figs. 1(a), 1(b), 2 and the
+  model-free start, run as one batch by :func:`~diffctrl.lqr.pg_batch.run_pg_batch` and read
+  by :mod:`~diffctrl.lqr.analysis`;
+- :func:`hessian_at_klin`: Hessian extremes at ``K^lin`` over a grid of kernel scales;
+- :func:`rate_experiment`: exact-gradient descent with the theorem's step, against its
+  linear-rate envelope (:func:`~diffctrl.lqr.landscape.envelope_holds`).
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 
-from ..repro import judge
-from .identification import model_free_k_lin
-from .landscape import hessian_extremes, optimal_policy
-from .policy_gradient import PGResult, policy_gradient, random_stabilizing_policy
-from .riccati import k_lin, lqr_gain
-from .system import (
-    NearlyLQ,
-    closed_loop_radius,
-    join_policy,
-    random_system,
-    sphere_points,
-    stack_systems,
+from ..repro import count_verdict, judge
+from .landscape import (
+    envelope_holds,
+    hessian_extremes,
+    observed_rate,
+    optimal_policy,
+    reference_optima,
 )
+from .pg_batch import RunSpec
+from .policy_gradient import policy_gradient, random_stabilizing_policy
+from .riccati import k_lin, lqr_gain
+from .rollout import closed_loop_radius
+from .system import random_system, stack_systems
+from .zeroth_order import zeroth_order_check
+
+__all__ = [
+    "c_zero_check",
+    "c_zero_verdict",
+    "convexity_verdict",
+    "hessian_at_klin",
+    "hessian_values",
+    "paper_run_specs",
+    "rate_experiment",
+    "rate_values",
+    "rate_verdict",
+    "zeroth_order_checks",
+    "zeroth_order_values",
+]
+
+# record-key suffix of the model scales rho_0: ours, then the calibrated one
+TAGS = ("", "_cal")
 
 Tensor = torch.Tensor
 
 
-@dataclass(frozen=True)
-class RunSpec:
-    """One policy-gradient run: the model and the initial policy.
-
-    ``init``: ``"klin"`` (the paper's ``K^lin``), ``"random"`` (iid Gaussian entries scaled so
-    ``E||K0||_F = ||K^lin||_F``, redrawn until stabilising; seed ``init_seed``) or
-    ``"model_free"`` (``K^lin`` of the least-squares model from ``n_samples`` transitions).
-    """
-
-    seed: int
-    scale: float
-    spectral_radius: float
-    init: str = "klin"
-    init_seed: int = 0
-    n_samples: int = 0
-    noise_std: float = 0.0
-
-    @property
-    def model(self) -> tuple:
-        return (self.seed, float(self.scale), float(self.spectral_radius))
-
-
-def cancellation_policy(system: NearlyLQ) -> Tensor:
-    """``[K_lqr, B^+ C]``: the LQR gain plus the kernel gain that cancels ``C phi`` as far as
-    ``B`` allows (exactly when ``B`` is invertible). A second, stabilising Newton start."""
-    K1 = torch.as_tensor(
-        lqr_gain(system.A, system.B, system.Q, system.R),
-        dtype=system.dtype,
-        device=system.device,
-    )
-    return join_policy(K1, torch.linalg.pinv(system.B) @ system.C)
-
-
-def initial_policy(system: NearlyLQ, spec: RunSpec) -> tuple[Tensor, dict]:
-    """The initial policy of ``spec`` for its (single) ``system``, with notes on how it was made."""
-    K_lin = k_lin(system)
-    if spec.init == "klin":
-        return K_lin, {}
-    if spec.init == "random":
-        gen = torch.Generator().manual_seed(10_000 + int(spec.init_seed))
-        K, draws = random_stabilizing_policy(system, float(K_lin.norm()), gen)
-        return K, {"draws": draws}
-    if spec.init == "model_free":
-        gen = torch.Generator().manual_seed(20_000 + int(spec.init_seed))
-        K, est = model_free_k_lin(system, int(spec.n_samples), gen, spec.noise_std)
-        err = math.sqrt(
-            sum(
-                float((getattr(est, k) - getattr(system, k)).square().sum())
-                for k in "ABC"
-            )
-        )
-        return K, {"estimation_error": err}
-    raise ValueError(
-        f"RunSpec.init must be 'klin', 'random' or 'model_free', got {spec.init!r}"
-    )
-
-
-def reference_optima(
-    systems: list[NearlyLQ],
+def c_zero_check(
+    seed: int,
     x0: Tensor,
     horizon: int,
-    max_iter: int = 40,
-    tol: float = 1e-9,
-    starts: tuple[str, ...] = ("klin", "cancel"),
-    extra_starts: Tensor | None = None,
+    spectral_radius: float,
+    n_random_starts: int = 3,
+    start_scale: float = 2.0,
+    n: int = 3,
+    p: int = 3,
 ) -> dict:
-    """Multi-start Newton on each system's sample cost: starts ``"klin"`` (``K^lin``) and/or
-    ``"cancel"`` (:func:`cancellation_policy`), plus ``extra_starts (R, s, p, n + d)``.
+    """Without the nonlinearity (``C = 0``) the problem is the LQR (Sec. 3).
 
-    Returns per system: ``K`` (the best stationary point found), ``cost``, ``grad_norm``,
-    ``n_minima`` (distinct points, to 1e-4, among the ``n_converged`` of ``n_starts`` starts
-    that converged), ``spread``
-    (max cost difference between converged starts), ``mu``/``L`` (Hessian extremes at ``K``),
-    ``certified`` (best start converged to ``tol``).
+    On the random model of ``seed`` with ``C`` set to 0: the largest entry of
+    ``K^lin - [K_dare, 0]`` (``K_dare`` from scipy's DARE), and damped Newton on the
+    ``horizon``-step cost over the states ``x0 (m, n)`` from ``K^lin`` and
+    ``n_random_starts`` random stabilising policies (``E||K||_F = start_scale``, generator
+    seeded by ``seed``): the largest distance of its end points to ``[K_dare, 0]``, their
+    largest gradient norm, and the starts' own largest distance (the claim's baseline).
+    Returns the record's values ``dare_klin_maxdiff``, ``dare_newton_dist_max``,
+    ``dare_newton_grad_max``, ``dare_start_dist_max``.
     """
-    S = stack_systems(systems)
-    makers = {"klin": k_lin, "cancel": cancellation_policy}
-    if not starts or any(s not in makers for s in starts):
-        raise ValueError(
-            f"starts must be a non-empty tuple of {sorted(makers)}, got {starts!r}"
-        )
-    K_init = torch.stack(
-        [torch.stack([makers[k](s) for s in systems]) for k in starts], 1
-    )
-    if extra_starts is not None:
-        K_init = torch.cat([K_init, extra_starts.to(K_init)], 1)
-    R_, nstart = K_init.shape[:2]
-    X0 = x0.expand(R_, 1, *x0.shape[-2:])
-    K, c, g, steps = optimal_policy(S, K_init, X0, horizon, max_iter=max_iter, tol=tol)
-    conv = g < 1e-6
-    c_masked = torch.where(torch.isfinite(c), c, torch.full_like(c, math.inf))
-    best = c_masked.argmin(1)
-    Kb = K[torch.arange(R_, device=K.device), best]
-    n_min, spread = [], []
-    for r in range(R_):
-        pts = [K[r, i] for i in range(nstart) if conv[r, i]]
-        distinct = []
-        for P in pts:
-            if all(
-                float((P - Q).norm()) > 1e-4 * (1 + float(Q.norm())) for Q in distinct
-            ):
-                distinct.append(P)
-        n_min.append(len(distinct))
-        cs = c[r][conv[r]]
-        spread.append(float(cs.max() - cs.min()) if cs.numel() > 1 else 0.0)
-    mu, L = hessian_extremes(S, Kb, x0.expand(R_, *x0.shape[-2:]), horizon)
-    pick = (torch.arange(R_, device=K.device), best)
+    lin = random_system(n, p, scale=1.0, seed=seed, spectral_radius=spectral_radius)
+    lin = lin.replace(C=torch.zeros_like(lin.C))
+    K_dare = torch.as_tensor(lqr_gain(lin.A, lin.B, lin.Q, lin.R))
+    K_target = torch.cat([K_dare, torch.zeros(p, lin.d, dtype=torch.float64)], 1)
+    gen = torch.Generator().manual_seed(seed)
+    starts = [k_lin(lin)] + [
+        random_stabilizing_policy(lin, start_scale, gen)[0]
+        for _ in range(n_random_starts)
+    ]
+    K_newton, _, g_newton, _ = optimal_policy(lin, torch.stack(starts), x0, horizon)
+    return {
+        "dare_klin_maxdiff": float((k_lin(lin) - K_target).abs().max()),
+        "dare_newton_dist_max": float(
+            (K_newton - K_target).flatten(1).norm(dim=1).max()
+        ),
+        "dare_newton_grad_max": float(g_newton.max()),
+        "dare_start_dist_max": float(
+            (torch.stack(starts) - K_target).flatten(1).norm(dim=1).max()
+        ),
+    }
+
+
+def c_zero_verdict(values: dict, horizon: int) -> dict:
+    """The ``c_zero`` claim from :func:`c_zero_check`'s values:
+    confirmed when ``K^lin`` is the DARE gain to 1e-10 and Newton lands within 1e-3 of
+    ``[K_dare, 0]`` from every start; the baseline (the starts, not moved) passes when the
+    starts are already within 1e-3."""
+    ok = values["dare_klin_maxdiff"] < 1e-10 and values["dare_newton_dist_max"] < 1e-3
     return dict(
-        K=Kb,
-        cost=c[pick].cpu().numpy(),
-        grad_norm=g[pick].cpu().numpy(),
-        n_minima=np.array(n_min),
-        n_converged=conv.sum(1).cpu().numpy(),
-        n_starts=nstart,
-        spread=np.array(spread),
-        mu=np.atleast_1d(mu),
-        L=np.atleast_1d(L),
-        certified=conv[pick].cpu().numpy(),
-        newton_steps=steps.cpu().numpy(),
+        verdict="confirmed" if ok else "not reproduced",
+        evidence={
+            "klin_maxdiff": values["dare_klin_maxdiff"],
+            "newton_dist_max": values["dare_newton_dist_max"],
+            "start_dist_max": values["dare_start_dist_max"],
+            "horizon": horizon,
+        },
+        baseline_passes=values["dare_start_dist_max"] < 1e-3,
     )
 
 
-def classify_runs(
-    rel_gap: np.ndarray, diverged: np.ndarray, tol_converged: float
-) -> dict:
-    """The outcome of every run under one criterion, and the zero-iteration baseline under it.
-
-    ``rel_gap (n_scored, R)``: relative gaps ``(C(K_t) - C*) / C*`` at the scored iterations
-    (row 0: ``K_0``); ``diverged (R,)``. A run *converged* when its last scored gap is at most
-    ``tol_converged``, *diverged* when it blew up, else *stalled*. Nothing else enters (the
-    stability of the final policy is a separate record, not part of "converged"). The
-    *baseline* is the run stopped at zero iterations, judged by the same rule on row 0: where
-    it converges too, the run's "converged" decides nothing (``decided`` is False).
-    Returns ``outcome``, ``outcome_baseline`` (object arrays ``(R,)``), ``decided`` and
-    ``gap_closed = 1 - gap_T / gap_0`` (``(R,)``; NaN where ``gap_0 = 0``).
-    """
-    if not tol_converged > 0:
-        raise ValueError(f"tol_converged must be > 0, got {tol_converged}")
-    rel_gap = np.asarray(rel_gap, float)
-    diverged = np.asarray(diverged, bool)
-    last = np.array(
-        [g[np.isfinite(g)][-1] if np.isfinite(g).any() else np.inf for g in rel_gap.T]
-    )
-    outcome = np.where(
-        diverged, "diverged", np.where(last <= tol_converged, "converged", "stalled")
-    ).astype(object)
-    base = np.where(rel_gap[0] <= tol_converged, "converged", "stalled").astype(object)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        closed = np.where(rel_gap[0] > 0, 1 - last / rel_gap[0], np.nan)
-    return dict(
-        outcome=outcome,
-        outcome_baseline=base,
-        decided=base != "converged",
-        gap_closed=closed,
-    )
-
-
-def majority_outcome(outcomes: np.ndarray) -> np.ndarray:
-    """Per run, the outcome of a strict majority of estimator seeds (``outcomes (S, R)``);
-    ``"converged"`` only when more than half of the seeds converged, ``"diverged"`` when more
-    than half diverged, else ``"stalled"``."""
-    outcomes = np.asarray(outcomes, dtype=object)
-    S = outcomes.shape[0]
-    conv = (outcomes == "converged").sum(0) * 2 > S
-    div = (outcomes == "diverged").sum(0) * 2 > S
-    return np.where(conv, "converged", np.where(div, "diverged", "stalled")).astype(
-        object
-    )
-
-
-def run_pg_batch(
-    specs: list[RunSpec],
+def zeroth_order_checks(
+    model_seed: int,
+    spectral_radius: float,
+    scales: Sequence[float],
+    x0: Tensor,
     *,
-    n_iter: int,
-    step: float,
     n_perturb: int,
     radius: float,
     horizon: int,
-    n_eval: int = 256,
-    eval_every: int = 1,
+    n_rep: int,
     seed: int = 0,
-    n_estimator_seeds: int = 1,
-    newton_iter: int = 40,
-    tol_converged: float = 0.05,
-    newton_starts: tuple[str, ...] = ("klin", "cancel"),
+    n_smooth: int = 4000,
     n: int = 3,
     p: int = 3,
-    progress: bool = False,
-) -> dict:
-    """Run the paper's zeroth-order policy gradient for every spec, as one stacked batch.
-
-    Every spec runs ``n_estimator_seeds`` times with independent estimator draws (replicas
-    stacked in the same batch; replica ``s`` of spec ``i`` is batch row ``s * len(specs) + i``).
-    Each iterate is scored by the ``horizon``-step cost averaged over ``n_eval`` points of the
-    unit sphere (:func:`~diffctrl.lqr.system.sphere_points`); the same cost defines the reference optimum ``C*``
-    (:func:`reference_optima`; an iterate of any run on the same model that does better
-    replaces it). Outcome of a replica (:func:`classify_runs`): ``converged`` when its final
-    relative gap is at most ``tol_converged``, ``diverged`` when it blew up, else ``stalled``;
-    the same rule is applied to ``K_0`` (``outcome_baseline``, the zero-iteration baseline).
-    The outcome of a spec is the strict-majority outcome over its replicas
-    (:func:`majority_outcome`). Returns per-spec arrays of replica 0 (``result``,
-    ``rel_gap (n_scored, R)``, ...), the per-replica ``outcome_seeds (S, R)``,
-    ``rel_gap_seeds (S, n_scored, R)``, ``gap_closed_seeds (S, R)``, the majority ``outcome``,
-    ``outcome_baseline``/``decided`` (zero iterations; the same for every replica), the final
-    closed-loop radii, and the per-model reference optima.
-    """
-    if not isinstance(n_estimator_seeds, int) or n_estimator_seeds < 1:
-        raise ValueError(
-            f"n_estimator_seeds must be an int >= 1, got {n_estimator_seeds!r}"
+) -> dict[float, dict]:
+    """X of the model ``model_seed`` for every kernel
+    scale ``l`` of ``scales``: ``{l: result}``."""
+    out = {}
+    for scale in scales:
+        s = random_system(
+            n, p, scale=scale, seed=model_seed, spectral_radius=spectral_radius
         )
-    models = sorted({s.model for s in specs})
-    systems = {
-        m: random_system(n, p, scale=m[1], seed=m[0], spectral_radius=m[2])
-        for m in models
+        out[scale] = zeroth_order_check(
+            s,
+            k_lin(s),
+            n_perturb,
+            radius,
+            horizon,
+            n_rep,
+            x0,
+            seed=seed,
+            n_smooth=n_smooth,
+        )
+    return out
+
+
+def zeroth_order_values(zo: dict[float, dict]) -> dict:
+    """Record values of :func:`zeroth_order_checks` at
+    ``l = 1`` and ``l = 3``: the largest ``|z|`` of the estimates' mean against the smoothed
+    gradient, the median relative error of one estimate, the smoothing bias at ``l = 3``."""
+    zz = np.concatenate([zo[l]["z"] for l in zo])
+    return {
+        "zo_max_abs_z": float(np.abs(zz).max()),
+        "zo_rel_error_l1": float(np.median(zo[1.0]["rel_error"])),
+        "zo_rel_error_l3": float(np.median(zo[3.0]["rel_error"])),
+        "zo_smoothing_bias_l3": zo[3.0]["smoothing_bias"],
     }
-    K0, notes = [], []
-    for spec in specs:
-        K, note = initial_policy(systems[spec.model], spec)
-        K0.append(K)
-        notes.append(note)
-    R, S_rep = len(specs), n_estimator_seeds
-    run_systems = [systems[s.model] for s in specs] * S_rep
-    S = stack_systems(run_systems)
-    K0 = torch.stack(K0)
-    K0_all = K0.repeat(S_rep, 1, 1)
-    x0 = sphere_points(n, n_eval)
-    X0 = x0.expand(R * S_rep, *x0.shape)
-    rho0 = closed_loop_radius(stack_systems(run_systems[:R]), K0).cpu().numpy()
-    res_all: PGResult = policy_gradient(
-        S,
-        K0_all,
-        n_iter,
-        step,
-        n_perturb=n_perturb,
-        radius=radius,
-        horizon=horizon,
-        x0_eval=X0,
-        eval_every=eval_every,
-        seed=seed,
-        check_initial=False,
-        stop_if_unstable=False,
-        progress=progress,
-    )
-    ref = reference_optima(
-        [systems[m] for m in models],
-        x0,
-        horizon,
-        max_iter=newton_iter,
-        starts=newton_starts,
-    )
-    midx = np.array([models.index(s.model) for s in specs])
-    midx_all = np.tile(midx, S_rep)
-    # every scored iterate is a candidate too: C* is the lowest cost seen for the model
-    seen = np.where(np.isfinite(res_all.cost), res_all.cost, np.inf).min(0)
-    best = np.array(
-        [
-            min([ref["cost"][j]] + [seen[i] for i in np.flatnonzero(midx_all == j)])
-            for j in range(len(models))
-        ]
-    )
-    c_star = best[midx]
-    rel_all = (res_all.cost - c_star[None, np.tile(np.arange(R), S_rep)]) / c_star[
-        None, np.tile(np.arange(R), S_rep)
-    ]
-    cls = classify_runs(rel_all, res_all.diverged, tol_converged)
-    rho_all = closed_loop_radius(S, res_all.K_final).cpu().numpy()
-    shape = (S_rep, R)
-    outcome_seeds = cls["outcome"].reshape(shape)
-    rel_gap_seeds = np.stack([rel_all[:, s * R : (s + 1) * R] for s in range(S_rep)])
-    rows = slice(0, R)
-    res = PGResult(
-        res_all.K[:, rows],
-        res_all.cost[:, rows],
-        res_all.grad_norm[:, rows],
-        res_all.diverged[rows],
-        res_all.stopped_at[rows],
-        list(res_all.reason)[rows],
-        res_all.iters,
-        dict(res_all.meta, n_estimator_seeds=S_rep),
-    )
-    dist = (res.K_final - ref["K"][midx]).flatten(1).norm(dim=1).cpu().numpy()
-    dist0 = (K0 - ref["K"][midx]).flatten(1).norm(dim=1).cpu().numpy()
-    return dict(
-        specs=specs,
-        models=models,
-        model_index=midx,
-        result=res,
-        reference=ref,
-        c_star=c_star,
-        rel_gap=rel_gap_seeds[0],
-        rel_gap_seeds=rel_gap_seeds,
-        iters=res.iters,
-        rho_init=rho0,
-        rho_final=rho_all[:R],
-        rho_final_seeds=rho_all.reshape(shape),
-        outcome=majority_outcome(outcome_seeds),
-        outcome_seeds=outcome_seeds,
-        outcome_baseline=cls["outcome_baseline"][:R],
-        decided=cls["decided"][:R],
-        gap_closed=cls["gap_closed"][:R],
-        gap_closed_seeds=cls["gap_closed"].reshape(shape),
-        tol_converged=tol_converged,
-        n_estimator_seeds=S_rep,
-        dist_final=dist,
-        dist_init=dist0,
-        notes=notes,
-        systems=systems,
-    )
 
 
-def convergence_summary(out: dict, idx) -> dict:
-    """Method against baseline on the runs ``idx`` of ``out`` (:func:`run_pg_batch`): how many
-    converged (majority over estimator seeds), how many the zero-iteration baseline already
-    had converged, and how many converged where the baseline did not (``decided``); per-run
-    lists for the record's ``per_seed``."""
-    idx = np.asarray(idx, dtype=int)
-    conv = out["outcome"][idx] == "converged"
-    base = out["outcome_baseline"][idx] == "converged"
-    return dict(
-        n=int(len(idx)),
-        converged=int(conv.sum()),
-        baseline_converged=int(base.sum()),
-        converged_not_baseline=int((conv & ~base).sum()),
-        per_run=conv.tolist(),
-        per_run_baseline=base.tolist(),
-        per_seed_converged=(out["outcome_seeds"][:, idx] == "converged")
-        .sum(0)
-        .tolist(),
-        n_estimator_seeds=int(out["n_estimator_seeds"]),
-    )
+def paper_run_specs(
+    spectral_radii: Sequence[float],
+    scales: Sequence[float],
+    n_seeds: int,
+    n_random_inits: int,
+    fig2_seeds: int,
+    mf_noise: float,
+    model0: int = 0,
+) -> list[RunSpec]:
+    """Every policy-gradient run of the paper's Figs. 1(a), 1(b), 2 and of the model-free
+    start, at every model scale ``rho_0`` of ``spectral_radii``.
 
-
-def convergence_verdict(out: dict, idx, idx_other=None) -> dict:
-    """The verdict of a convergence claim on the runs ``idx`` of ``out`` (:func:`run_pg_batch`),
-    as the keyword arguments of :meth:`diffctrl.repro.Record.verdict` (``verdict``,
-    ``baseline_passes``, ``evidence``, ``per_seed``): ``rec.verdict(key, **v)``.
-
-    The rule (the chapter's ``CONVERGENCE_RULE``): the runs whose ``K_0`` already meets the
-    convergence rule (zero-iteration baseline) decide nothing; :func:`~diffctrl.repro.judge`
-    counts the others (``per_seed``) against the baseline outcomes of all the runs, so a
-    positive verdict is ``"inconclusive"`` when the baseline's own count is positive. When no
-    run is decided the verdict is ``"inconclusive"`` (and the baseline passes: every run did).
-    The evidence holds the counts of :func:`convergence_summary` (``n``, ``converged``,
-    ``baseline_converged``, ``converged_not_baseline``, ``estimator_seeds_converged``) and, for
-    the runs ``idx_other`` (the other model scale, say), ``other_scale``: its ``n``,
-    ``converged`` and ``baseline_converged``.
+    Per ``rho_0``: ``K^lin`` runs on model seeds ``0 .. n_seeds - 1`` at every ``l`` of
+    ``scales`` (Fig. 1(b); Fig. 1(a) is ``l = 1``, added if missing), ``n_random_inits``
+    random initialisations per model seed at ``l = 1`` (Fig. 1(a)), ``K^lin`` runs at ``l = 3``
+    on the further model seeds up to ``fig2_seeds`` (Fig. 2), and two model-free starts on
+    model ``model0`` at ``l = 1``: from ``n + p + d = 9`` noiseless transitions and from 300
+    transitions with process noise ``mf_noise``.
     """
-    sm = convergence_summary(out, idx)
-    conv = np.asarray(sm["per_run"], dtype=bool)
-    base = np.asarray(sm["per_run_baseline"], dtype=bool)
-    if not len(base):
-        raise ValueError("idx must name at least one run")
-    decided = conv[~base].tolist()
-    if decided:
-        verdict, baseline_passes = judge(decided, base.tolist())
-    else:  # every run meets the rule at zero iterations: nothing decided, the baseline passes
-        verdict, baseline_passes = "inconclusive", True
-    evidence = {k: sm[k] for k in ("n", "converged", "baseline_converged")}
-    evidence["converged_not_baseline"] = sm["converged_not_baseline"]
-    evidence["estimator_seeds_converged"] = sm["per_seed_converged"]
-    if idx_other is not None:
-        other = convergence_summary(out, idx_other)
-        evidence["other_scale"] = {
-            k: other[k] for k in ("n", "converged", "baseline_converged")
-        }
-    return dict(
-        verdict=verdict,
-        baseline_passes=baseline_passes,
-        evidence=evidence,
-        per_seed=decided or None,
-    )
+    seeds = list(range(n_seeds))
+    specs = []
+    for rho in spectral_radii:
+        specs += [RunSpec(s, float(l), rho) for s in seeds for l in scales]  # 1(b)
+        specs += [
+            RunSpec(s, 1.0, rho, "random", i)
+            for s in seeds
+            for i in range(n_random_inits)
+        ]
+        if 1.0 not in scales:
+            specs += [RunSpec(s, 1.0, rho) for s in seeds]  # 1(a)
+        specs += [RunSpec(s, 3.0, rho) for s in range(n_seeds, fig2_seeds)]  # 2
+        specs += [
+            RunSpec(model0, 1.0, rho, "model_free", 0, n_samples=9),
+            RunSpec(
+                model0, 1.0, rho, "model_free", 0, n_samples=300, noise_std=mf_noise
+            ),
+        ]
+    return specs
 
 
-def select_runs(out: dict, **match) -> np.ndarray:
-    """Indices of the runs of ``out`` whose spec matches every ``field=value`` given."""
-    keep = [
-        i
-        for i, s in enumerate(out["specs"])
-        if all(
-            (getattr(s, k) == v)
-            if not isinstance(v, float)
-            else math.isclose(getattr(s, k), v)
-            for k, v in match.items()
-        )
-    ]
-    return np.array(keep, dtype=int)
-
-
-def outcome_grid(out: dict, seeds, scales, spectral_radius: float, init: str = "klin"):
-    """``(len(seeds), len(scales))`` array of outcomes (``""`` where no such run)."""
-    grid = np.full((len(seeds), len(scales)), "", dtype=object)
-    for i, s in enumerate(out["specs"]):
-        if (
-            s.init == init
-            and math.isclose(s.spectral_radius, spectral_radius)
-            and s.seed in seeds
-            and s.scale in scales
-        ):
-            grid[list(seeds).index(s.seed), list(scales).index(s.scale)] = out[
-                "outcome"
-            ][i]
-    return grid
+def _nearest(scales, value: float) -> int:
+    return int(np.argmin(np.abs(np.asarray(scales) - value)))
 
 
 def hessian_at_klin(
@@ -462,22 +240,40 @@ def hessian_at_klin(
     )
 
 
-def envelope_holds(
-    gaps, iters, factor: float, rel_slack: float = 1e-9, abs_slack: float = 1e-12
-) -> bool:
-    """Whether ``gaps[i] <= factor ** iters[i] * gaps[0]`` at every scored iteration (up to
-    ``rel_slack`` / ``abs_slack`` round-off): the theorem's linear-rate envelope. Applied to a
-    constant sequence (a run that never moves) it holds only when ``factor ** iters[-1]`` is
-    about 1, i.e. when the envelope is vacuous over the run."""
-    gaps = np.asarray(gaps, float)
-    iters = np.asarray(iters, float)
-    if gaps.shape != iters.shape or gaps.ndim != 1 or len(gaps) < 2:
-        raise ValueError("gaps and iters must be 1-D of the same length >= 2")
-    if not 0 <= factor <= 1:
-        return False  # mu <= 0 or eta mu > 1: no contraction is claimed
-    env = factor**iters * gaps[0]
-    return bool(
-        np.all(np.isfinite(gaps)) and np.all(gaps <= env * (1 + rel_slack) + abs_slack)
+def hessian_values(hs: dict[float, dict]) -> dict:
+    """The landscape at ``K^lin`` from :func:`~diffctrl.lqr.experiments.hessian_at_klin`
+    per scale ``rho_0`` (keys of ``hs`` in the order ours, calibrated): the largest grid
+    ``l`` up to which ``mu > 0`` / ``K^lin`` is stable at every grid point, and ``mu``,
+    ``L``, ``L / mu`` at ``l = 1``."""
+    v = {}
+    for h, tag in zip(hs.values(), TAGS):
+        convex = np.cumprod(h["mu"] > 0).astype(
+            bool
+        )  # mu > 0 at every grid l up to here
+        v[f"hess_klin_l_convex_max{tag}"] = (
+            float(h["scales"][convex].max()) if convex.any() else 0.0
+        )
+        stable = np.cumprod(h["rho"] < 1).astype(bool)
+        v[f"klin_l_stable_max{tag}"] = (
+            float(h["scales"][stable].max()) if stable.any() else 0.0
+        )
+        j1 = _nearest(h["scales"], 1.0)
+        v[f"hess_klin_mu_l1{tag}"] = float(h["mu"][j1])
+        v[f"hess_klin_L_l1{tag}"] = float(h["L"][j1])
+        v[f"hess_klin_cond_l1{tag}"] = float(h["L"][j1] / h["mu"][j1])
+    v["hess_l_grid_max"] = float(max(next(iter(hs.values()))["scales"]))
+    return v
+
+
+def convexity_verdict(hs: dict[float, dict]) -> dict:
+    """The ``convexity`` claim: ``mu > 0`` at ``K^lin`` at ``l = 1`` for every scale
+    ``rho_0`` (keys of ``hs``), counted by :func:`~diffctrl.repro.count_verdict`."""
+    mu_l1 = [float(h["mu"][_nearest(h["scales"], 1.0)]) for h in hs.values()]
+    return dict(
+        verdict=count_verdict([m > 0 for m in mu_l1]),
+        per_seed=[m > 0 for m in mu_l1],
+        evidence={"mu_l1": mu_l1, "spectral_radii": list(hs)},
+        baseline_passes=None,
     )
 
 
@@ -499,14 +295,12 @@ def rate_experiment(
 
     ``mu`` and ``L`` are the extreme Hessian eigenvalues of ``C_T`` at ``K^lin`` (where the
     chapter defines the theorem's constants; ``mu_star``/``L_star`` at the optimum ``K*`` are
-    returned beside them). The theorem's claim is the envelope ``gap_t <= (1 - eta mu)^t gap_0``
-    (:func:`envelope_holds`, ``bound_holds``); it is judged against the baseline of a run that
-    never moves (``baseline_bound_holds``: the constant gap passes only where the envelope is
+    returned beside them). The theorem's claim is the envelope
+    ``gap_t <= (1 - eta mu)^t gap_0`` (:func:`~diffctrl.lqr.landscape.envelope_holds`,
+    ``bound_holds``); it is judged against the baseline of a run that never moves (``baseline_bound_holds``: the constant gap passes only where the envelope is
     vacuous over ``n_iter`` steps). ``applies``: ``mu > 0`` (else no rate is claimed). Also
     the observed per-step contraction (log-linear fit over the second half of the run).
     """
-    from .landscape import observed_rate
-
     systems = [
         random_system(n, p, scale=float(l), seed=seed, spectral_radius=spectral_radius)
         for l in scales
@@ -569,75 +363,46 @@ def rate_experiment(
     )
 
 
-def identification_curve(
-    system: NearlyLQ, sizes, reps: int, noise_std: float, seed: int = 0
-) -> dict:
-    """Least-squares error ``||[A B C]^ - [A B C]||_F`` and ``||K^lin^ - K^lin||_F`` versus the
-    number of transitions ``N`` (``reps`` independent data sets per size)."""
-    from .identification import estimate_system
-
-    K_true = k_lin(system)
-    err = np.zeros((len(sizes), reps))
-    kerr = np.zeros((len(sizes), reps))
-    for i, N in enumerate(sizes):
-        for r in range(reps):
-            gen = torch.Generator().manual_seed(seed * 100_003 + 1000 * i + r)
-            est = estimate_system(system, int(N), gen, noise_std)
-            err[i, r] = math.sqrt(
-                sum(
-                    float((getattr(est, k) - getattr(system, k)).square().sum())
-                    for k in "ABC"
-                )
-            )
-            kerr[i, r] = float((k_lin(est) - K_true).norm())
-    return dict(sizes=np.asarray(sizes), error=err, k_error=kerr, noise_std=noise_std)
+def rate_values(rate: dict, paper_step: float) -> dict:
+    """The linear rate of :func:`~diffctrl.lqr.experiments.rate_experiment` at ``l = 1``: the
+    theorem's per-step decrease ``eta mu``, the observed one, whether the envelope holds at
+    every ``l`` with ``mu > 0`` (and for the baseline that never moves), ``mu`` at ``K*``,
+    ``eta``, the final gap ratio, and ``eta mu`` at the paper's step ``paper_step``."""
+    j1 = _nearest(rate["scales"], 1.0)
+    applies = rate["applies"]
+    return {
+        "rate_theory_dec_l1": float(1 - rate["theory"][j1]),  # eta mu
+        "rate_observed_dec_l1": float(1 - rate["observed"][j1]),  # 1 - observed factor
+        "rate_bound_holds_all": bool(np.all(rate["bound_holds"][applies])),
+        "rate_baseline_bound_holds_all": bool(
+            np.all(rate["baseline_bound_holds"][applies])
+        ),
+        "rate_mu_star_l1": float(rate["mu_star"][j1]),
+        "rate_eta_l1": float(rate["eta"][j1]),
+        "rate_gap_ratio_final_l1": float(rate["gaps"][-1, j1] / rate["gaps"][0, j1]),
+        "rate_paper_step_dec_l1": float(paper_step * rate["mu"][j1]),
+    }
 
 
-def zeroth_order_check(
-    system: NearlyLQ,
-    K: Tensor,
-    n_perturb: int,
-    radius: float,
-    horizon: int,
-    n_rep: int,
-    x0: Tensor,
-    seed: int = 0,
-    n_smooth: int = 4000,
-) -> dict:
-    """How good is one estimate? ``n_rep`` independent estimates (each with ``J = n_perturb``)
-    against the autograd gradient of the smoothed cost (``n_smooth`` ball points, states
-    ``x0``) and of the cost itself. Returns the relative error of single estimates, the
-    z-scores of their mean (per entry; unbiasedness makes them ~ N(0, 1)) and the norms."""
-    from .policy_gradient import (
-        exact_gradient,
-        smoothed_gradient,
-        zeroth_order_gradient,
+def rate_verdict(rate: dict) -> dict:
+    """The ``rate`` claim: the envelope holds at every ``l`` with ``mu > 0``, counted by
+    :func:`~diffctrl.repro.judge` against a run that never moves; with no such ``l`` no rate
+    is claimed and the verdict is ``"inconclusive"``."""
+    applies = rate["applies"]
+    rate_ok = rate["bound_holds"][applies].tolist()
+    rate_base = rate["baseline_bound_holds"][applies].tolist()
+    # no l with mu > 0: no rate is claimed, nothing to judge
+    verdict, base = (
+        judge(rate_ok, all(rate_base)) if rate_ok else ("inconclusive", False)
     )
-
-    gen = torch.Generator().manual_seed(seed)
-    G = torch.stack(
-        [
-            zeroth_order_gradient(system, K, n_perturb, radius, horizon, gen)
-            for _ in range(n_rep)
-        ]
-    )
-    smooth = smoothed_gradient(
-        system,
-        K,
-        radius,
-        x0,
-        horizon,
-        n_smooth,
-        torch.Generator().manual_seed(seed + 1),
-    )
-    exact, _ = exact_gradient(system, K, x0, horizon)
-    se = G.std(0) / math.sqrt(n_rep)
-    z = ((G.mean(0) - smooth) / se).flatten().cpu().numpy()
-    rel = ((G - smooth).flatten(1).norm(dim=1) / smooth.norm()).cpu().numpy()
     return dict(
-        rel_error=rel,
-        z=z,
-        smooth_norm=float(smooth.norm()),
-        exact_norm=float(exact.norm()),
-        smoothing_bias=float((smooth - exact).norm() / exact.norm()),
+        verdict=verdict,
+        per_seed=rate_ok or None,
+        evidence={
+            "scales": rate["scales"][applies],
+            "eta_mu": 1 - rate["theory"],
+            "observed_dec": 1 - rate["observed"],
+            "baseline_holds": rate_base,
+        },
+        baseline_passes=base,
     )

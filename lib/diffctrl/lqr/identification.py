@@ -11,11 +11,23 @@ span ``R^{n+p+d}``; then ``K^lin`` is computed from the estimates.
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import torch
 
 from ..checks import check_data
 from .riccati import k_lin
-from .system import NearlyLQ, sample_x0
+from .rollout import sample_x0
+from .system import NearlyLQ
+
+__all__ = [
+    "collect_transitions",
+    "estimate_system",
+    "identification_curve",
+    "least_squares",
+    "model_free_k_lin",
+]
 
 Tensor = torch.Tensor
 
@@ -118,3 +130,25 @@ def model_free_k_lin(
     """``K^lin`` computed from the least-squares model (the paper's model-free initialisation)."""
     est = estimate_system(system, n_samples, generator, noise_std)
     return k_lin(est), est
+
+
+def identification_curve(
+    system: NearlyLQ, sizes, reps: int, noise_std: float, seed: int = 0
+) -> dict:
+    """Least-squares error ``||[A B C]^ - [A B C]||_F`` and ``||K^lin^ - K^lin||_F`` versus the
+    number of transitions ``N`` (``reps`` independent data sets per size)."""
+    K_true = k_lin(system)
+    err = np.zeros((len(sizes), reps))
+    kerr = np.zeros((len(sizes), reps))
+    for i, N in enumerate(sizes):
+        for r in range(reps):
+            gen = torch.Generator().manual_seed(seed * 100_003 + 1000 * i + r)
+            est = estimate_system(system, int(N), gen, noise_std)
+            err[i, r] = math.sqrt(
+                sum(
+                    float((getattr(est, k) - getattr(system, k)).square().sum())
+                    for k in "ABC"
+                )
+            )
+            kerr[i, r] = float((k_lin(est) - K_true).norm())
+    return dict(sizes=np.asarray(sizes), error=err, k_error=kerr, noise_std=noise_std)

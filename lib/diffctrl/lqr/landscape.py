@@ -12,10 +12,23 @@ the system dim first), one Hessian / one Newton solve per leading index.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
-from .system import NearlyLQ, check_policy, cost
+from .riccati import cancellation_policy, k_lin
+from .rollout import check_policy, cost
+from .system import NearlyLQ, stack_systems
+
+__all__ = [
+    "cost_hessian",
+    "envelope_holds",
+    "hessian_extremes",
+    "observed_rate",
+    "optimal_policy",
+    "reference_optima",
+]
 
 Tensor = torch.Tensor
 
@@ -144,6 +157,73 @@ def _sub(system: NearlyLQ, sys_index: Tensor, todo: Tensor | None) -> NearlyLQ:
     return system.select(sys_index if todo is None else sys_index[todo])
 
 
+def reference_optima(
+    systems: list[NearlyLQ],
+    x0: Tensor,
+    horizon: int,
+    max_iter: int = 40,
+    tol: float = 1e-9,
+    starts: tuple[str, ...] = ("klin", "cancel"),
+    extra_starts: Tensor | None = None,
+) -> dict:
+    """The optimum of each system's sample cost ``C_T`` over initial states ``x0 (m, n)``, by
+    multi-start damped Newton (:func:`optimal_policy`): starts ``"klin"`` (``K^lin``) and/or
+    ``"cancel"`` (:func:`~diffctrl.lqr.riccati.cancellation_policy`), plus
+    ``extra_starts (R, s, p, n + d)``.
+
+    Returns per system: ``K`` (the best stationary point found), ``cost``, ``grad_norm``,
+    ``n_minima`` (distinct points, to 1e-4, among the ``n_converged`` of ``n_starts`` starts
+    that converged), ``spread``
+    (max cost difference between converged starts), ``mu``/``L`` (Hessian extremes at ``K``),
+    ``certified`` (best start converged to ``tol``).
+    """
+    S = stack_systems(systems)
+    makers = {"klin": k_lin, "cancel": cancellation_policy}
+    if not starts or any(s not in makers for s in starts):
+        raise ValueError(
+            f"starts must be a non-empty tuple of {sorted(makers)}, got {starts!r}"
+        )
+    K_init = torch.stack(
+        [torch.stack([makers[k](s) for s in systems]) for k in starts], 1
+    )
+    if extra_starts is not None:
+        K_init = torch.cat([K_init, extra_starts.to(K_init)], 1)
+    R_, nstart = K_init.shape[:2]
+    X0 = x0.expand(R_, 1, *x0.shape[-2:])
+    K, c, g, steps = optimal_policy(S, K_init, X0, horizon, max_iter=max_iter, tol=tol)
+    conv = g < 1e-6
+    c_masked = torch.where(torch.isfinite(c), c, torch.full_like(c, math.inf))
+    best = c_masked.argmin(1)
+    Kb = K[torch.arange(R_, device=K.device), best]
+    n_min, spread = [], []
+    for r in range(R_):
+        pts = [K[r, i] for i in range(nstart) if conv[r, i]]
+        distinct = []
+        for P in pts:
+            if all(
+                float((P - Q).norm()) > 1e-4 * (1 + float(Q.norm())) for Q in distinct
+            ):
+                distinct.append(P)
+        n_min.append(len(distinct))
+        cs = c[r][conv[r]]
+        spread.append(float(cs.max() - cs.min()) if cs.numel() > 1 else 0.0)
+    mu, L = hessian_extremes(S, Kb, x0.expand(R_, *x0.shape[-2:]), horizon)
+    pick = (torch.arange(R_, device=K.device), best)
+    return dict(
+        K=Kb,
+        cost=c[pick].cpu().numpy(),
+        grad_norm=g[pick].cpu().numpy(),
+        n_minima=np.array(n_min),
+        n_converged=conv.sum(1).cpu().numpy(),
+        n_starts=nstart,
+        spread=np.array(spread),
+        mu=np.atleast_1d(mu),
+        L=np.atleast_1d(L),
+        certified=conv[pick].cpu().numpy(),
+        newton_steps=steps.cpu().numpy(),
+    )
+
+
 def observed_rate(gaps, start: int = 0, stop: int | None = None) -> float:
     """Per-step contraction ``exp(slope)`` of a least-squares fit of ``log(gap)`` vs iteration."""
     gaps = np.asarray(gaps, float)[start:stop]
@@ -153,3 +233,22 @@ def observed_rate(gaps, start: int = 0, stop: int | None = None) -> float:
     t = np.arange(len(gaps))[keep]
     slope = np.polyfit(t, np.log(gaps[keep]), 1)[0]
     return float(np.exp(slope))
+
+
+def envelope_holds(
+    gaps, iters, factor: float, rel_slack: float = 1e-9, abs_slack: float = 1e-12
+) -> bool:
+    """Whether ``gaps[i] <= factor ** iters[i] * gaps[0]`` at every scored iteration (up to
+    ``rel_slack`` / ``abs_slack`` round-off): the theorem's linear-rate envelope. Applied to a
+    constant sequence (a run that never moves) it holds only when ``factor ** iters[-1]`` is
+    about 1, i.e. when the envelope is vacuous over the run."""
+    gaps = np.asarray(gaps, float)
+    iters = np.asarray(iters, float)
+    if gaps.shape != iters.shape or gaps.ndim != 1 or len(gaps) < 2:
+        raise ValueError("gaps and iters must be 1-D of the same length >= 2")
+    if not 0 <= factor <= 1:
+        return False  # mu <= 0 or eta mu > 1: no contraction is claimed
+    env = factor**iters * gaps[0]
+    return bool(
+        np.all(np.isfinite(gaps)) and np.all(gaps <= env * (1 + rel_slack) + abs_slack)
+    )

@@ -1,4 +1,5 @@
-"""The linear-quadratic pieces: DARE, the LQR gain, the K^lin initialisation, exact LQ costs.
+"""The linear-quadratic pieces: DARE, the LQR gain, the K^lin initialisation, exact LQ costs,
+and the cancelling policy ``[K_lqr, B^+ C]``.
 
 Han, Razaviyayn, Xu (arXiv 2303.08431), Sec. 3 (chapter ``book/nearly_lq.md``): the initial policy
 folds the nonlinearity's coefficient into the LQR solution of ``(A, B, Q, R)``,
@@ -16,7 +17,17 @@ import numpy as np
 import scipy.linalg
 import torch
 
-from .system import NearlyLQ, join_policy
+from .rollout import join_policy
+from .system import NearlyLQ
+
+__all__ = [
+    "cancellation_policy",
+    "k_lin",
+    "linear_part_optimal",
+    "lqr_cost",
+    "lqr_gain",
+    "solve_dare",
+]
 
 
 def _np(x) -> np.ndarray:
@@ -102,3 +113,15 @@ def linear_part_optimal(system: NearlyLQ) -> torch.Tensor:
     return join_policy(
         K1, torch.zeros(system.p, system.d, dtype=system.dtype, device=system.device)
     )
+
+
+def cancellation_policy(system: NearlyLQ) -> torch.Tensor:
+    """``[K_lqr, B^+ C]``, shape ``(p, n + d)``: the LQR gain plus the kernel gain that cancels
+    ``C phi`` as far as ``B`` allows (exactly when ``B`` is invertible). A second, stabilising
+    start of the multi-start Newton search (:func:`~diffctrl.lqr.landscape.reference_optima`)."""
+    K1 = torch.as_tensor(
+        lqr_gain(system.A, system.B, system.Q, system.R),
+        dtype=system.dtype,
+        device=system.device,
+    )
+    return join_policy(K1, torch.linalg.pinv(system.B) @ system.C)

@@ -1,8 +1,9 @@
 """The notebook harness: what a chapter's notebook uses besides the algorithms.
 
 - :mod:`~diffctrl.repro.profiles`: parameter profiles (``smoke`` for CI, ``full`` for the book);
-- :mod:`~diffctrl.repro.claims`: claims declared before computing, and the rule that turns
-  per-seed outcomes into a verdict;
+- :mod:`~diffctrl.repro.claims`: claims declared before computing (and the table a page shows
+  of them, :func:`~diffctrl.repro.claims.claims_table`), and the rule that turns per-seed
+  outcomes into a verdict;
 - :mod:`~diffctrl.repro.record`: the results record (every headline number and verdict, glued
   for the prose and saved as JSON);
 - :mod:`~diffctrl.repro.runtime`: devices, seeds, and the versions a result was produced with.
@@ -16,6 +17,7 @@ from .claims import (
     POSITIVE,
     VERDICTS,
     Claim,
+    ClaimsTable,
     VerdictTable,
     check_verdict,
     claims_table,
@@ -34,6 +36,7 @@ __all__ = [
     "RESULTS_ENV",
     "VERDICTS",
     "Claim",
+    "ClaimsTable",
     "Profile",
     "Record",
     "VerdictTable",

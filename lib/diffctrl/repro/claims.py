@@ -36,6 +36,7 @@ __all__ = [
     "POSITIVE",
     "VERDICTS",
     "Claim",
+    "ClaimsTable",
     "VerdictTable",
     "check_verdict",
     "claims_table",
@@ -181,7 +182,11 @@ class ClaimsTable:
     """The declared claims of a notebook as a table (statement, criterion, baseline), shown
     at the top of its page before anything is computed; Markdown and HTML representations."""
 
-    COLUMNS = (("statement", "claim"), ("criterion", "criterion"), ("baseline", "baseline"))
+    COLUMNS = (
+        ("statement", "claim"),
+        ("criterion", "criterion"),
+        ("baseline", "baseline"),
+    )
 
     def __init__(self, claims: Sequence[Claim]):
         for c in claims:
@@ -204,7 +209,9 @@ class ClaimsTable:
     def _repr_markdown_(self) -> str:
         head = "| " + " | ".join(h for _, h in self.COLUMNS) + " |"
         lines = [head, "|" + " --- |" * len(self.COLUMNS)]
-        lines += ["| " + " | ".join(_cell(x) for x in row) + " |" for row in self._rows()]
+        lines += [
+            "| " + " | ".join(_cell(x) for x in row) + " |" for row in self._rows()
+        ]
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
@@ -220,7 +227,8 @@ class ClaimsTable:
 
 
 def claims_table(claims: Sequence[Claim]) -> ClaimsTable:
-    """The table a notebook page shows of its declared ``CLAIMS`` (the cell's output)::
+    """The table a notebook page shows of its declared ``CLAIMS``: the output of its claims
+    cell, which ends::
 
         CLAIMS = [Claim(...), ...]
         claims_table(CLAIMS)

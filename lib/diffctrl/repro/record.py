@@ -30,8 +30,8 @@ RESULTS_ENV = "DIFFCTRL_RESULTS_DIR"
 def results_dir() -> Path:
     """Folder where results records are written (``$DIFFCTRL_RESULTS_DIR`` or ``./results``).
 
-    The pipeline always sets the variable; ``results/`` (a bare papermill or Jupyter run) is
-    git-ignored."""
+    The build tool (``diffctrl-book execute``) always sets it; ``results/`` (a bare papermill
+    or Jupyter run) is git-ignored."""
     return Path(os.environ.get(RESULTS_ENV, "results"))
 
 

@@ -25,6 +25,19 @@ import torch
 
 from ..checks import check_data
 
+__all__ = [
+    "critical_radius",
+    "fit_kernel_gd",
+    "kernel_gd_predict",
+    "KernelGD",
+    "local_rademacher",
+    "relu_ntk",
+    "rwy_stopping_step",
+    "rwy_stopping_time",
+    "spectral_filter",
+    "validation_stop",
+]
+
 
 def relu_ntk(z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
     """NTK of ``m^{-1/2} sum_r a_r relu(w_r.z)`` in the first layer, ``w_r ~ N(0, I)``,

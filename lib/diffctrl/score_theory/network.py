@@ -22,6 +22,16 @@ from tqdm.auto import tqdm
 
 from ..checks import check_data
 
+__all__ = [
+    "empirical_ntk",
+    "features",
+    "forward",
+    "init_two_layer",
+    "loss_and_grad",
+    "train_gd",
+    "TwoLayerReLU",
+]
+
 
 @dataclass(frozen=True)
 class TwoLayerReLU:

@@ -29,6 +29,19 @@ from ..diffusion.exact import GaussianMixture
 from ..diffusion.exact import posterior_moments as _exact_posterior_moments
 from ..diffusion.schedules import vp_log_alpha_bar
 
+__all__ = [
+    "denoiser_from_score",
+    "DenoisingSample",
+    "dsm_loss",
+    "dsm_weight",
+    "posterior_mean",
+    "posterior_moments",
+    "regression_loss",
+    "sample_denoising",
+    "score_from_denoiser",
+    "vp_coefficients",
+]
+
 BETA_MIN, BETA_MAX = 0.1, 20.0
 
 

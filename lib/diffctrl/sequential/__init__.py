@@ -6,19 +6,54 @@
   fBm covariances on a grid; :mod:`.portfolio`: mean-variance portfolios from scenarios;
 - :mod:`.networks`: the conditional score networks g(prefix, k, level) (MLP on a truncated
   window, causal transformer); :mod:`.sampling`: training, the adapted entry-by-entry sampler,
-  the whole-sequence DDPM baseline and the adaptedness check; :mod:`.metrics`: ACF, PACF,
-  conditional regressions, a total-variation proxy.
+  the whole-sequence DDPM baseline, the adaptedness check and the exact-score sampler floor;
+  :mod:`.metrics`: ACF, PACF, conditional regressions, a total-variation proxy;
+- :mod:`.generators`: the generators the chapter compares, trained on the same paths;
+- :mod:`.experiments`: the chapter's experiments with their criteria and verdicts, and
+  :mod:`.bench`: sampling costs (imported as modules, not re-exported here).
 """
 
-from .arma import ARMA, arma_acf, arma_acov, arma_cov, arma_paths
-from .gaussian import conditionals, gaussian_paths, oracle_sample, sequential_law
-from .gp import gp_cov
-from .networks import CausalTransformerScoreNet, WindowScoreNet
+from .arma import ARMA, arma_acf, arma_acov, arma_cov, arma_paths, psi_weights
+from .gaussian import (
+    check_cov,
+    check_d_trunc,
+    conditionals,
+    gaussian_paths,
+    oracle_sample,
+    sequential_law,
+)
+from .generators import GENERATORS, fit_and_generate, make_sequential
+from .gp import KERNELS, fbm_kernel, gp_cov, grid, matern32_kernel, rbf_kernel
+from .metrics import (
+    assess_sample,
+    assessment_table,
+    conditional_errors,
+    conditional_fit,
+    empirical_acf,
+    pacf_from_acf,
+    truncated_oracle_tv,
+    tv_proxy,
+)
+from .networks import (
+    CausalTransformerScoreNet,
+    SequentialScoreNet,
+    WindowScoreNet,
+    param_count,
+)
+from .portfolio import (
+    factor_market,
+    mean_variance_weights,
+    portfolio_stats,
+    scenario_weights,
+)
 from .sampling import (
     adaptedness_gaps,
+    data_scale,
     draw_noise,
+    perturb_future,
     sample_sequential,
     sample_whole,
+    sampler_floor,
     train_sequential,
     train_whole,
     whole_sequence_model,
@@ -26,22 +61,50 @@ from .sampling import (
 
 __all__ = [
     "ARMA",
+    "GENERATORS",
+    "KERNELS",
     "CausalTransformerScoreNet",
+    "SequentialScoreNet",
     "WindowScoreNet",
     "adaptedness_gaps",
     "arma_acf",
     "arma_acov",
     "arma_cov",
     "arma_paths",
+    "assess_sample",
+    "assessment_table",
+    "check_cov",
+    "check_d_trunc",
+    "conditional_errors",
+    "conditional_fit",
     "conditionals",
+    "data_scale",
     "draw_noise",
+    "empirical_acf",
+    "factor_market",
+    "fbm_kernel",
+    "fit_and_generate",
     "gaussian_paths",
     "gp_cov",
+    "grid",
+    "make_sequential",
+    "matern32_kernel",
+    "mean_variance_weights",
     "oracle_sample",
+    "pacf_from_acf",
+    "param_count",
+    "perturb_future",
+    "portfolio_stats",
+    "psi_weights",
+    "rbf_kernel",
     "sample_sequential",
     "sample_whole",
+    "sampler_floor",
+    "scenario_weights",
     "sequential_law",
     "train_sequential",
     "train_whole",
+    "truncated_oracle_tv",
+    "tv_proxy",
     "whole_sequence_model",
 ]

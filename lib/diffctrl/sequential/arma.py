@@ -16,6 +16,8 @@ import torch
 
 from .gaussian import F64, gaussian_paths
 
+__all__ = ["ARMA", "arma_acf", "arma_acov", "arma_cov", "arma_paths", "psi_weights"]
+
 
 def _roots_outside(coefs: np.ndarray) -> bool:
     """All roots of 1 + c_1 z + ... + c_r z^r outside the closed unit disc."""

@@ -6,6 +6,8 @@ prefix reuse, and the whole-sequence model (a ScoreMLP on R^L with the window ML
 count); all use the probability-flow ODE (Heun). Untrained networks: the cost does not depend
 on the weights. Each row: batched network evaluations per draw (head and prefix encoder) and
 wall milliseconds per sequence (best of ``repeats``; CUDA synchronised).
+:func:`prefix_reuse_cost` counts and times prefix reuse on a trained causal transformer (the
+chapter's section on the sampling cost).
 """
 
 from __future__ import annotations
@@ -15,11 +17,19 @@ from collections.abc import Callable
 
 import torch
 
-from ..diffusion.schedules import vp_sde_schedule
+from ..diffusion.schedules import Schedule, vp_sde_schedule
+from .gaussian import gaussian_paths
+from .generators import make_sequential
 from .networks import CausalTransformerScoreNet, WindowScoreNet, param_count
-from .sampling import draw_noise, sample_sequential, sample_whole, whole_sequence_model
+from .sampling import (
+    draw_noise,
+    sample_sequential,
+    sample_whole,
+    train_sequential,
+    whole_sequence_model,
+)
 
-__all__ = ["SAMPLERS", "sampling_costs"]
+__all__ = ["SAMPLERS", "prefix_reuse_cost", "sampling_costs"]
 
 #: the samplers of :func:`sampling_costs`, in the order of its rows
 SAMPLERS = (
@@ -124,3 +134,64 @@ def sampling_costs(
             }
         )
     return rows
+
+
+def prefix_reuse_cost(
+    cov: torch.Tensor,
+    sched: Schedule,
+    *,
+    n_train: int,
+    n: int = 512,
+    steps: int,
+    batch_size: int,
+    lr: float,
+    hidden: int,
+    method: str,
+    device,
+    seed: int = 0,
+) -> dict:
+    """The causal transformer trained on ``n_train`` paths of N(0, cov), then ``n``
+    sequences drawn with and without prefix reuse from the same noise: the batched head and
+    encoder evaluations, the wall time and the largest difference of the samples."""
+    data = gaussian_paths(cov, n_train, generator=torch.Generator().manual_seed(seed))
+    L = cov.shape[0]
+    tr = make_sequential(L, sched.N, None, hidden, transformer=True, seed=seed)
+    train_sequential(
+        tr,
+        sched,
+        data,
+        steps,
+        batch_size=batch_size,
+        lr=lr,
+        seed=seed,
+        device=device,
+        progress=False,
+    )
+    noise = draw_noise(n, L, torch.Generator().manual_seed(seed))
+    cost = {}
+    for reuse in (True, False):
+        cnt = {}
+        t0 = time.perf_counter()
+        x = sample_sequential(
+            tr,
+            sched,
+            n,
+            noise=noise,
+            method=method,
+            reuse_prefix=reuse,
+            counter=cnt,
+            device=device,
+        )
+        cost[reuse] = (cnt, time.perf_counter() - t0, x)
+    return {
+        "values": {
+            "reuse_head_evals": cost[True][0]["head"],
+            "reuse_encoder_evals": cost[True][0]["context"],
+            "noreuse_encoder_evals": cost[False][0]["context"],
+            "reuse_max_sample_diff": float(
+                (cost[True][2] - cost[False][2]).abs().max()
+            ),
+            "reuse_speedup": cost[False][1] / cost[True][1],
+        },
+        "seconds": {"reuse": cost[True][1], "no reuse": cost[False][1]},
+    }

@@ -11,6 +11,15 @@ from __future__ import annotations
 
 import torch
 
+__all__ = [
+    "check_cov",
+    "check_d_trunc",
+    "conditionals",
+    "gaussian_paths",
+    "oracle_sample",
+    "sequential_law",
+]
+
 F64 = torch.float64
 
 

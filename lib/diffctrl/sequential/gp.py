@@ -20,6 +20,16 @@ import torch
 
 from .gaussian import F64
 
+__all__ = [
+    "KERNELS",
+    "fbm_kernel",
+    "gp_cov",
+    "grid",
+    "matern32_kernel",
+    "rbf_kernel",
+]
+
+#: the kernel names :func:`gp_cov` accepts
 KERNELS = ("rbf", "matern32", "fbm")
 
 
@@ -39,6 +49,7 @@ def _check_positive(name: str, value: float) -> float:
 def rbf_kernel(
     s: torch.Tensor, t: torch.Tensor, lengthscale: float = 0.2
 ) -> torch.Tensor:
+    """RBF kernel matrix (len(s), len(t)) (Rasmussen & Williams 2006, eq. 4.9)."""
     _check_positive("lengthscale", lengthscale)
     return torch.exp(-((s[:, None] - t[None, :]) ** 2) / (2 * lengthscale**2))
 
@@ -46,12 +57,15 @@ def rbf_kernel(
 def matern32_kernel(
     s: torch.Tensor, t: torch.Tensor, lengthscale: float = 0.2
 ) -> torch.Tensor:
+    """Matérn-3/2 kernel matrix (len(s), len(t)) (Rasmussen & Williams 2006, eq. 4.17)."""
     _check_positive("lengthscale", lengthscale)
     r = math.sqrt(3) * (s[:, None] - t[None, :]).abs() / lengthscale
     return (1 + r) * torch.exp(-r)
 
 
 def fbm_kernel(s: torch.Tensor, t: torch.Tensor, hurst: float = 0.5) -> torch.Tensor:
+    """Fractional Brownian motion covariance (len(s), len(t)) with Hurst index ``hurst``
+    (Mandelbrot & Van Ness 1968)."""
     if not 0 < hurst < 1:
         raise ValueError(f"hurst (H) must lie in (0, 1), got {hurst}")
     h2 = 2 * hurst

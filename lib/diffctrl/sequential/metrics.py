@@ -8,17 +8,34 @@
 - :func:`conditional_errors`: those against the exact conditionals of
   :func:`~diffctrl.sequential.gaussian.conditionals`, in units of the exact conditional std;
 - :func:`tv_proxy`: sqrt(KL / 2) (Pinsker's bound on total variation) between the Gaussian
-  fitted to the samples and the true law (:func:`~diffctrl.diffusion.metrics.gaussian_kl`).
+  fitted to the samples and the true law (:func:`~diffctrl.diffusion.metrics.gaussian_kl`);
+  :func:`truncated_oracle_tv`: the same bound for the oracle truncated to ``d_trunc`` entries,
+  exactly (its law is Gaussian: no sampling);
+- :func:`assess_sample`: all of these for one sample against tolerances (the criterion of the
+  chapter's ARMA and Gaussian-process claims).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
+import numpy as np
 import torch
 
 from ..diffusion.metrics import gaussian_kl
-from .gaussian import F64, check_cov, conditionals
+from .gaussian import F64, check_cov, conditionals, sequential_law
+
+__all__ = [
+    "assess_sample",
+    "assessment_table",
+    "conditional_errors",
+    "conditional_fit",
+    "empirical_acf",
+    "pacf_from_acf",
+    "truncated_oracle_tv",
+    "tv_proxy",
+]
 
 
 def _check_x(x: torch.Tensor) -> torch.Tensor:
@@ -130,9 +147,62 @@ def tv_proxy(
     return math.sqrt(max(kl, 0.0) / 2)
 
 
-def loglog_slope(n: torch.Tensor, err: torch.Tensor) -> float:
-    """Least-squares slope of log err against log n."""
-    a = torch.log(torch.as_tensor(n, dtype=F64))
-    b = torch.log(torch.as_tensor(err, dtype=F64))
-    a = a - a.mean()
-    return float((a * (b - b.mean())).sum() / (a**2).sum())
+def truncated_oracle_tv(cov: torch.Tensor, d_trunc: int) -> float:
+    """Exact :func:`tv_proxy` of the oracle truncated to the last ``d_trunc`` entries: its law
+    is N(0, A diag(v) A^T), A = (I - B)^{-1}, with (B, v) the truncated conditionals
+    (:func:`~diffctrl.sequential.gaussian.conditionals`,
+    :func:`~diffctrl.sequential.gaussian.sequential_law`), against N(0, cov)."""
+    L = cov.shape[0]
+    B, v = conditionals(cov, d_trunc)
+    kl = gaussian_kl(torch.zeros(L), sequential_law(B, v), torch.zeros(L), cov)
+    return (max(kl, 0.0) / 2) ** 0.5
+
+
+def assess_sample(
+    x: torch.Tensor,
+    cov: torch.Tensor,
+    acf_true: np.ndarray | None = None,
+    *,
+    tol_mean: float,
+    tol_var: float,
+    tol_acf: float,
+) -> dict:
+    """Samples x (n, L) against N(0, cov): the largest conditional-mean error (in conditional
+    std) and |log variance ratio| over k (:func:`conditional_errors`),
+    the TV proxy and, given the exact ACF, the largest ACF error at lags 1-3. ``"pass"``: all
+    within the tolerances (the criterion of the claims ``arma`` and ``gp``)."""
+    ce = conditional_errors(x, cov)
+    out = {
+        "mean_err": float(ce["mean_err"].max()),
+        "var_dev": float(np.abs(np.log(ce["var_ratio"].numpy())).max()),
+        "var_ratio": ce["var_ratio"].numpy(),
+        "tv": tv_proxy(x, cov),
+    }
+    ok = out["mean_err"] <= tol_mean and out["var_dev"] <= np.log(tol_var)
+    if acf_true is not None:
+        out["acf"] = empirical_acf(x, 3).numpy()
+        out["acf_err"] = float(np.abs(out["acf"][1:] - acf_true[1:4]).max())
+        ok = ok and out["acf_err"] <= tol_acf
+    out["pass"] = bool(ok)
+    return out
+
+
+def assessment_table(
+    runs: dict, rows: dict[str, Sequence[str]], seeds: Sequence[int]
+) -> str:
+    """A text table of :func:`assess_sample` results ``runs[(name, generator, seed)]``: one
+    line per name and generator of ``rows`` (``{name: generators}``) with the worst errors
+    over ``seeds``, the mean TV proxy and the number of seeds that pass."""
+    lines = []
+    for name, gens in rows.items():
+        for g in gens:
+            r = [runs[(name, g, s)] for s in seeds]
+            acf = max(a.get("acf_err", float("nan")) for a in r)
+            lines.append(
+                f"{name:11s} {g:15s} acf err {acf:8.3g}  mean err "
+                f"{max(a['mean_err'] for a in r):8.3g}  |log var ratio| "
+                f"{max(a['var_dev'] for a in r):8.3g}  TV proxy "
+                f"{np.mean([a['tv'] for a in r]):8.3g}  "
+                f"passes {sum(a['pass'] for a in r)}/{len(r)}"
+            )
+    return "\n".join(lines)

@@ -10,7 +10,8 @@ prefix X_{<j} stays clean and X_{>j} is hidden; the network predicts eps from
 - ``forward(x_k, k, cond)``: all L positions in parallel for training, x_k and k (B, L) (one
   level per entry), cond = the clean sequences (B, L); entry j reads only cond[:, :j].
 
-Two conditioners: :class:`WindowScoreNet` (an MLP on the last ``d_trunc`` entries, the paper's
+Both derive from :class:`SequentialScoreNet` (the head and the parallel ``forward``). Two
+conditioners: :class:`WindowScoreNet` (an MLP on the last ``d_trunc`` entries, the paper's
 history truncation) and :class:`CausalTransformerScoreNet` (a causal
 ``torch.nn.TransformerEncoder`` over the whole prefix). Inputs are in standardised units; the
 buffer ``scale`` (set by :func:`~diffctrl.sequential.sampling.train_sequential`) maps back.
@@ -23,6 +24,13 @@ from torch import nn
 
 from ..diffusion.models import _check_param, timestep_embedding
 from .gaussian import check_d_trunc
+
+__all__ = [
+    "CausalTransformerScoreNet",
+    "SequentialScoreNet",
+    "WindowScoreNet",
+    "param_count",
+]
 
 
 def _mlp(inp: int, hidden: int, depth: int, out: int = 1) -> nn.Sequential:
@@ -46,7 +54,14 @@ def _level_embedding(k, B: int, dim: int, N: int, like: torch.Tensor) -> torch.T
     return timestep_embedding(k, dim, N).to(like)
 
 
-class _Sequential(nn.Module):
+class SequentialScoreNet(nn.Module):
+    """The part every sequential score network shares: the head MLP
+    ``head(x, k, ctx) = MLP([ctx, x, emb(k)])`` (SiLU, ``depth`` hidden layers) predicting the
+    noise of one entry, and ``forward``, which evaluates all L positions of a batch at once
+    from ``contexts(cond)`` (per-entry DSM training). A subclass defines ``context(prefix)``
+    (B, j) -> (B, C) and ``contexts(x)`` (B, L) -> (B, L, C) and calls ``_init`` with
+    C = ``ctx_dim``. The buffer ``scale`` maps standardised units back to the data's."""
+
     def _init(
         self,
         L: int,
@@ -89,7 +104,7 @@ class _Sequential(nn.Module):
         return out.reshape(B, L)
 
 
-class WindowScoreNet(_Sequential):
+class WindowScoreNet(SequentialScoreNet):
     """MLP conditioner on the truncated history: ctx = [X_{j-d..j-1} (zero-padded), the padding
     mask, j / L] with d = ``d_trunc``; head = MLP([ctx, x, emb(k)]) with SiLU."""
 
@@ -133,7 +148,7 @@ class WindowScoreNet(_Sequential):
         return torch.cat([win, mask, pos], dim=2)
 
 
-class CausalTransformerScoreNet(_Sequential):
+class CausalTransformerScoreNet(SequentialScoreNet):
     """Causal transformer conditioner: tokens [start, X_0, ..., X_{j-1}] (+ learned positions)
     through ``nn.TransformerEncoder`` with a causal mask; ctx_j = the output at token j, which
     sees X_{<j} only. The head is the same MLP as :class:`WindowScoreNet`'s."""

@@ -12,6 +12,13 @@ import torch
 
 from .gaussian import F64, check_cov
 
+__all__ = [
+    "factor_market",
+    "mean_variance_weights",
+    "portfolio_stats",
+    "scenario_weights",
+]
+
 
 def factor_market(
     d: int, n_factors: int = 2, seed: int = 0, mean_scale: float = 0.15

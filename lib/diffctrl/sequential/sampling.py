@@ -8,7 +8,9 @@
   over sequences; with ``reuse_prefix`` the context of the prefix is computed once per entry,
   not once per level;
 - :func:`train_whole` / :func:`sample_whole`: the non-adapted baseline, a plain DDPM on whole
-  sequences (:class:`~diffctrl.diffusion.models.ScoreMLP` on R^L).
+  sequences (:class:`~diffctrl.diffusion.models.ScoreMLP` on R^L);
+- :func:`sampler_floor`: what the per-entry sampler does with the exact score of a Gaussian
+  conditional, computed exactly (the floor of every learned model).
 
 Noise is explicit: ``x_N`` (n, L), the starting noise of each entry, and ``seeds`` (L,), the
 seed of the generator of entry j's per-level noise. Entry j of the sequential sampler uses only
@@ -18,14 +20,29 @@ seed of the generator of entry j's per-level noise. Entry j of the sequential sa
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 import torch
 from tqdm.auto import tqdm
 
+from ..diffusion.exact import GaussianMixture, exact_score_fn
 from ..diffusion.models import ScoreMLP, model_score, to_score
-from ..diffusion.samplers import sample
+from ..diffusion.samplers import propagate_gaussian, sample
 from ..diffusion.schedules import Schedule
 from ..diffusion.training import train_dsm
+
+__all__ = [
+    "adaptedness_gaps",
+    "data_scale",
+    "draw_noise",
+    "perturb_future",
+    "sample_sequential",
+    "sample_whole",
+    "sampler_floor",
+    "train_sequential",
+    "train_whole",
+    "whole_sequence_model",
+]
 
 
 def draw_noise(
@@ -257,4 +274,20 @@ def adaptedness_gaps(
         other = sampler(perturb_future(noise, k, generator))
         d = (other - base).abs()
         out.append((float(d[:, : k + 1].max()), float(d[:, k + 1 :].max())))
+    return out
+
+
+def sampler_floor(
+    sched: Schedule, variances: Sequence[float] = (0.36, 0.05)
+) -> dict[tuple[str, float], float]:
+    """Output over target variance of the DDPM and ODE samplers driven by the exact score of
+    N(0, v) (:func:`~diffctrl.diffusion.exact.exact_score_fn`), a conditional variance v in
+    standardised units: ``{(method, v): ratio}``, computed exactly
+    (:func:`~diffctrl.diffusion.samplers.propagate_gaussian`: every step is affine, no
+    sampling). The discretisation error of the sampler alone."""
+    out = {}
+    for v in variances:
+        score = exact_score_fn(GaussianMixture.gaussian([0.0], [[v]]), sched)
+        for m in ("ddpm", "ode"):
+            out[(m, v)] = float(propagate_gaussian(score, sched, m, d=1)[1]) / v
     return out

@@ -1,0 +1,84 @@
+"""PI-FT in the LQ class (diffctrl.control.pift_affine) against the exact optimum: it
+converges to the Riccati solution at the predicted rate, diverges where rho_t > 1 without
+damping and converges with it."""
+
+import numpy as np
+import pytest
+import torch
+
+from diffctrl.control.lq import LQProblem, solve_lq
+from diffctrl.control.lq import random_lq_problem as random_problem
+from diffctrl.control.pift_affine import pift_lq
+from diffctrl.control.rates import lq_iteration_rate, measured_rate, optimal_damping
+from diffctrl.control.rewards import QuadraticReward
+from diffctrl.diffusion.schedules import vp_sde_schedule
+
+
+def _ratios(e, floor=1e-8):
+    """Successive error ratios while the error is above the round-off floor."""
+    e = np.asarray(e)
+    keep = (e[:-1] > floor * e[0]) & (e[1:] > 1e-12)
+    return e[1:][keep] / e[:-1][keep]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_pift_converges_to_the_exact_control_at_the_predicted_rate(seed):
+    d = (1, 2, 5)[seed % 3]
+    pb = random_problem(d, 20, 100 + seed)
+    ref = solve_lq(pb)
+    rho_max = float(ref.rho().max())
+    eta = 1.0 if rho_max < 0.9 else optimal_damping(rho_max)[0]
+    res = pift_lq(pb, 400, eta=eta, tol=1e-15, reference=ref)
+    assert res.policy.objective() == pytest.approx(ref.objective(), abs=1e-10)
+    assert torch.allclose(res.policy.G, ref.G, atol=1e-10)
+    for t in range(pb.T):
+        if res.u_err[t][0] < 1e-14:
+            continue
+        rate = res.rate[t]
+        assert rate == pytest.approx(
+            lq_iteration_rate(ref.P[t + 1], float(pb.sigma[t]), float(pb.beta[t]), eta),
+            abs=1e-8,
+        )
+        if eta == 1.0:
+            assert res.rho[t] == pytest.approx(
+                rate, abs=1e-9
+            )  # plain iteration: rate = rho_t
+        r_u = _ratios(res.u_err[t])
+        r_v = _ratios(res.v_err[t])
+        # slack: 1 % (round-off near the floor, V_{t+1} exact only to the tolerance)
+        assert r_u.size == 0 or r_u.max() <= 1.01 * rate + 1e-6, (t, r_u.max(), rate)
+        assert r_v.size == 0 or r_v.max() <= 1.01 * rate**2 + 1e-6, (
+            t,
+            r_v.max(),
+            rate**2,
+        )
+        if len(r_u) > 2:
+            assert measured_rate(res.u_err[t]) <= 1.01 * rate + 1e-6
+            if d == 1:  # one eigen-direction: the bound is attained
+                assert measured_rate(res.u_err[t]) == pytest.approx(rate, rel=1e-3)
+
+
+def test_plain_iteration_diverges_when_rho_exceeds_one_and_damping_fixes_it():
+    mu0, S0 = torch.zeros(2), 0.5
+    rew = QuadraticReward.create(Q=[[3.0, 0.0], [0.0, 0.5]], a=[1.0, 0.0])
+    pb = LQProblem.create(vp_sde_schedule(10), mu0, S0, rew, 0.05)
+    ref = solve_lq(pb)
+    t = pb.T - 1  # the last step: V_T = r, rho = sigma^2 * 3 / beta
+    rho = float(ref.rho()[t])
+    assert rho > 1
+    plain = pift_lq(pb, [0] * (pb.T - 1) + [12], reference=ref)
+    assert plain.u_err[t][-1] > 10 * plain.u_err[t][0]  # diverges, alternating in sign
+    a_min = float(pb.sigma[t]) ** 2 * 0.5 / float(pb.beta[t])
+    eta = 2 / (2 + rho + a_min)  # the optimal damping for the spectrum [a_min, rho]
+    damped = pift_lq(pb, [0] * (pb.T - 1) + [60], eta=eta, reference=ref)
+    pred = lq_iteration_rate(ref.P[t + 1], float(pb.sigma[t]), float(pb.beta[t]), eta)
+    assert pred == pytest.approx((rho - a_min) / (2 + rho + a_min))
+    assert measured_rate(damped.u_err[t]) == pytest.approx(pred, rel=0.02)
+
+
+def test_bad_arguments_raise():
+    pb = random_problem(1, 5, 0)
+    with pytest.raises(ValueError, match="n_iter"):
+        pift_lq(pb, -1)
+    with pytest.raises(ValueError, match="eta"):
+        pift_lq(pb, 3, eta=1.5)
