@@ -19,6 +19,7 @@ from pathlib import Path
 from .booktree import PipelineError, book_notebooks, mkdir, read_source, warn
 
 CLAIMS_PAGE = "book/claims.md"
+REPORT_CARD = "book/report_card.md"  # generated: diffctrl_book.ledger.report_card
 PROFILE_PAGE = "book/execution.md"  # generated: diffctrl_book.timings.profile_page
 
 
@@ -45,7 +46,8 @@ def _bib_keys(root: Path) -> set[str]:
 
 def stage_site(root: Path, profile: str | None = None) -> tuple[Path, list[str]]:
     """Assemble ``_build/site``: config, toc, ``book/``, the executed notebooks, the generated
-    claims ledger (``book/claims.md``, :func:`diffctrl_book.ledger.ledger_page`), the generated
+    claims ledger (``book/claims.md``, :func:`diffctrl_book.ledger.ledger_page`) and report card
+    (``book/report_card.md``, included by the opening page), the generated
     execution profile (``book/execution.md``, :func:`diffctrl_book.timings.profile_page`) and
     ``constraints.txt``. Return the site and the notebooks staged without outputs.
 
@@ -58,7 +60,7 @@ def stage_site(root: Path, profile: str | None = None) -> tuple[Path, list[str]]
     import nbformat
 
     from . import timings
-    from .ledger import ledger, ledger_page, rejudge_section
+    from .ledger import bib_titles, ledger, ledger_page, rejudge_section, report_card
 
     build = root / "_build"
     names = list(book_notebooks(root))
@@ -111,7 +113,11 @@ def stage_site(root: Path, profile: str | None = None) -> tuple[Path, list[str]]
             )
     rows = ledger(build / "results", order=[n for n in names if n not in missing])
     rows = [r for r in rows if r["notebook"] in names and r["notebook"] not in missing]
-    page = ledger_page(rows, _bib_keys(root))
+    keys = _bib_keys(root)
+    bib = root / "book" / "references.bib"
+    titles = bib_titles(bib.read_text(encoding="utf-8")) if bib.exists() else {}
+    page = ledger_page(rows, keys, titles)
+    (tmp / REPORT_CARD).write_text(report_card(rows, keys, titles), encoding="utf-8")
     if (
         build / "rejudge"
     ).is_dir():  # the book command's re-run at a seed the book does not use

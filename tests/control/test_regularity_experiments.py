@@ -42,7 +42,7 @@ def test_regularity_verdict_baseline_passing_in_one_setting_downgrades_a_positiv
     v = regularity_verdict(one, "v")
     assert v["verdict"] == "inconclusive" and v["baseline_passes"] is True
     assert v["per_seed"] == [True, True, True] and "settings" not in v["evidence"]
-    assert judge(v["per_seed"], [False, True, False]) == ("confirmed", False)
+    assert judge(v["per_seed"], [False, True, False]).verdict == "confirmed"
     # a caveat verdict is downgraded the same way
     v = regularity_verdict([_ratios(0.9, 0.7), _ratios(1.2, 0.1)], "v")
     assert v["verdict"] == "inconclusive" and v["baseline_passes"] is True

@@ -6,10 +6,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from diffctrl.control.analysis import Outcome
 from diffctrl.finetune.losses import METHODS
 from diffctrl.finetune.mixture_analysis import compute_to_goal, separated
 from diffctrl.finetune.trainer import FinetuneResult
+from diffctrl.repro import Outcome
 
 
 @pytest.mark.parametrize(

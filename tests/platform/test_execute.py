@@ -331,6 +331,7 @@ def test_verdicts_cli_prints_the_ledger(tmp_path):
             Claim(
                 "rate",
                 paper="p2024",
+                where="Thm 2",
                 statement="falls as 1/n",
                 criterion="|slope + 1| < 0.1",
                 baseline="zero steps",
@@ -349,9 +350,9 @@ def test_verdicts_cli_prints_the_ledger(tmp_path):
         ["verdicts", "--results", str(tmp_path)], tmp_path
     )  # works outside a clone
     assert proc.returncode == 0, proc.stderr
-    line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("demo"))
-    assert line.split() == ["demo", "rate", "confirmed", "3/4", "no", "full", "3"]
-    assert "1 confirmed, 0 confirmed with caveat" in proc.stdout
+    line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("confirmed"))
+    assert line.split() == ["confirmed", "demo", "rate", "paper", "3/4", "no", "—", "3"]
+    assert "papers' claims: 1 confirmed, 0 confirmed with caveat" in proc.stdout
 
 
 @pytest.mark.slow

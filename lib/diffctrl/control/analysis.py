@@ -12,13 +12,11 @@ record (the chapters' claims are judged in :mod:`.lq_experiments`,
 - :func:`beta_effect` iterations to a tolerance and distance to the pre-trained model along beta;
 - :func:`w1_to_density` and :func:`sample_density_1d`: a 1-D density on a grid, measured
   against samples and sampled;
-- :class:`Outcome`: what a chapter's experiment returns to its notebook.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -37,7 +35,6 @@ from .rates import measured_rate
 from .tilted import tilted_gaussian
 
 __all__ = [
-    "Outcome",
     "beta_effect",
     "continuous_gap_vs_N",
     "grid_vs_cole_hopf",
@@ -48,19 +45,6 @@ __all__ = [
     "tradeoff_curve",
     "w1_to_density",
 ]
-
-
-@dataclass
-class Outcome:
-    """What an experiment of a chapter returns to its notebook, recorded in one line each:
-    ``values`` the headline numbers (``rec.update(out.values)``), ``verdicts`` the keyword
-    arguments of :meth:`diffctrl.repro.Record.verdict` per claim key
-    (``rec.verdict(key, **out.verdicts[key])``; empty where the experiment judges no claim)
-    and ``data`` the arrays its figure and printout show."""
-
-    values: dict
-    verdicts: dict = field(default_factory=dict)
-    data: dict = field(default_factory=dict)
 
 
 def tilted_gap_vs_T(

@@ -5,7 +5,7 @@ PI-FT in the LQ class (:mod:`.pift_affine`), where the optimum is exact: the err
 and over random problems against the predicted rate (Han, Razaviyayn, Xu 2025, Sec. 4), the
 whole sweep with m iterations per step, the effect of beta (Sec. 5), damping where
 ``rho_t >= 1`` (ours) and plain policy iteration (:mod:`.policy_iteration`). Each function
-returns an :class:`~.analysis.Outcome`.
+returns an :class:`~diffctrl.repro.Outcome`.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..repro import count_verdict, judge
-from .analysis import Outcome, beta_effect, pift_rate_table, sweep_iterations
+from ..repro import Outcome, count_verdict, judge
+from .analysis import beta_effect, pift_rate_table, sweep_iterations
 from .lq import LQProblem, random_lq_problem, solve_lq
 from .pift_affine import pift_lq, pift_lq_step
 from .policy_iteration import outer_pi_lq

@@ -1,7 +1,7 @@
 """The experiments of the LQ chapter (``notebooks/pift_lq.md``, ``book/pift_lq.md``) and the
 verdicts on its claims.
 
-Each function runs one section's experiment and returns an :class:`~.analysis.Outcome`: the
+Each function runs one section's experiment and returns an :class:`~diffctrl.repro.Outcome`: the
 headline numbers, the keyword arguments of ``rec.verdict`` per claim (rules of the claims
 declared in the notebook: Han, Razaviyayn, Xu 2025, Sec. 2, 3, 5, 6) and the arrays of its
 figure. Randomness comes from explicit generators seeded by the notebook's ``seed``.
@@ -16,10 +16,9 @@ import torch
 
 from ..diffusion.exact import GaussianMixture
 from ..diffusion.schedules import vp_sde_schedule
-from ..repro import count_verdict, judge
+from ..repro import Outcome, count_verdict, judge
 from ..stats import loglog_slope
 from .analysis import (
-    Outcome,
     continuous_gap_vs_N,
     grid_vs_cole_hopf,
     tilted_gap_vs_T,

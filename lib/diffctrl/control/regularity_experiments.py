@@ -5,7 +5,7 @@ Grid PI-FT (:mod:`.pift`) on Gaussian-mixture pre-trained models with non-quadra
 the Lipschitz constants of its iterates against the [ours] bounds of :mod:`.regularity`
 (Han, Razaviyayn, Xu 2025, Sec. 3), its linear convergence beyond the LQ class (Sec. 4) and
 the fine-tuned law against the tilted target p* (:class:`~diffctrl.finetune.targets.GridTarget`).
-Each experiment returns an :class:`~.analysis.Outcome`; :func:`bound_test` and
+Each experiment returns an :class:`~diffctrl.repro.Outcome`; :func:`bound_test` and
 :func:`regularity_verdict` are the rules of the two Lipschitz claims.
 """
 
@@ -19,8 +19,8 @@ import torch
 from ..diffusion.exact import GaussianMixture
 from ..diffusion.schedules import vp_sde_schedule
 from ..finetune.targets import GridTarget
-from ..repro import count_verdict, judge
-from .analysis import Outcome, sample_density_1d, w1_to_density
+from ..repro import Outcome, count_verdict, judge
+from .analysis import sample_density_1d, w1_to_density
 from .chain import ControlledChain, simulate
 from .grid import Grid
 from .lq import LQProblem, solve_lq

@@ -4,7 +4,7 @@ down to the book's digit U-Net; the rules of its claims are :mod:`.digits_analys
 
 The notebook builds a :class:`DigitsProblem` (the strided sub-chain of the pre-trained U-Net,
 the reward classifier and the judge); each function here runs one section's experiment on it and
-returns a :class:`~diffctrl.control.analysis.Outcome`: the headline numbers (``values``), the
+returns a :class:`~diffctrl.repro.Outcome`: the headline numbers (``values``), the
 keyword arguments of ``rec.verdict`` per claim (``verdicts``) and what the figures show
 (``data``). One fine-tuning run is :func:`train_run`: a fresh objective from ``torch.manual_seed``
 of its seed, trained by :func:`.trainer.finetune_guarded` (a diverged run, a non-finite loss or
@@ -20,7 +20,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..control.analysis import Outcome
 from ..diffusion.models import SmallUNet
 from ..diffusion.schedules import Schedule
 from ..digits.classifiers import (
@@ -35,6 +34,7 @@ from ..digits.classifiers import (
 )
 from ..digits.images import model_chain, score_samples
 from ..digits.unet import DIGIT_UNET, strided
+from ..repro import Outcome
 from .defaults import PAPER_DEFAULTS
 from .digits_analysis import (
     beta_kl_claim,

@@ -1,7 +1,7 @@
 """What the mixture notebook (``notebooks/finetune_mixture.md``) reads off its experiments
 (:mod:`.mixture_experiments`): the compute each method needs to reach a fixed distance, and the
 verdicts on its six claims (Han, Razaviyayn, Xu 2025, Sec. 2, 4, 5), each by the rule its
-``Claim`` declares. Each function returns a :class:`~diffctrl.control.analysis.Outcome`.
+``Claim`` declares. Each function returns a :class:`~diffctrl.repro.Outcome`.
 """
 
 from __future__ import annotations
@@ -10,8 +10,7 @@ import math
 
 import numpy as np
 
-from ..control.analysis import Outcome
-from ..repro import count_verdict
+from ..repro import Outcome, count_verdict
 from .losses import METHODS
 
 __all__ = ["compute_to_goal", "judge_claims", "separated"]

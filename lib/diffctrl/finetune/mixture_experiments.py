@@ -3,7 +3,7 @@
 :mod:`.mixture_analysis`.
 
 Each function runs one section's experiment from the notebook's profile ``cfg`` and returns a
-:class:`~diffctrl.control.analysis.Outcome`: the headline numbers (``values``), the keyword
+:class:`~diffctrl.repro.Outcome`: the headline numbers (``values``), the keyword
 arguments of ``rec.verdict`` per claim (``verdicts``) and what its figure and printout show
 (``data``). Every method is built by :func:`method_objective` and trained by
 :func:`.trainer.finetune` from the seed it names; evaluations use explicit generators seeded
@@ -22,9 +22,9 @@ from ..control import (
     measured_rate,
     solve_lq,
 )
-from ..control.analysis import Outcome
 from ..diffusion.exact import GaussianMixture
 from ..diffusion.schedules import vp_sde_schedule
+from ..repro import Outcome
 from ..stats import loglog_slope
 from .losses import LOSSES, METHODS
 from .metrics import control_error, evaluate

@@ -3,60 +3,84 @@
 A notebook declares every claim it judges in one ``CLAIMS`` list right after its profiles::
 
     CLAIMS = [
-        Claim("acf_ar1", paper="cao2026adaptive", where="Sec. 5.1",
+        Claim("acf_ar1", paper="cao2026adaptive", where="Sec. 5.1, Fig. 3",
               statement="the sequential sampler reproduces the AR(1) autocorrelation",
               criterion="|acf1 - phi| < 0.05 for at least 2 of 3 seeds",
-              baseline="an untrained network"),
+              baseline="a moment-matched AR(1) fitted to the training paths (must fail)",
+              control="the sampler driven by the exact conditional law (must pass)"),
     ]
     rec.declare(CLAIMS)
 
-and, once the evidence is computed, records one verdict per claim (:func:`judge` counts the
-per-seed outcomes and makes a positive verdict ``inconclusive`` where the baseline passes
-too)::
+Three kinds of claim (``kind``): ``"paper"``, a statement the paper makes (``where`` locates it:
+section, figure, or the sentence); ``"ours"``, the book's own hypothesis about the paper's
+method (not counted among the paper's verdicts); ``"check"``, a property our implementation
+satisfies by construction (an identity checked to round-off), listed apart and never a
+confirmation of the paper.
 
-    verdict, base = judge(passes, baseline_passes_per_seed)
-    rec.verdict("acf_ar1", verdict, evidence={...}, per_seed=passes, baseline_passes=base)
+Every claim names its **baseline** (what the same criterion is applied to and must fail: the
+untrained model, zero iterations, the method to beat) and its **positive control** (what must
+pass the criterion if the criterion is attainable at this size and budget: the exact score, the
+exact optimum, an oracle sampler, a case inside the theorem's assumptions), or says why it has
+none (``no_baseline``, ``no_control``). Once the evidence is computed, :func:`judge` turns the
+per-seed outcomes of the method, the baseline and the control into a :class:`Judgement`::
 
-:meth:`diffctrl.repro.Record.verdict` refuses a positive verdict whose baseline passes the
-same criterion (such a criterion decides nothing), a verdict for an undeclared claim, and
-:meth:`~diffctrl.repro.Record.save` refuses a record with a declared claim left unjudged. The
-records' ``claims`` sections feed the claims ledger (the build tool's ``diffctrl-book
-verdicts``).
+    j = judge(passes, baseline=base_passes, control=control_passes)
+    rec.verdict("acf_ar1", j, evidence={...}, diagnosis=Diagnosis("setting", "..."))
+
+Rules (:data:`WHY` names the reason recorded with the verdict): a positive verdict whose
+baseline passes too becomes ``inconclusive`` (``"baseline passes"``: the criterion does not
+separate); a negative verdict whose control fails too becomes ``inconclusive`` (``"control
+fails"``: the criterion is out of reach at this size, so the miss says nothing about the
+paper); a positive verdict whose control fails is an error (the criterion or the control is
+wrong: find out before publishing); some seeds passing and some not is ``inconclusive``
+(``"mixed"``). Every negative or inconclusive verdict carries a :class:`Diagnosis`.
 """
 
 from __future__ import annotations
 
-import html
-import re
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import asdict, dataclass, field
 
 __all__ = [
+    "CAUSES",
+    "KINDS",
+    "NEGATIVE",
     "POSITIVE",
     "VERDICTS",
+    "WHY",
     "Claim",
-    "ClaimsTable",
-    "VerdictTable",
+    "Diagnosis",
+    "Judgement",
     "check_verdict",
-    "claims_table",
     "count_verdict",
     "judge",
-    "verdict_html",
-    "verdict_markdown",
 ]
 
 VERDICTS = ("confirmed", "confirmed with caveat", "not reproduced", "inconclusive")
 POSITIVE = ("confirmed", "confirmed with caveat")
+NEGATIVE = ("not reproduced", "inconclusive")
+KINDS = ("paper", "ours", "check")
+CAUSES = {
+    "overstated": "the paper states more than it proves",
+    "setting": "our setting differs from the paper's",
+    "underpowered": "the test is under-powered",
+}
+WHY = {
+    "": "",
+    "mixed": "some seeds pass, some do not",
+    "baseline passes": "the baseline passes the criterion too",
+    "control fails": "the positive control fails the criterion too",
+}
 
 
 @dataclass(frozen=True)
 class Claim:
-    """One claim of a paper and the rule that decides it (stated before any computation).
+    """One claim and the rule that decides it (stated before any computation).
 
-    ``paper`` is the key of ``book/references.bib``; ``where`` the paper's section or figure;
-    ``baseline`` names what the same criterion is also applied to (untrained model, zero
-    iterations, the unperturbed chain) so that a criterion that decides nothing shows.
+    ``paper``: the key of ``book/references.bib`` the claim is about; ``where``: where the paper
+    states it (required for ``kind="paper"``); ``kind``: ``"paper"``, ``"ours"`` or ``"check"``
+    (see the module docstring); ``baseline`` / ``control``: what the same criterion is applied to
+    and must fail / pass, or ``no_baseline`` / ``no_control``: why there is none.
     """
 
     key: str
@@ -65,6 +89,10 @@ class Claim:
     criterion: str
     where: str = ""
     baseline: str = ""
+    control: str = ""
+    kind: str = "paper"
+    no_baseline: str = ""
+    no_control: str = ""
 
     def __post_init__(self):
         if not self.key or not self.key.replace("_", "").isalnum():
@@ -74,9 +102,70 @@ class Claim:
         for name in ("paper", "statement", "criterion"):
             if not str(getattr(self, name)).strip():
                 raise ValueError(f"claim {self.key!r}: {name} must not be empty")
+        if self.kind not in KINDS:
+            raise ValueError(
+                f"claim {self.key!r}: kind must be one of {KINDS}, got {self.kind!r}"
+            )
+        if self.kind == "paper" and not self.where.strip():
+            raise ValueError(
+                f"claim {self.key!r}: a paper's claim must locate its statement "
+                "(where=section, figure or sentence), or be kind='ours'"
+            )
+        for thing in ("baseline", "control"):
+            if getattr(self, thing) and getattr(self, f"no_{thing}"):
+                raise ValueError(
+                    f"claim {self.key!r}: give {thing} or no_{thing}, not both"
+                )
 
     def as_dict(self) -> dict[str, str]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """Why a verdict is negative or inconclusive: ``cause`` one of :data:`CAUSES`
+    (``"overstated"``: the paper states more than it proves; ``"setting"``: our setting differs,
+    ``detail`` says which detail; ``"underpowered"``: the test cannot decide at this size,
+    ``detail`` says what would decide it)."""
+
+    cause: str
+    detail: str
+
+    def __post_init__(self):
+        if self.cause not in CAUSES:
+            raise ValueError(
+                f"diagnosis cause must be one of {tuple(CAUSES)}, got {self.cause!r}"
+            )
+        if not str(self.detail).strip():
+            raise ValueError("diagnosis detail must say what (it must not be empty)")
+
+    def as_dict(self) -> dict[str, str]:
+        return {"cause": self.cause, "detail": " ".join(str(self.detail).split())}
+
+    def text(self) -> str:
+        return f"{CAUSES[self.cause]}: {' '.join(str(self.detail).split())}"
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """A computed verdict with what decided it: the per-seed outcomes, whether the baseline and
+    the positive control pass the same criterion (``None``: the claim has none), and ``why``
+    (a key of :data:`WHY`)."""
+
+    verdict: str
+    per_seed: list[bool] = field(default_factory=list)
+    baseline_passes: bool | None = None
+    control_passes: bool | None = None
+    why: str = ""
+
+    def __post_init__(self):
+        check_verdict(self.verdict)
+        if self.why not in WHY:
+            raise ValueError(f"why must be one of {tuple(WHY)}, got {self.why!r}")
+
+    def __iter__(self):
+        # transitional: ``verdict, base = judge(...)`` of call sites not yet rewritten
+        return iter((self.verdict, self.baseline_passes))
 
 
 def check_verdict(verdict: str) -> str:
@@ -109,158 +198,56 @@ def count_verdict(
     return "not reproduced" if share == 0 else "inconclusive"
 
 
+def _passes(outcomes, need: float, caveat_need: float, name: str) -> bool | None:
+    """One outcome from a bool or per-seed outcomes (positive count verdict)."""
+    if outcomes is None:
+        return None
+    if isinstance(outcomes, (str, bytes)):
+        raise TypeError(f"{name} must be a bool or per-seed outcomes, got {outcomes!r}")
+    try:
+        seq = list(outcomes)
+    except TypeError:  # one outcome (bool, numpy bool)
+        return bool(outcomes)
+    return count_verdict(seq, need, caveat_need) in POSITIVE
+
+
 def judge(
     passes: Sequence[bool],
     baseline: bool | Sequence[bool] | None = None,
+    control: bool | Sequence[bool] | None = None,
     *,
     need: float = 1.0,
     caveat_need: float = 0.5,
-) -> tuple[str, bool | None]:
-    """``(verdict, baseline_passes)`` of one claim: :func:`count_verdict` of ``passes``, made
-    ``"inconclusive"`` where it would be positive (``POSITIVE``) and the baseline passes the
-    same criterion too (the criterion does not separate the method from its baseline).
+) -> Judgement:
+    """The :class:`Judgement` of one claim from per-seed outcomes under its criterion.
 
-    ``baseline``: whether the claim's baseline passes (one bool), or its per-seed outcomes
-    under the same criterion (it passes when :func:`count_verdict` of them, with the same
-    ``need`` and ``caveat_need``, is positive), or ``None`` where the claim has no baseline
-    (``baseline_passes`` is then ``None``). A negative verdict stays as it is. The pair is what
-    :meth:`diffctrl.repro.Record.verdict` takes as ``verdict`` and ``baseline_passes``::
-
-        verdict, base = judge(passes, baseline_passes_per_seed)
-        rec.verdict(key, verdict, evidence={...}, per_seed=passes, baseline_passes=base)
+    ``passes``: the method's outcomes; ``baseline`` / ``control``: the baseline's and the
+    positive control's (one bool, or per-seed outcomes: they pass when :func:`count_verdict` of
+    them, with the same ``need``, is positive), ``None`` where the claim has none. The verdict is
+    :func:`count_verdict` of ``passes``, then: positive and the baseline passes ->
+    ``inconclusive`` (why ``"baseline passes"``); negative and the control fails ->
+    ``inconclusive`` (``"control fails"``); positive and the control fails -> ``ValueError`` (the
+    criterion or the control is wrong); ``inconclusive`` from mixed seeds -> why ``"mixed"``.
     """
     verdict = count_verdict(passes, need, caveat_need)
-    if baseline is None:
-        return verdict, None
-    if isinstance(baseline, (str, bytes)):
-        raise TypeError(
-            f"baseline must be a bool or per-seed outcomes, got {baseline!r}"
+    base = _passes(baseline, need, caveat_need, "baseline")
+    ctrl = _passes(control, need, caveat_need, "control")
+    why = "mixed" if verdict == "inconclusive" else ""
+    if verdict in POSITIVE and ctrl is False:
+        raise ValueError(
+            "the method passes the criterion but its positive control fails it: the "
+            "criterion or the control is wrong; find out which before publishing"
         )
-    try:
-        outcomes = list(baseline)  # type: ignore[arg-type]
-    except TypeError:  # one outcome (bool, numpy bool)
-        base = bool(baseline)
-    else:
-        base = count_verdict(outcomes, need, caveat_need) in POSITIVE
-    if base and verdict in POSITIVE:
-        verdict = "inconclusive"
-    return verdict, base
-
-
-def verdict_markdown(claims: dict[str, dict[str, Any]]) -> str:
-    """A Markdown table (claim, criterion, verdict, per-seed count) of one record's claims."""
-    lines = ["| claim | criterion | verdict | passes |", "| --- | --- | --- | --- |"]
-    for c in claims.values():
-        lines.append(
-            f"| {_cell(c['statement'])} | {_cell(c['criterion'])} "
-            f"| **{c.get('verdict', '—')}** | {_count(c)} |"
-        )
-    return "\n".join(lines)
-
-
-def verdict_html(claims: dict[str, dict[str, Any]]) -> str:
-    """The same table as :func:`verdict_markdown` in HTML (what a prose page pastes with
-    ``{glue:any}`` and ``:doc:``, which carries no Markdown across documents); inline
-    ``$...$`` math becomes ``\\(...\\)`` for MathJax."""
-    head = "".join(f"<th>{h}</th>" for h in ("claim", "criterion", "verdict", "passes"))
-    rows = []
-    for c in claims.values():
-        cells = (
-            _html_cell(c["statement"]),
-            _html_cell(c["criterion"]),
-            f"<strong>{html.escape(str(c.get('verdict', '—')))}</strong>",
-            html.escape(_count(c)),
-        )
-        rows.append("<tr>" + "".join(f"<td>{x}</td>" for x in cells) + "</tr>")
-    return (
-        f'<table class="table verdicts"><thead><tr>{head}</tr></thead>'
-        f"<tbody>{''.join(rows)}</tbody></table>"
+    if verdict in POSITIVE and base:
+        verdict, why = "inconclusive", "baseline passes"
+    elif verdict == "not reproduced" and ctrl is False:
+        verdict, why = "inconclusive", "control fails"
+    elif verdict == "inconclusive" and ctrl is False:
+        why = "control fails"
+    return Judgement(
+        verdict=verdict,
+        per_seed=[bool(p) for p in passes],
+        baseline_passes=base,
+        control_passes=ctrl,
+        why=why,
     )
-
-
-class ClaimsTable:
-    """The declared claims of a notebook as a table (statement, criterion, baseline), shown
-    at the top of its page before anything is computed; Markdown and HTML representations."""
-
-    COLUMNS = (
-        ("statement", "claim"),
-        ("criterion", "criterion"),
-        ("baseline", "baseline"),
-    )
-
-    def __init__(self, claims: Sequence[Claim]):
-        for c in claims:
-            if not isinstance(c, Claim):
-                raise TypeError(
-                    f"claims must hold Claim objects, got {type(c).__name__}"
-                )
-        self.claims = list(claims)
-
-    def _rows(self) -> list[tuple[str, ...]]:
-        return [
-            (
-                f"{c.statement} ({c.where})" if c.where else c.statement,
-                c.criterion,
-                c.baseline or "—",
-            )
-            for c in self.claims
-        ]
-
-    def _repr_markdown_(self) -> str:
-        head = "| " + " | ".join(h for _, h in self.COLUMNS) + " |"
-        lines = [head, "|" + " --- |" * len(self.COLUMNS)]
-        lines += [
-            "| " + " | ".join(_cell(x) for x in row) + " |" for row in self._rows()
-        ]
-        return "\n".join(lines)
-
-    def _repr_html_(self) -> str:
-        head = "".join(f"<th>{h}</th>" for _, h in self.COLUMNS)
-        rows = "".join(
-            "<tr>" + "".join(f"<td>{_html_cell(x)}</td>" for x in row) + "</tr>"
-            for row in self._rows()
-        )
-        return (
-            f'<table class="table claims"><thead><tr>{head}</tr></thead>'
-            f"<tbody>{rows}</tbody></table>"
-        )
-
-
-def claims_table(claims: Sequence[Claim]) -> ClaimsTable:
-    """The table a notebook page shows of its declared ``CLAIMS``: the output of its claims
-    cell, which ends::
-
-        CLAIMS = [Claim(...), ...]
-        claims_table(CLAIMS)
-    """
-    return ClaimsTable(claims)
-
-
-def _html_cell(text: Any) -> str:
-    out = html.escape(" ".join(str(text or "").split()))
-    return re.sub(r"\$([^$]+)\$", r"\\(\1\\)", out)
-
-
-class VerdictTable:
-    """A verdict table with a Markdown and an HTML representation (both glued)."""
-
-    def __init__(self, claims: dict[str, dict[str, Any]]):
-        self.claims = claims
-
-    def _repr_markdown_(self) -> str:
-        return verdict_markdown(self.claims)
-
-    def _repr_html_(self) -> str:
-        return verdict_html(self.claims)
-
-
-def _cell(text: Any) -> str:
-    """``text`` safe inside one Markdown table cell (pipes escaped, one line)."""
-    return " ".join(str(text or "").split()).replace("|", "\\|")
-
-
-def _count(c: dict[str, Any]) -> str:
-    seeds = c.get("per_seed")
-    if not seeds:
-        return "—"
-    return f"{sum(bool(s) for s in seeds)}/{len(seeds)}"

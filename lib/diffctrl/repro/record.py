@@ -14,16 +14,18 @@ import json
 import math
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..atomic import atomic_write_text
-from .claims import POSITIVE, Claim, VerdictTable, check_verdict
+from .claims import POSITIVE, WHY, Claim, Diagnosis, Judgement, check_verdict
 from .runtime import environment
+from .tables import VerdictTable, findings_sentence
 
-__all__ = ["RESULTS_ENV", "Record", "load", "results_dir", "to_jsonable"]
+__all__ = ["RESULTS_ENV", "Outcome", "Record", "load", "results_dir", "to_jsonable"]
 RESULTS_ENV = "DIFFCTRL_RESULTS_DIR"
 
 
@@ -72,6 +74,18 @@ def _glue_table(key: str, claims: dict[str, dict[str, Any]]) -> None:
     except ImportError:
         return
     glue(key, VerdictTable(claims), display=False)
+
+
+@dataclass
+class Outcome:
+    """What an experiment of a chapter returns to its notebook, recorded in one line
+    (``rec.record(out)``): ``values`` the headline numbers, ``verdicts`` the keyword arguments
+    of :meth:`Record.verdict` per claim key (empty where the experiment judges no claim) and
+    ``data`` the arrays its figure and printout show (not recorded)."""
+
+    values: dict
+    verdicts: dict = field(default_factory=dict)
+    data: dict = field(default_factory=dict)
 
 
 class Record:
@@ -141,40 +155,102 @@ class Record:
     def verdict(
         self,
         key: str,
-        verdict: str,
+        verdict: str | Judgement,
         *,
         evidence: dict[str, Any],
-        baseline_passes: bool | None,
+        baseline_passes: bool | None = None,
+        control_passes: bool | None = None,
         per_seed: Sequence[bool] | None = None,
+        diagnosis: Diagnosis | None = None,
+        why: str = "",
         note: str = "",
     ) -> str:
         """Record the computed verdict of a declared claim with its evidence.
 
-        ``baseline_passes``: whether the claim's baseline (see :class:`~diffctrl.repro.Claim`)
-        meets the same criterion; ``None`` only where the claim has no baseline (an identity
-        checked to round-off, say). A positive verdict whose baseline passes is refused: that
-        criterion decides nothing. Glues ``verdict_<key>`` (the word); :meth:`save` glues the
-        table of all verdicts once, as ``verdicts`` (Markdown).
+        ``verdict``: a :class:`~diffctrl.repro.Judgement` (from :func:`~diffctrl.repro.judge`,
+        which carries the per-seed outcomes, the baseline's and the control's outcomes and the
+        reason) or a verdict word with those given here. ``baseline_passes`` /
+        ``control_passes``: whether the claim's baseline / positive control meets the same
+        criterion (``None`` where the claim has none). Refused: a positive verdict whose
+        baseline passes (the criterion decides nothing) or whose control fails (the criterion
+        or the control is wrong); an outcome for a control or baseline the claim does not
+        declare; a diagnosis on a plain ``confirmed``. ``diagnosis``: why a negative or
+        inconclusive verdict (see :class:`~diffctrl.repro.Diagnosis`). Glues ``verdict_<key>``
+        (the word); :meth:`save` glues the table of all verdicts (``verdicts``) and the page's
+        one-line finding (``findings``).
         """
         if key not in self.claims:
             raise ValueError(
                 f"claim {key!r} was not declared (declared: {sorted(self.claims)})"
             )
+        claim = self.claims[key]
+        if isinstance(verdict, Judgement):
+            j = verdict
+            verdict, why = j.verdict, why or j.why
+            baseline_passes = (
+                j.baseline_passes if baseline_passes is None else baseline_passes
+            )
+            control_passes = (
+                j.control_passes if control_passes is None else control_passes
+            )
+            per_seed = j.per_seed if per_seed is None else per_seed
         check_verdict(verdict)
+        if why not in WHY:
+            raise ValueError(f"why must be one of {tuple(WHY)}, got {why!r}")
         if baseline_passes and verdict in POSITIVE:
             raise ValueError(
-                f"claim {key!r}: the baseline ({self.claims[key]['baseline']!r}) "
+                f"claim {key!r}: the baseline ({claim['baseline']!r}) "
                 "passes the criterion too, so it cannot confirm the claim"
             )
-        self.claims[key].update(
+        if control_passes is False and verdict in POSITIVE:
+            raise ValueError(
+                f"claim {key!r}: the positive control ({claim['control']!r}) fails the "
+                "criterion the method passes: the criterion or the control is wrong"
+            )
+        for thing, outcome in (
+            ("baseline", baseline_passes),
+            ("control", control_passes),
+        ):
+            if outcome is not None and not claim.get(thing):
+                raise ValueError(
+                    f"claim {key!r}: a {thing} outcome was given but the claim declares no "
+                    f"{thing} (declare {thing}=... in its Claim)"
+                )
+        if diagnosis is not None and not isinstance(diagnosis, Diagnosis):
+            raise TypeError(
+                f"diagnosis must be a Diagnosis, got {type(diagnosis).__name__}"
+            )
+        if (
+            diagnosis is not None
+            and verdict == "confirmed"
+            and claim.get("kind") != "check"
+        ):
+            raise ValueError(
+                f"claim {key!r}: a diagnosis explains a negative or qualified verdict, "
+                "not a plain 'confirmed'"
+            )
+        claim.update(
             verdict=verdict,
             evidence=to_jsonable(dict(evidence)),
-            baseline_passes=baseline_passes,
+            baseline_passes=None if baseline_passes is None else bool(baseline_passes),
+            control_passes=None if control_passes is None else bool(control_passes),
+            why=why,
+            diagnosis=None if diagnosis is None else diagnosis.as_dict(),
             note=note,
             per_seed=None if per_seed is None else [bool(p) for p in per_seed],
         )
         _glue(f"verdict_{key}", verdict)
         return verdict
+
+    def record(self, outcome: Outcome) -> Outcome:
+        """Record an experiment's :class:`Outcome` in one line: its values, then its
+        verdicts (``rec.verdict(key, **kwargs)`` for each)."""
+        if not isinstance(outcome, Outcome):
+            raise TypeError(f"outcome must be an Outcome, got {type(outcome).__name__}")
+        self.update(outcome.values)
+        for key, kwargs in outcome.verdicts.items():
+            self.verdict(key, **kwargs)
+        return outcome
 
     def save(self, folder: str | os.PathLike | None = None) -> Path:
         """Write ``{meta..., "values": {...}, "claims": {...}}`` atomically to
@@ -182,10 +258,18 @@ class Record:
         unjudged = [k for k, c in self.claims.items() if "verdict" not in c]
         if unjudged:
             raise ValueError(f"declared claims without a verdict: {unjudged}")
-        if self.claims:  # the table of all verdicts, glued once (Markdown and HTML)
+        if (
+            self.claims
+        ):  # the table of all verdicts and the one-line finding, glued once
             _glue_table("verdicts", self.claims)
+            _glue("findings", findings_sentence(self.claims))
         folder = Path(folder) if folder is not None else results_dir()
-        payload = dict(self.meta, values=self.values, claims=self.claims)
+        payload = dict(
+            self.meta,
+            values=self.values,
+            claims=self.claims,
+            claim_order=list(self.claims),
+        )
         return atomic_write_text(
             folder / f"{self.notebook}.json",
             json.dumps(payload, indent=2, sort_keys=True) + "\n",
