@@ -292,9 +292,8 @@ def report_card(
         sel = [r for r in paper_rows if r["paper"] == paper]
         n = _counts(sel)
         pages = ", ".join(_page(r) for r in {r["notebook"]: r for r in sel}.values())
-        name = f"{{ref}}`{_cell(titles.get(paper, paper))} <ledger-{paper}>`"
         lines.append(
-            f"| {name} {_cite(paper, bib_keys)} | "
+            f"| {_cite(paper, bib_keys)} ({{ref}}`ledger <ledger-{paper}>`) | "
             + " | ".join(str(n[v]) for v in VERDICTS)
             + f" | {pages} |"
         )

@@ -314,7 +314,7 @@ def test_ledger_page_report_card_and_rejudge_section(tmp_path):
     assert "`cao2026`" in ledger_page(rows, bib_keys=set())  # unknown key: not cited
     card = report_card(rows, {"cao2026"}, titles).splitlines()
     assert card[2] == (
-        "| {ref}`Adapted Diffusion <ledger-cao2026>` {cite:t}`cao2026` "
+        "| {cite:t}`cao2026` ({ref}`ledger <ledger-cao2026>`) "
         "| 1 | 0 | 0 | 0 | {ref}`seq <seq-verdicts>` |"
     )
     assert "1 checks of its implementation" in card[-1]

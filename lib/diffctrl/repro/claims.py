@@ -27,7 +27,7 @@ per-seed outcomes of the method, the baseline and the control into a :class:`Jud
     j = judge(passes, baseline=base_passes, control=control_passes)
     rec.verdict("acf_ar1", j, evidence={...}, diagnosis=Diagnosis("setting", "..."))
 
-Rules (:data:`WHY` names the reason recorded with the verdict): a positive verdict whose
+Rules (``WHY`` names the reason recorded with the verdict): a positive verdict whose
 baseline passes too becomes ``inconclusive`` (``"baseline passes"``: the criterion does not
 separate); a negative verdict whose control fails too becomes ``inconclusive`` (``"control
 fails"``: the criterion is out of reach at this size, so the miss says nothing about the
@@ -123,7 +123,7 @@ class Claim:
 
 @dataclass(frozen=True)
 class Diagnosis:
-    """Why a verdict is negative or inconclusive: ``cause`` one of :data:`CAUSES`
+    """Why a verdict is negative or inconclusive: ``cause`` one of ``CAUSES``
     (``"overstated"``: the paper states more than it proves; ``"setting"``: our setting differs,
     ``detail`` says which detail; ``"underpowered"``: the test cannot decide at this size,
     ``detail`` says what would decide it)."""
@@ -150,7 +150,7 @@ class Diagnosis:
 class Judgement:
     """A computed verdict with what decided it: the per-seed outcomes, whether the baseline and
     the positive control pass the same criterion (``None``: the claim has none), and ``why``
-    (a key of :data:`WHY`)."""
+    (a key of ``WHY``)."""
 
     verdict: str
     per_seed: list[bool] = field(default_factory=list)
