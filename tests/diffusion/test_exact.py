@@ -153,3 +153,22 @@ def test_posterior_moments_of_one_gaussian_in_closed_form():
         np.testing.assert_allclose(mean[i].numpy(), mu, rtol=1e-12, atol=1e-12)
         assert float(trc[i]) == pytest.approx(np.trace(C), rel=1e-10)
         torch.testing.assert_close(posterior_mean(g, ab, x[i : i + 1])[0], mean[i])
+
+
+def test_score_at_a_singular_data_law_names_alpha_bar():
+    import torch
+
+    from diffctrl.diffusion.exact import GaussianMixture, score_at
+
+    covs = torch.stack([torch.tensor([[1.0, 1.0], [1.0, 1.0]]), torch.eye(2)])
+    gm = GaussianMixture(torch.tensor([0.5, 0.5]), torch.zeros(2, 2), covs)
+    with pytest.raises(ValueError, match=r"alpha_bar = 1 .*\[0\]"):
+        score_at(gm, 1.0, torch.zeros(3, 2))
+    # below 1 the level is regular: its score is the exact one of N(0, ab S + (1 - ab) I)
+    ab = 0.5
+    x = torch.tensor([[0.3, -0.2]])
+    one = GaussianMixture(torch.ones(1), torch.zeros(1, 2), covs[:1])
+    want = -torch.linalg.solve(ab * covs[0] + (1 - ab) * torch.eye(2), x[0])
+    assert torch.allclose(score_at(one, ab, x)[0], want, atol=1e-6)
+    with pytest.raises(ValueError, match="covs of components"):
+        one.score(x)

@@ -179,7 +179,13 @@ class GaussianMixture:
     @cached_property
     def _factors(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Precisions S_j^{-1} (K, d, d) and log-normalisers log w_j - (log det S_j + d log 2pi)/2."""
-        L = torch.linalg.cholesky(self.covs)
+        L, info = torch.linalg.cholesky_ex(self.covs)
+        if info.device.type != "meta" and bool((info > 0).any()):
+            bad = torch.nonzero(info > 0).flatten().tolist()
+            raise ValueError(
+                f"covs of components {bad} are singular (not positive definite): the "
+                "mixture has no density, so no score"
+            )
         eye = torch.eye(self.dim, dtype=self.covs.dtype, device=self.covs.device)
         prec = torch.cholesky_solve(eye.expand_as(self.covs), L)
         logdet = 2 * torch.log(torch.diagonal(L, dim1=-2, dim2=-1)).sum(-1)
@@ -215,8 +221,21 @@ class GaussianMixture:
 
 
 def score_at(data: GaussianMixture, alpha_bar: float, x: torch.Tensor) -> torch.Tensor:
-    """Exact score of the level with cumulative alpha ``alpha_bar``: grad log p_k(x)."""
-    return data.marginal(alpha_bar).score(x).to(x.dtype)
+    """Exact score of the level with cumulative alpha ``alpha_bar``: grad log p_k(x).
+
+    At ``alpha_bar = 1`` the level is the data law itself; where a component covariance is
+    singular it has no density, and a ValueError naming ``alpha_bar`` says so (any
+    ``alpha_bar < 1`` adds ``(1 - alpha_bar) I`` and is regular)."""
+    level = data.marginal(alpha_bar)
+    if float(alpha_bar) == 1.0:
+        _, info = torch.linalg.cholesky_ex(level.covs)
+        if bool((info > 0).any()):
+            raise ValueError(
+                "alpha_bar = 1 is the data law, whose component covariances "
+                f"{torch.nonzero(info > 0).flatten().tolist()} are singular: it has no "
+                "density and no score; use alpha_bar < 1"
+            )
+    return level.score(x).to(x.dtype)
 
 
 def posterior_moments(
