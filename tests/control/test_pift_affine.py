@@ -82,3 +82,34 @@ def test_bad_arguments_raise():
         pift_lq(pb, -1)
     with pytest.raises(ValueError, match="eta"):
         pift_lq(pb, 3, eta=1.5)
+
+
+def test_pift_lq_refuses_a_non_integer_n_iter():
+    from diffctrl.control import pift_lq, random_lq_problem
+
+    pb = random_lq_problem(2, 5, 0).with_beta(10.0)  # contracting at every step
+    for bad in (2.5, 3.0, True, [1] * 4, [1.5] * 5, -1):
+        with pytest.raises(ValueError, match="n_iter"):
+            pift_lq(pb, bad)
+    assert pift_lq(pb, np.int64(3)).n_iter.tolist() == [3] * 5
+
+
+def test_plain_pift_divergence_names_the_factor_and_the_damping_that_fixes_it():
+    import re
+
+    from diffctrl.control import PIFTDivergence, pift_lq, random_lq_problem, solve_lq
+    from diffctrl.control.rates import lq_iteration_rate
+
+    pb = random_lq_problem(2, 10, 0).with_beta(0.03)
+    ref = solve_lq(pb)
+    t = int(ref.rho().argmax())
+    factor = lq_iteration_rate(ref.P[t + 1], float(pb.sigma[t]), 0.03)
+    assert factor > 1
+    with np.errstate(all="ignore"), pytest.raises(PIFTDivergence) as err:
+        pift_lq(pb, 2000)
+    msg = str(err.value)
+    assert f"t = {t}" in msg and f"{factor:.4g}" in msg
+    eta_star = float(re.search(r"eta\* = ([0-9.]+)", msg).group(1))
+    # the damping the message names contracts: PI-FT reaches the Riccati optimum
+    res = pift_lq(pb, 2000, eta=eta_star, tol=1e-13)
+    assert abs(res.policy.objective() - ref.objective()) < 1e-9

@@ -51,7 +51,13 @@ from .lq import (
 )
 from .moments import affine_rms, quadratic_mean, quadratic_rms
 from .pift import PIFTGridResult, evaluate_grid_policy, pift_grid
-from .pift_affine import PIFTLQResult, pift_lq, pift_lq_step, pift_lq_work
+from .pift_affine import (
+    PIFTDivergence,
+    PIFTLQResult,
+    pift_lq,
+    pift_lq_step,
+    pift_lq_work,
+)
 from .policy_iteration import OuterPIResult, outer_pi_grid, outer_pi_lq
 from .rates import damped_rate, lq_iteration_rate, measured_rate, optimal_damping
 from .regularity import (
@@ -105,6 +111,7 @@ __all__ = [
     "optimal_damping",
     "lq_iteration_rate",
     "measured_rate",
+    "PIFTDivergence",
     "PIFTLQResult",
     "pift_lq",
     "pift_lq_step",

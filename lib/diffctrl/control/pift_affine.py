@@ -25,10 +25,32 @@ from tqdm.auto import tqdm
 from .affine_policy import AffinePolicy
 from .lq import LQProblem, pretrained_policy
 from .moments import _np, affine_rms, quadratic_rms
-from .rates import _check_eta, _iterations, lq_iteration_rate
+from .rates import _check_eta, _iterations, lq_iteration_rate, optimal_damping
 from .riccati import _policy_value_np
 
-__all__ = ["PIFTLQResult", "pift_lq", "pift_lq_step", "pift_lq_work"]
+__all__ = ["PIFTDivergence", "PIFTLQResult", "pift_lq", "pift_lq_step", "pift_lq_work"]
+
+
+class PIFTDivergence(ArithmeticError):
+    """PI-FT's iterates left the floating-point range: the one-step iteration at some step
+    does not contract (its factor, and the damping that makes it contract, in the message)."""
+
+
+def _divergence_message(t: int, Pn, s2: float, beta: float, eta: float, m: int) -> str:
+    a = s2 * np.linalg.eigvalsh(Pn) / beta  # eigenvalues of (sigma^2 / beta) P_{t+1}
+    factor = float(np.max(np.abs(1 - eta * (1 + a))))
+    msg = (
+        f"PI-FT diverges at step t = {t}: with damping eta = {eta:g} the one-step iteration's "
+        f"contraction factor is {factor:.4g} >= 1 (sigma_t^2 lambda_max(P_t+1) / beta_t = "
+        f"{a.max():.4g}); its iterates overflowed after {m} iterations."
+    )
+    if a.min() > -1:
+        eta_star, rate = optimal_damping(float(a.max()), float(max(-a.min(), 0.0)))
+        msg += (
+            f" Damping eta < {2 / (1 + a.max()):.4g} makes it contract; eta* = {eta_star:.4g} "
+            f"gives the factor {rate:.4g}."
+        )
+    return msg
 
 
 @dataclass
@@ -62,9 +84,12 @@ def pift_lq(
 ) -> PIFTLQResult:
     """PI-FT in the LQ class, exactly (no sampling, no quadrature).
 
-    ``n_iter``: iterations m_t per step (int or T ints); with ``tol`` a step stops early once
+    ``n_iter``: iterations m_t per step (an int >= 0 or T of them); with ``tol`` a step stops early once
     the residual ``sqrt(E|u^(m+1) - u^(m)|^2)`` is below ``tol``. ``reference`` (e.g.
-    :func:`~.lq.solve_lq`) turns on the error histories.
+    :func:`~.lq.solve_lq`) turns on the error histories. Where the one-step iteration does
+    not contract (factor >= 1, e.g. plain PI-FT, ``eta = 1``, at small beta) and its iterates
+    overflow, :class:`PIFTDivergence` says at which step, with the factor and the damping
+    that makes it contract.
     """
     pb = problem
     T, d = pb.T, pb.d
@@ -108,6 +133,8 @@ def pift_lq(
             Gm, gm = G_new, g_new
             m += 1
         used[t] = m
+        if not all(np.all(np.isfinite(x)) for x in (Pm, pm, Gm, gm)):
+            raise PIFTDivergence(_divergence_message(t, Pn, s2[t], beta[t], eta, m))
         P[t], p[t], c[t], G[t], g[t] = Pm, pm, cm, Gm, gm
         residual.append(np.array(res))
         u_err.append(np.array(ue))

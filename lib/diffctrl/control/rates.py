@@ -89,7 +89,9 @@ def measured_rate(
 def _iterations(n_iter, T: int) -> np.ndarray:
     """Iterations per step, (T,) ints >= 0, from an int or T ints."""
     n = np.asarray(n_iter)
-    if n.ndim == 0:
+    if isinstance(n_iter, bool) or n.dtype == bool:
+        raise ValueError(f"n_iter must be an int >= 0 or {T} ints >= 0, got {n_iter!r}")
+    if n.ndim == 0 and np.issubdtype(n.dtype, np.integer):
         n = np.full(T, int(n))
     if n.shape != (T,) or np.any(n < 0) or not np.issubdtype(n.dtype, np.integer):
         raise ValueError(f"n_iter must be an int >= 0 or {T} ints >= 0, got {n_iter!r}")
