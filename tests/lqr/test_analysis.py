@@ -33,17 +33,17 @@ def test_convergence_verdict_judges_the_runs_the_baseline_leaves_open():
     assert v["evidence"]["converged_not_baseline"] == 2
     assert v["evidence"]["estimator_seeds_converged"] == [3, 3, 0, 3]
     assert "other_scale" not in v["evidence"]
-    # the baseline converges on half the runs (positive count): a positive verdict becomes
-    # inconclusive ...
+    # the baseline converges on half the runs: those decide nothing and are set aside, the
+    # decided runs are judged alone (the baseline fails on them by construction, and says so)
     out = _outcomes([T, T, T, T], [T, T, F, F])
     v = convergence_verdict(out, [0, 1, 2, 3], idx_other=[0, 1])
-    assert (v["verdict"], v["baseline_passes"]) == ("inconclusive", True)
-    assert v["per_seed"] == [True, True]
+    assert (v["verdict"], v["baseline_passes"]) == ("confirmed", False)
+    assert v["per_seed"] == [True, True] and v["evidence"]["n_decided"] == 2
+    assert v["evidence"]["baseline_fails_by_construction"] is True
     assert v["evidence"]["other_scale"] == dict(n=2, converged=2, baseline_converged=2)
-    # ... and a negative one stays negative
     out = _outcomes([T, T, F, F], [T, T, F, F])
     v = convergence_verdict(out, [0, 1, 2, 3])
-    assert (v["verdict"], v["baseline_passes"]) == ("not reproduced", True)
+    assert (v["verdict"], v["baseline_passes"]) == ("not reproduced", False)
     assert v["per_seed"] == [False, False]
     # every run starts converged: nothing decided
     out = _outcomes([T, T], [T, T])

@@ -68,10 +68,12 @@ def convergence_verdict(out: dict, idx, idx_other=None) -> dict:
     ``baseline_passes``, ``evidence``, ``per_seed``): ``rec.verdict(key, **v)``.
 
     The rule (the chapter's ``CONVERGENCE_RULE``): the runs whose ``K_0`` already meets the
-    convergence rule (zero-iteration baseline) decide nothing; :func:`~diffctrl.repro.judge`
-    counts the others (``per_seed``) against the baseline outcomes of all the runs, so a
-    positive verdict is ``"inconclusive"`` when the baseline's own count is positive. When no
-    run is decided the verdict is ``"inconclusive"`` (and the baseline passes: every run did).
+    convergence rule (zero-iteration baseline) decide nothing and are set aside;
+    :func:`~diffctrl.repro.judge` counts the others, the decided runs, alone (``per_seed``).
+    On them the zero-iteration baseline fails by construction (they are the runs it does not
+    converge), which the evidence says (``baseline_fails_by_construction``); the runs set
+    aside are counted in the evidence, not held against the decided ones. When no run is
+    decided the verdict is ``"inconclusive"`` (the baseline passes: every run did).
     The evidence holds the counts of :func:`convergence_summary` (``n``, ``converged``,
     ``baseline_converged``, ``converged_not_baseline``, ``estimator_seeds_converged``) and, for
     the runs ``idx_other`` (the other model scale, say), ``other_scale``: its ``n``,
@@ -84,11 +86,13 @@ def convergence_verdict(out: dict, idx, idx_other=None) -> dict:
         raise ValueError("idx must name at least one run")
     decided = conv[~base].tolist()
     if decided:
-        verdict, baseline_passes = judge(decided, base.tolist())
+        verdict, baseline_passes = judge(decided, [False] * len(decided))
     else:  # every run meets the rule at zero iterations: nothing decided, the baseline passes
         verdict, baseline_passes = "inconclusive", True
     evidence = {k: sm[k] for k in ("n", "converged", "baseline_converged")}
     evidence["converged_not_baseline"] = sm["converged_not_baseline"]
+    evidence["n_decided"] = len(decided)
+    evidence["baseline_fails_by_construction"] = bool(decided)
     evidence["estimator_seeds_converged"] = sm["per_seed_converged"]
     if idx_other is not None:
         other = convergence_summary(out, idx_other)
