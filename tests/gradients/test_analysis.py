@@ -113,10 +113,22 @@ def test_se_ratio_values_split_groups_and_the_verdict_uses_seed_medians():
     assert v["se_ratio_max_sigma"] == pytest.approx(3.0)
     study = dict(lq_medians=[0.9, 0.7], pd_medians=[1.02, 0.98])
     s = an.se_ratio_verdict(study, [16], v)
-    assert (s["verdict"], s["baseline_passes"]) == ("confirmed", False)
-    study = dict(lq_medians=[0.9, 1.1], pd_medians=[0.99, 0.98])
+    assert (s["verdict"].verdict, s["verdict"].baseline_passes) == ("confirmed", False)
+    assert s["diagnosis"] is None
+    # pathwise against itself below 1 on every seed: the criterion decides nothing
+    study = dict(lq_medians=[0.9, 0.8], pd_medians=[0.99, 0.98])
     s = an.se_ratio_verdict(study, [16], v)
-    assert (s["verdict"], s["baseline_passes"]) == ("confirmed with caveat", True)
+    assert (s["verdict"].verdict, s["verdict"].why) == (
+        "inconclusive",
+        "baseline passes",
+    )
+    study = dict(lq_medians=[1.2, 1.1], pd_medians=[1.01, 0.99])
+    s = an.se_ratio_verdict(study, [16], v)
+    assert s["verdict"].verdict == "not reproduced"
+    assert (
+        s["diagnosis"].cause == "overstated"
+        and "equal samples" in s["diagnosis"].detail
+    )
 
 
 def test_race_values_and_policy_opt_verdict():
