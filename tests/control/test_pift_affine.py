@@ -113,3 +113,23 @@ def test_plain_pift_divergence_names_the_factor_and_the_damping_that_fixes_it():
     # the damping the message names contracts: PI-FT reaches the Riccati optimum
     res = pift_lq(pb, 2000, eta=eta_star, tol=1e-13)
     assert abs(res.policy.objective() - ref.objective()) < 1e-9
+
+
+def test_pift_lq_from_a_random_start_reaches_the_riccati_optimum_inside_the_regime():
+    from diffctrl.control import pift_lq, random_lq_problem, solve_lq
+    from diffctrl.control.convergence_experiments import random_start_converges
+
+    pb = random_lq_problem(2, 8, 1).with_beta(5.0)
+    ref = solve_lq(pb)
+    assert float(ref.rho().max()) < 1
+    rng = np.random.default_rng(0)
+    G0, g0 = rng.standard_normal((8, 2, 2)), rng.standard_normal((8, 2))
+    start = pift_lq(pb, 0, init=(G0, g0))
+    assert np.allclose(start.policy.G.numpy(), G0) and np.allclose(
+        start.policy.g.numpy(), g0
+    )
+    res = pift_lq(pb, 5000, tol=1e-13, init=(G0, g0))
+    assert abs(res.policy.objective() - ref.objective()) < 1e-9
+    assert random_start_converges(pb, seed=3) == (True, False, True)
+    with pytest.raises(ValueError, match="init"):
+        pift_lq(pb, 1, init=(G0[:3], g0))

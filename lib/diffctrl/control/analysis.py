@@ -251,7 +251,7 @@ def sweep_iterations(
     out = {"m": np.asarray(ms), "J_err": [], "u_err": [], "work": []}
     RG, Rg = _np(ref.G), _np(ref.g)
     for m in ms:
-        res = pift_lq(problem, int(m), eta=eta)
+        res = pift_lq(problem, int(m), eta=eta, allow_divergence=True)
         G, g = _np(res.policy.G), _np(res.policy.g)
         out["J_err"].append(abs(res.policy.objective() - ref.objective()))
         out["u_err"].append(

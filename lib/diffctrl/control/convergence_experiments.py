@@ -112,7 +112,7 @@ def sweep(problem: LQProblem, betas: Sequence[float], sweep_m: int) -> Outcome:
             int(m_grid[np.argmax(ok)]) if ok.any() else -1,
         )
     with np.errstate(all="ignore"):
-        few = pift_lq(problem.with_beta(betas[0]), 1)
+        few = pift_lq(problem.with_beta(betas[0]), 1, allow_divergence=True)
     # the sweep runs t = T-1, ..., 0: the first step it meets rho >= 1
     over = np.nonzero(few.rho >= 1)[0]
     values = {
@@ -148,13 +148,40 @@ def _strictly_closer(ef) -> bool:
     )
 
 
+def random_start_converges(
+    problem: LQProblem, seed: int, scale: float = 1.0, tol: float = 1e-8
+) -> tuple[bool, bool, bool]:
+    """Plain PI-FT (eta = 1) from a random starting control ``u^(0)_t(y) = G0_t y + g0_t``
+    (entries ``N(0, scale^2)``, ``seed``): ``(converges, baseline, control)``: whether the
+    sweep reaches ``|J - J*| < tol``; whether the start itself already does (zero iterations);
+    whether the sweep from ``u^(0) = 0`` (the paper's start) does."""
+    ref = solve_lq(problem)
+    j_star = ref.objective()
+    rng = np.random.default_rng(seed)
+    T, d = problem.T, problem.d
+    G0, g0 = scale * rng.standard_normal((T, d, d)), scale * rng.standard_normal((T, d))
+    zero = pift_lq(problem, 0, init=(G0, g0))
+    ok = []
+    for init in ((G0, g0), None):
+        with np.errstate(all="ignore"):
+            try:
+                res = pift_lq(problem, 10_000, tol=1e-13, init=init)
+                ok.append(bool(abs(res.policy.objective() - j_star) < tol))
+            except PIFTDivergence:
+                ok.append(False)
+    return ok[0], bool(abs(zero.policy.objective() - j_star) < tol), ok[1]
+
+
 def beta_study(problem: LQProblem, n_betas: int, n_problems: int, seed: int) -> Outcome:
     """Claims ``global``, ``beta_faster``, ``beta_closer`` along beta in [0.003, 30]
     (``n_betas`` log-spaced; :func:`~.analysis.beta_effect`) for ``problem`` and
-    ``n_problems`` random ones (d = 2, seeds ``seed + 300 + i``): the plain iteration
-    converges for every (problem, beta) (:func:`~diffctrl.repro.count_verdict` of the pairs);
-    iterations to residual 1e-8 non-increasing and halved from the smallest converging to the
-    largest beta; path and terminal KL strictly decreasing. Baselines: u = 0."""
+    ``n_problems`` random ones (d = 2, seeds ``seed + 300 + i``). ``global``, judged inside the
+    theorem's regime (every ``rho_t < 1``): plain PI-FT from a random starting control
+    (:func:`random_start_converges`) reaches the optimum for every (problem, beta) pair of the
+    regime; baseline the random start itself (zero iterations), control the sweep from u = 0;
+    the pairs outside the regime are counted in the evidence. ``beta_faster``: iterations to
+    residual 1e-8 non-increasing and halved from the smallest converging to the largest beta;
+    ``beta_closer``: path and terminal KL strictly decreasing. Baselines: u = 0."""
     betas = np.geomspace(0.003, 30, n_betas)
     T = problem.T
     problems = [problem] + [
@@ -164,6 +191,18 @@ def beta_study(problem: LQProblem, n_betas: int, n_problems: int, seed: int) -> 
     ef0 = effects[0]
     fin = np.isfinite(ef0["iters_total"])
     converges = [bool(c) for ef in effects for c in np.isfinite(ef["iters_total"])]
+    inside = [
+        (i, j)
+        for i, ef in enumerate(effects)
+        for j in range(len(betas))
+        if ef["rho_max"][j] < 1
+    ]
+    starts = [
+        random_start_converges(
+            problems[i].with_beta(float(betas[j])), seed + 7919 * i + j
+        )
+        for i, j in inside
+    ]
 
     def frac(key):
         return float(np.mean([monotone_decreasing(ef[key]) for ef in effects]))
@@ -181,22 +220,32 @@ def beta_study(problem: LQProblem, n_betas: int, n_problems: int, seed: int) -> 
         "beta_grid_min": float(betas[0]),
         "beta_grid_max": float(betas[-1]),
         "plain_converging_frac": float(np.mean(converges)),
+        "global_pairs": len(converges),
+        "global_pairs_inside": len(inside),
+        "global_pairs_outside": len(converges) - len(inside),
+        "global_random_converging": int(sum(c for c, _, _ in starts)),
         "beta_faster_frac": float(np.mean(fast)),
         "beta_closer_frac": float(np.mean(close)),
     }
     grid_ev = {"n_problems": len(effects), "n_betas": len(betas)}
     verdicts = {
         "global": dict(
-            verdict=count_verdict(converges),
+            verdict=judge(
+                [c for c, _, _ in starts],
+                [b for _, b, _ in starts],
+                [k for _, _, k in starts],
+            ),
             evidence={
-                "converging_pairs": int(sum(converges)),
+                "pairs_inside_regime": len(inside),
                 "pairs": len(converges),
+                "pairs_outside_regime": len(converges) - len(inside),
+                "random_starts_converging": int(sum(c for c, _, _ in starts)),
                 "beta_small_converging_main": values["beta_small_converging"],
             },
-            per_seed=converges,
-            baseline_passes=False,
-            note="per_seed: (problem, beta) pairs; below a critical beta rho_t >= 1 at "
-            "the last steps and the plain iteration diverges",
+            note="per_seed: (problem, beta) pairs with every rho_t < 1, each from its own "
+            "random starting control; outside (rho_t >= 1 at the last steps, small beta) "
+            "the plain iteration diverges: the 'for every beta' reading lies outside the "
+            "theorem (see the claim 'damped' for what damping does there)",
         ),
         "beta_faster": dict(
             verdict=count_verdict(fast),

@@ -80,16 +80,21 @@ def pift_lq(
     eta: float = 1.0,
     tol: float | None = None,
     reference: AffinePolicy | None = None,
+    init: tuple[np.ndarray, np.ndarray] | None = None,
+    allow_divergence: bool = False,
     progress: bool = False,
 ) -> PIFTLQResult:
     """PI-FT in the LQ class, exactly (no sampling, no quadrature).
 
     ``n_iter``: iterations m_t per step (an int >= 0 or T of them); with ``tol`` a step stops early once
     the residual ``sqrt(E|u^(m+1) - u^(m)|^2)`` is below ``tol``. ``reference`` (e.g.
-    :func:`~.lq.solve_lq`) turns on the error histories. Where the one-step iteration does
+    :func:`~.lq.solve_lq`) turns on the error histories. ``init = (G0, g0)``, arrays (T, d, d)
+    and (T, d): the starting control ``u_t^(0)(y) = G0_t y + g0_t`` of every step (default
+    ``u^(0) = 0``, the pre-trained model, the paper's start). Where the one-step iteration does
     not contract (factor >= 1, e.g. plain PI-FT, ``eta = 1``, at small beta) and its iterates
     overflow, :class:`PIFTDivergence` says at which step, with the factor and the damping
-    that makes it contract.
+    that makes it contract; ``allow_divergence=True`` returns the overflowed iterates instead
+    (a study of the divergence itself).
     """
     pb = problem
     T, d = pb.T, pb.d
@@ -99,6 +104,13 @@ def pift_lq(
     s2 = _np(pb.sigma) ** 2
     beta = _np(pb.beta)
     pre_means, pre_covs = (_np(x) for x in pretrained_policy(pb).marginals())
+    if init is not None:
+        G0, g0 = (np.asarray(_np(x), dtype=float) for x in init)
+        if G0.shape != (T, d, d) or g0.shape != (T, d):
+            raise ValueError(
+                f"init must be (G0, g0) of shapes ({T}, {d}, {d}) and ({T}, {d}), got "
+                f"{G0.shape} and {g0.shape}"
+            )
     if reference is not None:
         if reference.problem.T != T or reference.problem.d != d:
             raise ValueError("reference solves a different problem (T or d differ)")
@@ -115,7 +127,10 @@ def pift_lq(
         rate[t] = lq_iteration_rate(Pn, s2[t] ** 0.5, beta[t], eta)
         mu, C = pre_means[t], pre_covs[t]
         w = s2[t] / beta[t]
-        Gm, gm = np.zeros((d, d)), np.zeros(d)
+        if init is None:
+            Gm, gm = np.zeros((d, d)), np.zeros(d)
+        else:
+            Gm, gm = G0[t].copy(), g0[t].copy()
         res, ue, ve = [], [], []
         m = 0
         while True:
@@ -133,7 +148,9 @@ def pift_lq(
             Gm, gm = G_new, g_new
             m += 1
         used[t] = m
-        if not all(np.all(np.isfinite(x)) for x in (Pm, pm, Gm, gm)):
+        if not allow_divergence and not all(
+            np.all(np.isfinite(x)) for x in (Pm, pm, Gm, gm)
+        ):
             raise PIFTDivergence(_divergence_message(t, Pn, s2[t], beta[t], eta, m))
         P[t], p[t], c[t], G[t], g[t] = Pm, pm, cm, Gm, gm
         residual.append(np.array(res))
