@@ -39,6 +39,7 @@ from .baselines import (
 from .merging import merge_checkpoints
 from .noised import (
     barycenter_gap,
+    exact_score_sampler,
     law_distance,
     noised_barycenter_score,
     relative_score_gap,
@@ -53,6 +54,7 @@ from .settings import (
     paper_1d_setting,
     paper_2d_auxiliaries,
 )
+from .standardised import moments, standardise_mixture, standardised_size_sweep
 
 __all__ = [
     "Barycenter",
@@ -62,6 +64,7 @@ __all__ = [
     "check_weights",
     "class_shares",
     "digit_mixture_sampler",
+    "exact_score_sampler",
     "fit_weights",
     "geometric_class_share",
     "kde_sample",
@@ -70,6 +73,7 @@ __all__ = [
     "law_distance",
     "linear_mixture",
     "merge_checkpoints",
+    "moments",
     "mixture_cdf_1d",
     "mixture_score_levels",
     "network_score",
@@ -82,6 +86,8 @@ __all__ = [
     "score_matching_weights",
     "simplex_qp",
     "size_sweep",
+    "standardise_mixture",
+    "standardised_size_sweep",
     "train_score_mlp",
     "truncated",
     "w1_barycenter_to_mixture_1d",

@@ -19,11 +19,12 @@ from torch import nn
 from ..diffusion.exact import GaussianMixture, exact_score_fn
 from ..diffusion.samplers import sample
 from ..diffusion.schedules import Schedule
-from ..repro import judge
+from ..repro import Diagnosis, judge
 from .barycenter import (
     Barycenter,
     QuadratureGrid,
     kl_optimal_weights,
+    kl_to_barycenter,
     score_matching_weights,
     w1_barycenter_to_mixture_1d,
 )
@@ -31,6 +32,7 @@ from .baselines import class_shares, network_score, train_score_mlp
 from .merging import merge_checkpoints
 from .noised import (
     barycenter_gap,
+    exact_score_sampler,
     law_distance,
     noised_barycenter_score,
     relative_score_gap,
@@ -50,11 +52,11 @@ __all__ = [
 F64 = torch.float64
 
 
-def _verdict(verdict: str, evidence: dict, passes: list, base) -> dict:
-    """The keyword arguments of ``diffctrl.repro.Record.verdict``."""
-    return dict(
-        verdict=verdict, per_seed=passes, baseline_passes=base, evidence=evidence
-    )
+def _verdict(j, evidence: dict, diagnosis: Diagnosis | None = None) -> dict:
+    """The keyword arguments of ``diffctrl.repro.Record.verdict``: the Judgement ``j``, the
+    evidence, and the diagnosis, kept only where the verdict is not a plain confirmation."""
+    diag = None if j.verdict == "confirmed" else diagnosis
+    return dict(verdict=j, evidence=evidence, diagnosis=diag)
 
 
 def fused_sampler_law(
@@ -74,6 +76,7 @@ def fused_sampler_law(
     n_gap: int,
     n_gap_2d: int,
     seed: int,
+    n_control: int = 4000,
 ) -> dict:
     """Claim ``fused_sampler_law``, with exact auxiliaries ``aux`` (1-D, quadrature on
     ``grid1``) and ``aux2`` (2-D, on ``grid2``) fused with ``weights``: the relative gap
@@ -127,17 +130,56 @@ def fused_sampler_law(
         bool(d1[-1, i] <= 2 * floor1 and d2[-1, i] <= 2 * floor2)
         for i in range(len(seeds))
     ]
-    base = all(
-        b1 <= 2 * floor1 and b2 <= 2 * floor2
+    base = [
+        bool(b1 <= 2 * floor1 and b2 <= 2 * floor2)
         for b1, b2 in zip(res1["baseline"], res2["baseline"])
-    )
-    verdict, base = judge(passes, base)
+    ]
+    # positive control: the same sampler driven by the exact noised-barycenter score (one
+    # seed, n_gap_2d points in both dimensions, against the floor at that size)
+    # the floor of the control: the mean W1 of 10 exact draws of the same size (one draw
+    # is too noisy: the two-mode mass share alone moves W1 by ~0.1 at n = 1000)
+    gc = torch.Generator().manual_seed(seed + 31)
+    ctrl = {}
+    for name, bary, n_c in (("1d", bary1, n_control), ("2d", bary2, n_gap_2d)):
+        ref = bary.sample(n_c, gc) if bary.grid.dim == 2 else None
+        reps = 10 if bary.grid.dim == 1 else 1
+        fl = float(
+            np.mean(
+                [law_distance(bary.sample(n_c, gc), bary, ref) for _ in range(reps)]
+            )
+        )
+        x, _ = exact_score_sampler(bary, sched, n_c, gc)
+        ctrl[name] = (law_distance(x, bary, ref), fl)
+    control = all(d <= 2 * fl for d, fl in ctrl.values())
+    j = judge(passes, baseline=base, control=control)
     evidence = {
         "w1_1d": d1[-1].tolist(),
         "floor_1d": res1["floor"],
         "w2_2d": d2[-1].tolist(),
         "floor_2d": res2["floor"],
+        "control_dist_floor": ctrl,
+        "baseline_1d": res1["baseline"],
+        "baseline_2d": res2["baseline"],
     }
+    fused_vs_control = float(d1[-1].mean() / ctrl["1d"][0])
+    if not control:
+        diagnosis = Diagnosis(
+            "setting",
+            "the 2x-floor criterion is out of reach of our 100-level DDPM chain: driven by "
+            "the exact noised-barycenter score it misses q_lambda too (a small mode-weight "
+            "bias), where the paper samples with 1000 Euler-Maruyama steps; the fused "
+            f"sampler's 1-D miss is {fused_vs_control:.0f}x the control's, so the fused score, "
+            "not the sampler, dominates (the barycenter of the noised auxiliaries is not the "
+            "noised barycenter, Du et al. 2023); the same test at 1000 levels would decide",
+        )
+    else:
+        diagnosis = Diagnosis(
+            "overstated",
+            "the fused score is the barycenter's score only at noise level 0; above it, it "
+            "is the score of the barycenter of the noised auxiliaries (Du et al. 2023), and "
+            "in 1-D, where the paper's modes separate, the mode weights come out near "
+            "prod_i w_i^lambda_i instead of q_lambda's, while the control reaches q_lambda",
+        )
     return {
         "values": {
             "gap_rel_max_1d": max(gap1),
@@ -153,13 +195,24 @@ def fused_sampler_law(
             "sampler_w1_target": law_distance(x_tgt, target_law),
             "mass_left_bary": float(bary1.mass[grid1.points[:, 0] < 0].sum()),
             "mass_left_fused": float((x_full < 0).double().mean()),
+            "mass_left_predicted": float(
+                geometric_class_share(
+                    torch.tensor([[0.5, 0.5], [0.7, 0.3]], dtype=F64),
+                    torch.as_tensor(weights, dtype=F64),
+                )[0]
+            ),
+            "control_w1_1d": float(ctrl["1d"][0]),
+            "fused_over_control_1d": fused_vs_control,
+            "control_floor_1d": float(ctrl["1d"][1]),
+            "control_w2_2d": float(ctrl["2d"][0]),
+            "control_floor_2d": float(ctrl["2d"][1]),
         },
         "curves": {
             "k_cs": [float(a) for a in k_cs],
             "w1_vs_kc_1d": [float(a) for a in d1.mean(1)],
             "w2_vs_kc_2d": [float(a) for a in d2.mean(1)],
         },
-        "verdict": _verdict(verdict, evidence, passes, base),
+        "verdict": _verdict(j, evidence, diagnosis),
         "gap1": gap1,
         "gap2": gap2,
         "levels2": levels2,
@@ -173,21 +226,27 @@ def fused_sampler_law(
 
 
 def small_sample_gain(
-    sweep: dict,
+    std: dict,
+    raw: dict,
     grid: QuadratureGrid,
     target: GaussianMixture,
     seeds: Sequence[int],
     sizes: Sequence[int],
+    raw_sizes: Sequence[int],
 ) -> dict:
-    """Claim ``small_sample_gain`` from :func:`~diffctrl.fusion.baselines.size_sweep`: passes
-    per seed when W1(fused) < W1(from scratch) at the two smallest target sizes; the
-    untrained fusion (lambda uniform) is the baseline. Also the W1 of every barycenter
-    ``q_(a, 1-a)`` to the target (a on a grid of 201, quadrature on ``grid``) and the best.
-    ``"W"``: ``{model: (seeds, sizes) array}``; ``"lam"``: lambda_1 per seed and size;
-    ``"weights_largest"``: the fitted lambda at the largest size, mean over seeds."""
-    W = {k: np.array(sweep[k]) for k in ("fused", "scratch", "kde")}
-    lam_nets = np.array(sweep["lam"])[:, :, 0]  # lambda_1 per seed and size
-    uniform = np.array(sweep["uniform"])
+    """Claim ``small_sample_gain`` from the paper's standardised pipeline ``std``
+    (:func:`~diffctrl.fusion.standardised.standardised_size_sweep`): passes per seed when
+    W1(fused) < W1(from scratch) at the two smallest target sizes; the untrained fusion
+    (lambda uniform, mapped back with the target sample's moments) is the baseline, the fusion
+    of the exact standardised auxiliaries (lambda fitted alike) the positive control. ``raw``
+    (:func:`~diffctrl.fusion.baselines.size_sweep` at ``raw_sizes``): the variant without
+    standardisation, where the target lies outside the barycenter family; with it, the W1 of
+    every raw barycenter ``q_(a, 1-a)`` to the target (a on a grid of 201, quadrature on
+    ``grid``). ``"W"``: ``{model: (seeds, sizes) array}``; ``"lam"``: lambda_1 per seed and
+    size; ``"weights_largest"``: the raw fit's lambda at its largest size, mean over seeds."""
+    W = {k: np.array(std[k]) for k in ("fused", "scratch", "kde", "empirical")}
+    uniform, control = np.array(std["uniform"]), np.array(std["control"])
+    R = {k: np.array(raw[k]) for k in ("fused", "scratch", "kde")}
     lam_grid = np.linspace(0, 1, 201)
     w1_bary = [
         w1_barycenter_to_mixture_1d(grid.barycenter([a, 1 - a]), target)
@@ -197,31 +256,72 @@ def small_sample_gain(
     values = {
         "w1_best_barycenter": float(w1_bary[best]),
         "lam_best_w1": float(lam_grid[best]),
+        "w1_uniform": float(uniform[:, 0].mean()),
+        "w1_control_smallest": float(control[:, 0].mean()),
     }
     for k, v in W.items():
         values[f"w1_{k}_smallest"] = float(v[:, 0].mean())
         values[f"w1_{k}_largest"] = float(v[:, -1].mean())
-    values["w1_uniform"] = float(uniform.mean())
-    values["lam_nets_largest"] = float(lam_nets[:, -1].mean())
+    for k, v in R.items():
+        values[f"raw_w1_{k}_smallest"] = float(v[:, 0].mean())
+    values["raw_w1_uniform"] = float(np.mean(raw["uniform"]))
+    values["lam_std_largest"] = float(np.array(std["lam"])[:, -1, 0].mean())
     n = len(seeds)
-    passes = [bool(np.all(W["fused"][i, :2] < W["scratch"][i, :2])) for i in range(n)]
-    base = all(uniform[i] < W["scratch"][i, :2].min() for i in range(n))
-    verdict, base = judge(passes, base)
+    scr = W["scratch"][:, :2]
+    passes = [bool(np.all(W["fused"][i, :2] < scr[i])) for i in range(n)]
+    base = [bool(np.all(uniform[i, :2] < scr[i])) for i in range(n)]
+    ctrl = [bool(np.all(control[i, :2] < scr[i])) for i in range(n)]
+    raw_passes = [
+        bool(np.all(R["fused"][i, :2] < R["scratch"][i, :2])) for i in range(n)
+    ]
+    values["raw_seeds_pass"] = int(sum(raw_passes))
+    j = judge(passes, baseline=base, control=ctrl)
     evidence = {
         "w1_fused": W["fused"].tolist(),
         "w1_scratch": W["scratch"].tolist(),
         "w1_kde": W["kde"].tolist(),
+        "w1_empirical": W["empirical"].tolist(),
         "w1_uniform": uniform.tolist(),
+        "w1_control": control.tolist(),
         "sizes": list(sizes),
+        "raw_w1_fused": R["fused"].tolist(),
+        "raw_w1_scratch": R["scratch"].tolist(),
+        "raw_sizes": list(raw_sizes),
+        "raw_passes": raw_passes,
     }
-    lam_m = np.array(sweep["lam"])[:, -1].mean(0)
+    if j.why == "baseline passes":
+        diagnosis = Diagnosis(
+            "setting",
+            "the paper's standardisation hands every fused model the target sample's mean "
+            "and sd; after the map back even lambda uniform beats the model trained from "
+            "scratch, so the criterion cannot credit the fitted lambda",
+        )
+    elif j.why == "control fails" or not all(ctrl):
+        diagnosis = Diagnosis(
+            "underpowered",
+            "at n <= 64 every model's W1 is dominated by the target sample's own error "
+            "(the sample itself, the memorising reference, tracks fused, scratch and the "
+            "exact-auxiliary control seed by seed), so even the control does not beat "
+            "scratch on every seed; many target draws per size with a paired test (the "
+            "paper averages 10 sampling runs) would decide",
+        )
+    else:
+        diagnosis = Diagnosis(
+            "setting",
+            "the exact auxiliaries fused pass, the trained ones do not: the error is our "
+            "auxiliary networks' at the fitting level (small MLPs on a VP schedule of 100 "
+            "levels, where the paper trains VE-SDE models with 1000 sampling steps)",
+        )
+    lam_m = np.array(raw["lam"])[:, -1].mean(0)
     return {
         "values": values,
-        "verdict": _verdict(verdict, evidence, passes, base),
+        "verdict": _verdict(j, evidence, diagnosis),
         "weights_largest": (lam_m / lam_m.sum()).tolist(),
         "W": W,
-        "lam": lam_nets,
+        "R": R,
+        "lam": np.array(std["lam"])[:, :, 0],
         "uniform": uniform,
+        "control": control,
         "lam_grid": lam_grid,
         "w1_bary": w1_bary,
     }
@@ -241,12 +341,15 @@ def weights_study(
     fit_steps: int,
     n_gap: int,
     seed: int,
+    kl_tol: float = 0.01,
 ) -> dict:
     """Claims ``lambda_dsm_consistent`` and ``lambda_kl_optimal``: lambda fitted
     (:func:`~diffctrl.fusion.scores.fit_weights`, exact auxiliaries) on growing target
     samples and with growing cut-offs, beside the KL-, Fisher- and DSM-optimal weights
-    (quadrature on ``grid``). Each passes per seed when max_i |lambda_fit - lambda_opt| <=
-    0.03 at the largest size; lambda uniform is the baseline. Also where the mode weights
+    (quadrature on ``grid``). ``lambda_dsm_consistent`` passes per seed when |lambda_fit -
+    lambda_DSM| <= 0.03 at the largest size; ``lambda_kl_optimal`` when the excess
+    KL(p* || q_lambda_fit) - min_lambda KL <= ``kl_tol`` nats (control: lambda_KL itself);
+    lambda uniform is the baseline of both. Also where the mode weights
     come from: the mass left of 0 under q_lambda and under the fused sampler at the DSM
     optimum, and that sampler's W1 to the target (``target_law``). ``"verdicts"``: per
     claim."""
@@ -284,18 +387,52 @@ def weights_study(
         ),
     }
     verdicts = {}
-    for key, opt, evidence in (
-        ("lambda_dsm_consistent", lam_dsm, {"lam_dsm": lam_dsm}),
-        (
-            "lambda_kl_optimal",
-            float(lam_kl[0]),
-            {"lam_kl": float(lam_kl[0]), "lam_fisher": float(lam_fi[0])},
+    # lambda_dsm_consistent: |lambda_fit - lambda_DSM| <= 0.03 per seed; lambda uniform the
+    # baseline (one outcome: it is deterministic)
+    passes = [bool(p) for p in np.abs(fit_n[:, -1] - lam_dsm) <= 0.03]
+    j = judge(passes, baseline=bool(abs(0.5 - lam_dsm) <= 0.03))
+    verdicts["lambda_dsm_consistent"] = _verdict(
+        j,
+        {"lam_fit": fit_n.tolist(), "lam_dsm": lam_dsm},
+        Diagnosis(
+            "underpowered",
+            "the DSM fit is stochastic (Adam on minibatches); a larger target sample "
+            "or more fit steps would decide",
         ),
-    ):
-        passes = list(np.abs(fit_n[:, -1] - opt) <= 0.03)
-        verdict, base = judge(passes, abs(0.5 - opt) <= 0.03)
-        evidence = {"lam_fit": fit_n.tolist()} | evidence
-        verdicts[key] = _verdict(verdict, evidence, passes, base)
+    )
+
+    # lambda_kl_optimal: excess KL(p* || q_lambda_fit) - min_lambda KL <= kl_tol nats
+    def excess(lam1):
+        return kl_to_barycenter(target, grid, [lam1, 1 - lam1]) - kl_min
+
+    exc = np.array([excess(float(v)) for v in fit_n[:, -1]])
+    exc_uniform = excess(0.5)
+    values.update(
+        kl_excess_fit_max=float(exc.max()),
+        kl_excess_uniform=float(exc_uniform),
+        kl_excess_dsm=float(excess(lam_dsm)),
+        kl_excess_fisher=float(excess(float(lam_fi[0]))),
+        kl_tol=kl_tol,
+    )
+    j = judge(
+        [bool(e <= kl_tol) for e in exc],
+        baseline=bool(exc_uniform <= kl_tol),
+        control=bool(excess(float(lam_kl[0])) <= kl_tol),
+    )
+    verdicts["lambda_kl_optimal"] = _verdict(
+        j,
+        {
+            "kl_excess_fit": exc.tolist(),
+            "kl_excess_uniform": exc_uniform,
+            "kl_min": kl_min,
+        },
+        Diagnosis(
+            "overstated",
+            "off-model the DSM fit converges to the minimiser of a Fisher-type divergence "
+            "over the small levels, not of KL(p* || q_lambda); the two optima differ here "
+            "(see the excess KL of the DSM and Fisher optima)",
+        ),
+    )
     # where the mode weights come from: mass left of 0 under q_lambda at the fitted lambda,
     # under the fused sampler (exact scores, fitted lambda), and the target's 0.6
     fz = FusedScore(aux, sched, weights=[lam_dsm, 1 - lam_dsm])
@@ -364,13 +501,21 @@ def digit_shares_study(
         )
         dig["scratch"].append(sh_s)
     D = {k: np.array(v) for k, v in dig.items()}
-    passes = list(np.abs(D["fused"] - share) < np.abs(D["scratch"] - share))
-    base = bool(np.all(np.abs(D["uniform"] - share) < np.abs(D["scratch"] - share)))
-    verdict, base = judge(passes, base)
+    err_s = np.abs(D["scratch"] - share)
+    passes = [bool(p) for p in np.abs(D["fused"] - share) < err_s]
+    base = [bool(p) for p in np.abs(D["uniform"] - share) < err_s]
+    j = judge(passes, baseline=base)
     evidence = {k: v.tolist() for k, v in D.items()}
+    diagnosis = Diagnosis(
+        "setting",
+        "two auxiliaries (shares of the first digit 0.9 and 0.1) on scikit-learn's 8x8 digits "
+        "and one target size, where the paper fuses four EMNIST auxiliaries (0.1 ... 0.9) "
+        "towards a 0.6/0.4 target at several sizes; the fused share also sits below the "
+        "geometric prediction on every seed, so the classes do not behave as separated modes",
+    )
     return {
         "values": {f"dig_{k}": float(v.mean()) for k, v in D.items()},
-        "verdict": _verdict(verdict, evidence, passes, base),
+        "verdict": _verdict(j, evidence, diagnosis),
         "shares": D,
         "samples": {"fused": x_dig, "scratch": x_scr},
     }
@@ -413,11 +558,18 @@ def merging_study(
         values[f"merge_gap_min_{name}"] = min(gaps[name])
         samples[name] = {"fused": xf, "merged": xm}
     ok_common = max(gaps["common"]) <= 0.1
-    verdict, base = judge([ok_common], max(gaps["independent"]) <= 0.1)
+    j = judge([ok_common], baseline=bool(max(gaps["independent"]) <= 0.1))
     evidence = {k: v for k, v in gaps.items()}
+    diagnosis = Diagnosis(
+        "setting",
+        "the paper's merging discussion concerns LoRA checkpoints fine-tuned from one "
+        "pre-trained base (two LoRA on SDXL); ours are two small networks trained in full from "
+        "one initialisation on different data, one seed; the pair from different "
+        "initialisations passes the 0.1 criterion too, so it does not separate here",
+    )
     return {
         "values": values,
-        "verdict": _verdict(verdict, evidence, [ok_common], base),
+        "verdict": _verdict(j, evidence, diagnosis),
         "gaps": gaps,
         "samples": samples["common"],
     }

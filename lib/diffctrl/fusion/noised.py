@@ -28,6 +28,7 @@ from .barycenter import Barycenter, w1_to_cdf_1d
 
 __all__ = [
     "barycenter_gap",
+    "exact_score_sampler",
     "law_distance",
     "noised_barycenter_score",
     "relative_score_gap",
@@ -87,6 +88,50 @@ def noised_barycenter_score(bary: Barycenter, sched: Schedule) -> Callable:
         return bary.noised_score(float(sched.alpha_bar[int(k)]), x)
 
     return score
+
+
+def exact_score_sampler(
+    bary: Barycenter,
+    sched: Schedule,
+    n: int,
+    generator: torch.Generator,
+) -> tuple[torch.Tensor, int]:
+    """The positive control of the fused sampler: the same DDPM chain driven by the exact score
+    of the noised barycenter ``q_{lambda,k}`` (:func:`noised_barycenter_score`) from level N
+    down to ``k_min``, the lowest level whose noise sd the quadrature grid resolves (>= twice its
+    spacing), then an exact draw of ``Y | X_{k_min} = x`` from the grid posterior
+    ``q_lambda(y) N(x; sqrt(ab) y, (1 - ab) I)``. If the chain is exact down to ``k_min`` the
+    result is an exact draw of ``q_lambda``; any distance left is the sampler's error.
+    Returns (samples (n, d), k_min)."""
+    sd = (1 - sched.alpha_bar).sqrt()
+    ok = [k for k in range(1, sched.N + 1) if float(sd[k]) >= 2 * bary.grid.h]
+    if not ok:
+        raise ValueError("the grid resolves no noise level: refine the grid")
+    k_min, exact = ok[0], noised_barycenter_score(bary, sched)
+
+    def score(x, k):
+        return exact(x, k) if int(k) >= k_min else torch.zeros_like(x)
+
+    d = bary.grid.dim
+    path = sample(
+        score, sched, n, d, generator=generator, dtype=torch.float64, return_path=True
+    )
+    x = path[sched.N - k_min]
+    ab = float(sched.alpha_bar[k_min])
+    keep = bary.log_q > bary.log_q.max() - 60
+    y, logq, out = bary.grid.points[keep], bary.log_q[keep], []
+    chunk = max(1, int(4e6 // y.shape[0]))
+    for i in range(0, n, chunk):
+        xb = x[i : i + chunk]
+        logk = -((xb[:, None, :] - ab**0.5 * y[None]) ** 2).sum(-1) / (2 * (1 - ab))
+        pick = torch.multinomial(
+            torch.softmax(logk + logq[None], 1), 1, generator=generator
+        )[:, 0]
+        u = torch.rand(xb.shape, generator=generator, dtype=torch.float64) - 0.5
+        out.append(
+            y[pick] + bary.grid.h * u
+        )  # uniform in the cell, as Barycenter.sample
+    return torch.cat(out), k_min
 
 
 def relative_score_gap(
