@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from ..diffusion.schedules import Schedule
-from ..repro import judge
+from ..repro import Diagnosis, count_verdict, judge
 from ..stats import loglog_slope
 from .arma import ARMA, arma_acf, arma_cov
 from .gaussian import gaussian_paths
@@ -126,6 +126,35 @@ def _verdict(verdict: str, evidence: dict, passes: list, base, note: str = "") -
     )
 
 
+def _law_diagnosis(j, what: str) -> Diagnosis | None:
+    """Why a conditional-law claim (``arma``, ``gp``) is not confirmed: the oracle (exact
+    conditional laws, same criterion, same draws) failing too means the tolerances are out of
+    reach at this sample size; the whole-sequence baseline passing too means the criterion
+    does not separate; otherwise our model and budget are far from the paper's."""
+    if j.verdict == "confirmed":
+        return None
+    if j.control_passes is False:
+        return Diagnosis(
+            "underpowered",
+            f"the exact conditional laws fail the same {what} tolerances at this number of "
+            "generated paths: more draws (or wider margins) would decide",
+        )
+    if j.why == "baseline passes":
+        return Diagnosis(
+            "underpowered",
+            "the whole-sequence diffusion model meets the same tolerances: they do not "
+            "separate the sequential model from it; tighter equivalence margins with stated "
+            "power would",
+        )
+    return Diagnosis(
+        "setting",
+        "our model is small next to the paper's (L = 10 entries, 30 VP levels, a window MLP "
+        "and an ODE sampler, trained for minutes on a CPU, against the paper's transformer at "
+        "L = 32-100 with 200 cosine levels, 2^11 paths and about 1000 epochs); the exact "
+        "conditional laws pass the same criterion, so what fails is our learned score",
+    )
+
+
 def arma_study(
     procs: dict[str, ARMA],
     sched: Schedule,
@@ -175,21 +204,31 @@ def arma_study(
                 values[f"arma_{key}_{g}_{m}"] = worst(name, g, m)
     for m in ("acf_err", "mean_err"):
         values[f"arma_ar1_transformer_{m}"] = worst(transformer, "transformer", m)
-    passes, base, whole, ddpm = (
-        share(g) for g in ("sequential", "untrained", "whole", "sequential_ddpm")
+    passes, base, whole, ddpm, oracle = (
+        share(g)
+        for g in ("sequential", "untrained", "whole", "sequential_ddpm", "oracle")
     )
     values["arma_pass_frac"] = float(np.mean(passes))
     values["arma_whole_pass_frac"] = float(np.mean(whole))
     values["arma_ddpm_pass_frac"] = float(np.mean(ddpm))
-    verdict, base_passes = judge(passes, base)
+    values["arma_oracle_pass_frac"] = float(np.mean(oracle))
+    # baseline: the whole-sequence diffusion model (it could pass); control: the oracle
+    j = judge(passes, whole, oracle)
     evidence = {
         "whole_pass_frac": float(np.mean(whole)),
         "sequential_ddpm_pass_frac": float(np.mean(ddpm)),
         "untrained_pass_frac": float(np.mean(base)),
+        "oracle_pass_frac": float(np.mean(oracle)),
+        "per_process": {
+            n: count_verdict([runs[(n, "sequential", s)]["pass"] for s in seeds])
+            for n in procs
+        },
     }
     return {
         "values": values,
-        "verdict": _verdict(verdict, evidence, passes, base_passes),
+        "verdict": dict(
+            verdict=j, evidence=evidence, diagnosis=_law_diagnosis(j, "ARMA")
+        ),
         "runs": runs,
         "summary": assessment_table(runs, {n: gens(n) for n in procs}, seeds),
     }
@@ -221,6 +260,7 @@ def gp_study(
                 runs[(name, g, s)] = assess_sample(x, cov, **tol)
     passes = [runs[(n, "sequential", s)]["pass"] for n in kernels for s in seeds]
     base = [runs[(n, "untrained", s)]["pass"] for n in kernels for s in seeds]
+    oracle = [runs[(n, "oracle", s)]["pass"] for n in kernels for s in seeds]
     values = {}
     for name in kernels:
         for g in ("sequential", "oracle"):
@@ -230,11 +270,20 @@ def gp_study(
             values[f"{key}_var_dev"] = max(a["var_dev"] for a in r)
             values[f"{key}_tv"] = float(np.mean([a["tv"] for a in r]))
     values["gp_pass_frac"] = float(np.mean(passes))
-    verdict, base_passes = judge(passes, base)
-    evidence = {"untrained_pass_frac": float(np.mean(base))}
+    j = judge(passes, base, oracle)
+    evidence = {
+        "untrained_pass_frac": float(np.mean(base)),
+        "oracle_pass_frac": float(np.mean(oracle)),
+        "per_kernel": {
+            n: count_verdict([runs[(n, "sequential", s)]["pass"] for s in seeds])
+            for n in kernels
+        },
+    }
     return {
         "values": values,
-        "verdict": _verdict(verdict, evidence, passes, base_passes),
+        "verdict": dict(
+            verdict=j, evidence=evidence, diagnosis=_law_diagnosis(j, "GP")
+        ),
         "runs": runs,
         "summary": assessment_table(
             runs, {n: ("sequential", "oracle") for n in kernels}, seeds
