@@ -129,7 +129,15 @@ def _sweep(exponent, ns=(100, 200, 400, 800), seeds=2):
     n = torch.tensor(ns)
     err = (2.0 * (n.double() / 100) ** exponent)[:, None].repeat(1, seeds)
     err[:, 1] *= 1.5
-    return dict(ns=n, err_oracle=err, err_val=1.1 * err, err_rwy=1.3 * err, delta2=err)
+    k = (10 * n.double())[:, None].repeat(1, seeds)  # oracle stopping steps
+    return dict(
+        ns=n,
+        err_oracle=err,
+        err_val=1.1 * err,
+        err_rwy=1.3 * err,
+        delta2=err,
+        k_oracle=k,
+    )
 
 
 def test_rate_values_and_the_rate_ladder():
@@ -140,6 +148,7 @@ def test_rate_values_and_the_rate_ladder():
     assert v["slope_net_val"] == pytest.approx(-0.3, abs=1e-12)
     assert v["theory_exponent_d4"] == pytest.approx(-6 / 11)
     assert v["err_oracle_largest_n"] == pytest.approx(2.0 * 8 ** (-4 / 7) * 1.25)
+    assert v["rate_k_oracle_max"] == 8000.0  # 10 x the largest n, over every dimension
     r = an.rate_verdict(v, [1, 2, 4])
     assert (r["verdict"], r["per_seed"]) == ("confirmed", [True, True, True])
     slow = {d: _sweep(-0.2) for d in (1, 2, 4)}

@@ -244,6 +244,11 @@ def rate_values(rate: dict[int, dict], net_rate: dict, d: int) -> dict:
         v[f"slope_oracle_d{dim}_max"] = max(per_d)
         v[f"theory_exponent_d{dim}"] = -ntk_rate_exponent(dim)
     v["err_oracle_largest_n"] = float(main["err_oracle"][-1].mean())
+    # the oracle stopping step, largest over dimensions, sizes and seeds: a rate judged at a
+    # stopping time clipped by the step cap would say nothing about the theorem's rate
+    v["rate_k_oracle_max"] = float(
+        max(float(r["k_oracle"].max()) for r in rate.values())
+    )
     return v
 
 
@@ -269,6 +274,7 @@ def rate_verdict(values: dict, dims: Sequence[int]) -> dict:
             "seed_slope_max": [v[f"slope_oracle_d{d}_max"] for d in dims],
             "theory": [v[f"theory_exponent_d{d}"] for d in dims],
             "network_slope_val": v["slope_net_val"],
+            "k_oracle_max": v["rate_k_oracle_max"],
         },
         baseline_passes=None,
     )
