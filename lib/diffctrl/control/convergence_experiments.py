@@ -28,6 +28,7 @@ __all__ = [
     "one_step",
     "outer_comparison",
     "rate_table",
+    "random_start_converges",
     "sweep",
 ]
 
