@@ -57,3 +57,17 @@ def test_bad_inputs_raise_clear_errors():
     S = stack_systems([s, s])
     with pytest.raises(ValueError, match="stack of 2"):
         check_policy(S, torch.zeros(3, 6, dtype=torch.float64))
+
+
+def test_b_norm_and_c_norm_set_the_largest_singular_values():
+    s = random_system(3, 3, seed=4, spectral_radius=0.5, b_norm=1.0, c_norm=0.4)
+    assert np.linalg.svd(s.B.numpy(), compute_uv=False)[0] == pytest.approx(1.0)
+    assert np.linalg.svd(s.C.numpy(), compute_uv=False)[0] == pytest.approx(0.4)
+    assert np.abs(np.linalg.eigvals(s.A.numpy())).max() == pytest.approx(0.5)
+    # the same draws: only the scales differ from the spectral-radius scaling
+    old = random_system(3, 3, seed=4, spectral_radius=0.5)
+    np.testing.assert_allclose(s.A.numpy(), old.A.numpy())
+    ratio = s.B.numpy() / old.B.numpy()
+    np.testing.assert_allclose(ratio, ratio.flat[0])
+    with pytest.raises(ValueError, match="c_norm"):
+        random_system(3, 3, c_norm=0.0)

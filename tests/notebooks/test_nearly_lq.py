@@ -12,12 +12,11 @@ CLAIMS = (
     "fig1a_random",
     "fig1b",
     "fig2",
-    "fig2_cal",
     "convexity",
     "rate",
     "model_free",
 )
-CONVERGENCE_CLAIMS = ("fig1a_klin", "fig1a_random", "fig2", "fig2_cal")
+CONVERGENCE_CLAIMS = ("fig1a_klin", "fig1a_random", "fig2")
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +39,16 @@ def test_every_declared_claim_is_judged(claims):
     for key, c in claims.items():
         assert c.get("verdict"), key
         assert not (c["baseline_passes"] and c["verdict"] in POSITIVE), key
+        if c["verdict"] not in ("confirmed",) and key != "model_free":
+            assert c.get("diagnosis"), key  # every verdict short of confirmed says why
+
+
+def test_calibration_reached_its_targets(rec, record):
+    # ||C||_2: the smallest grid value whose K^lin gap at l = 3 is >= 2 x the 5 % rule
+    assert rec["cal_c_reached"] and rec["cal_klin_gap_l3"] >= 0.1
+    assert rec["cal_c_norm"] in record["params"]["c_grid"]
+    assert rec["cal_step_reached"]
+    assert rec["cal_step_fraction"] in record["params"]["step_fractions"]
 
 
 def test_c_zero_is_the_lqr(rec, claims):
@@ -51,9 +60,9 @@ def test_c_zero_is_the_lqr(rec, claims):
     assert claims["c_zero"]["baseline_passes"] is False
 
 
-def test_zeroth_order_estimator_is_unbiased_but_noisy(rec):
+def test_zeroth_order_estimator_is_unbiased_for_the_smoothed_cost(rec):
     assert rec["zo_max_abs_z"] < 4.5  # mean vs autograd grad of C_r
-    assert rec["zo_rel_error_l3"] > 1.0  # one estimate: error > the gradient
+    assert rec["zo_rel_error_l1"] > 1.0  # one estimate at l = 1: error > the gradient
     assert rec["zo_smoothing_bias_l3"] > 0.1  # r = 0.6 is not small
 
 
@@ -62,16 +71,15 @@ def test_model_free_variant_is_exact_without_noise(rec, claims):
     assert rec["mf_clean_k_error_max"] < 1e-8
     assert rec["mf_pg_start_diff"] < 1e-8
     assert claims["model_free"]["verdict"] == "confirmed"
+    assert claims["model_free"]["kind"] == "check"
 
 
 def test_landscape_near_klin(rec, claims):
-    for tag in ("", "_cal"):
-        assert rec[f"hess_klin_mu_l1{tag}"] > 0  # locally strongly convex at l = 1
-        assert rec[f"hess_klin_cond_l1{tag}"] > 100  # ... but badly conditioned
-    # the convexity / stability range grows when the matrices are smaller
-    assert rec["hess_klin_l_convex_max_cal"] > rec["hess_klin_l_convex_max"]
-    assert rec["klin_l_stable_max_cal"] > rec["klin_l_stable_max"]
-    assert claims["convexity"]["verdict"] == "confirmed"
+    assert rec["hess_klin_mu_l1"] > 0  # locally strongly convex at l = 1
+    assert rec["hess_klin_cond_l1"] > 100  # ... but badly conditioned
+    mu = claims["convexity"]["evidence"]["mu_l1"]
+    assert claims["convexity"]["per_seed"] == [m > 0 for m in mu]
+    assert claims["convexity"]["verdict"] == count_verdict([m > 0 for m in mu])
 
 
 def test_linear_rate_of_exact_gradient_descent(rec, claims):
@@ -87,7 +95,8 @@ def test_linear_rate_of_exact_gradient_descent(rec, claims):
 @pytest.mark.parametrize("key", CONVERGENCE_CLAIMS)
 def test_convergence_verdicts_follow_their_rule(claims, key):
     # the decided runs (those not already converged at zero iterations) are judged alone;
-    # on them the zero-iteration baseline fails by construction
+    # on them the zero-iteration baseline fails by construction; the control is exact
+    # gradient descent from the same starts
     c = claims[key]
     ev = c["evidence"]
     decided = ev["n"] - ev["baseline_converged"]
@@ -98,35 +107,55 @@ def test_convergence_verdicts_follow_their_rule(claims, key):
         return
     assert c["baseline_passes"] is False
     assert ev["baseline_fails_by_construction"] is True
+    if c["per_seed"] is None:  # the control did not converge where the estimator did
+        assert c["verdict"] == "inconclusive"
+        assert c["diagnosis"]["cause"] == "underpowered"
+        return
     assert len(c["per_seed"]) == decided
     assert sum(c["per_seed"]) == ev["converged_not_baseline"]
-    assert c["verdict"] == count_verdict(c["per_seed"])
+    control = (
+        count_verdict(
+            [True] * ev["control_converged"]
+            + [False] * (decided - ev["control_converged"])
+        )
+        in POSITIVE
+    )
+    assert c["control_passes"] == control
+    expected = count_verdict(c["per_seed"])
+    if expected == "not reproduced" and not control:
+        expected = "inconclusive"
+    assert c["verdict"] == expected
 
 
-def test_calibrated_scale_decides_nothing_for_fig1a(rec, claims):
-    # at rho_0 = 0.2 every l = 1 start is already within 5% of C* (the prose says so)
-    for key in ("fig1a_klin", "fig1a_random"):
-        other = claims[key]["evidence"]["other_scale"]
-        assert other["baseline_converged"] == other["n"], key
+def test_fig1a_klin_cannot_decide_and_says_so(rec, claims):
+    # at l = 1, K^lin is already within 5 % wherever it stabilises the system
+    if rec["fig1a_klin_base_conv"] == rec["fig1a_klin_n"]:
+        assert claims["fig1a_klin"]["verdict"] == "inconclusive"
+        assert claims["fig1a_klin"]["diagnosis"]["cause"] == "underpowered"
     assert rec["fig1a_random_gap"] < rec["fig1a_random_gap0"]  # the gap falls
 
 
-def test_calibrated_scale_decides_nothing_for_fig2(rec, claims):
-    # at rho_0 = 0.2 every K^lin is already within 5% of C* at l = 3: the run decides nothing
-    assert rec["fig2_base_conv_cal"] == rec["fig2_n_models_cal"]
-    assert claims["fig2_cal"]["verdict"] == "inconclusive"
-
-
-def test_fig1b_pattern_and_stability(rec, claims):
-    # l = 1: K^lin stabilises every model; the largest l: none (both scales' record)
-    assert rec["fig1b_stable_frac_by_l"][0] == 1.0
-    assert rec["fig1b_stable_frac_by_l"][-1] == 0.0
-    # runs from an unstable K^lin still lower their cost (the prose says so)
-    assert rec["fig1b_gap_closed_unstable"] > 0
+def test_fig1b_threshold_and_its_control(rec, claims):
     c = claims["fig1b"]
-    assert c["per_seed"] == c["evidence"]["pattern_per_model"]
-    base_positive = (
-        count_verdict(c["evidence"]["pattern_per_model_baseline"]) in POSITIVE
+    ev = c["evidence"]
+    assert c["per_seed"] == ev["pattern_per_model"]
+    # the zero-iteration rule never converges beyond itself: it fails by construction
+    assert not any(ev["pattern_per_model_baseline"])
+    assert c["baseline_passes"] is False
+    assert c["control_passes"] == (
+        count_verdict(ev["pattern_per_model_control"]) in POSITIVE
     )
-    assert c["baseline_passes"] == base_positive
-    assert c["verdict"] == "not reproduced"
+    # l = 1: K^lin stabilises every model
+    assert rec["fig1b_stable_frac_by_l"][0] == 1.0
+    assert rec["fig1b_pattern_frac"] == pytest.approx(
+        sum(ev["pattern_per_model"]) / len(ev["pattern_per_model"])
+    )
+
+
+def test_smaller_radius_shrinks_the_fig2_gap(rec, record):
+    # the diagnosis of Fig. 2: the r = 0.6 smoothing bias. Only the full profile's 200
+    # iterations and 300 perturbations resolve it (the smoke run is noise)
+    if record["profile"] != "full":
+        pytest.skip("the smoke profile's 20 iterations cannot resolve the bias")
+    assert rec["fig2_small_r_gap"] < rec["fig2_gap"]
+    assert rec["fig2_gap_control"] < 0.05 < rec["fig2_gap"]

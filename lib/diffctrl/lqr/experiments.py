@@ -25,7 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from ..repro import count_verdict, judge
+from ..repro import Diagnosis, judge
 from .landscape import (
     envelope_holds,
     hessian_extremes,
@@ -54,9 +54,6 @@ __all__ = [
     "zeroth_order_values",
 ]
 
-# record-key suffix of the model scales rho_0: ours, then the calibrated one
-TAGS = ("", "_cal")
-
 Tensor = torch.Tensor
 
 
@@ -69,6 +66,7 @@ def c_zero_check(
     start_scale: float = 2.0,
     n: int = 3,
     p: int = 3,
+    model_kw: dict | None = None,
 ) -> dict:
     """Without the nonlinearity (``C = 0``) the problem is the LQR (Sec. 3).
 
@@ -81,7 +79,9 @@ def c_zero_check(
     Returns the record's values ``dare_klin_maxdiff``, ``dare_newton_dist_max``,
     ``dare_newton_grad_max``, ``dare_start_dist_max``.
     """
-    lin = random_system(n, p, scale=1.0, seed=seed, spectral_radius=spectral_radius)
+    lin = random_system(
+        n, p, scale=1.0, seed=seed, spectral_radius=spectral_radius, **(model_kw or {})
+    )
     lin = lin.replace(C=torch.zeros_like(lin.C))
     K_dare = torch.as_tensor(lqr_gain(lin.A, lin.B, lin.Q, lin.R))
     K_target = torch.cat([K_dare, torch.zeros(p, lin.d, dtype=torch.float64)], 1)
@@ -135,13 +135,19 @@ def zeroth_order_checks(
     n_smooth: int = 4000,
     n: int = 3,
     p: int = 3,
+    model_kw: dict | None = None,
 ) -> dict[float, dict]:
-    """X of the model ``model_seed`` for every kernel
-    scale ``l`` of ``scales``: ``{l: result}``."""
+    """:func:`~diffctrl.lqr.zeroth_order.zeroth_order_check` at ``K^lin`` of the model
+    ``model_seed`` for every kernel scale ``l`` of ``scales``: ``{l: result}``."""
     out = {}
     for scale in scales:
         s = random_system(
-            n, p, scale=scale, seed=model_seed, spectral_radius=spectral_radius
+            n,
+            p,
+            scale=scale,
+            seed=model_seed,
+            spectral_radius=spectral_radius,
+            **(model_kw or {}),
         )
         out[scale] = zeroth_order_check(
             s,
@@ -171,42 +177,48 @@ def zeroth_order_values(zo: dict[float, dict]) -> dict:
 
 
 def paper_run_specs(
-    spectral_radii: Sequence[float],
+    spectral_radius: float,
     scales: Sequence[float],
     n_seeds: int,
     n_random_inits: int,
     fig2_seeds: int,
     mf_noise: float,
     model0: int = 0,
+    b_norm: float | None = None,
+    c_norm: float | None = None,
 ) -> list[RunSpec]:
     """Every policy-gradient run of the paper's Figs. 1(a), 1(b), 2 and of the model-free
-    start, at every model scale ``rho_0`` of ``spectral_radii``.
+    start, for random models with ``A`` of spectral radius ``spectral_radius`` and
+    ``||B||_2 = b_norm``, ``||C||_2 = c_norm``
+    (:func:`~diffctrl.lqr.system.random_system`).
 
-    Per ``rho_0``: ``K^lin`` runs on model seeds ``0 .. n_seeds - 1`` at every ``l`` of
-    ``scales`` (Fig. 1(b); Fig. 1(a) is ``l = 1``, added if missing), ``n_random_inits``
-    random initialisations per model seed at ``l = 1`` (Fig. 1(a)), ``K^lin`` runs at ``l = 3``
-    on the further model seeds up to ``fig2_seeds`` (Fig. 2), and two model-free starts on
-    model ``model0`` at ``l = 1``: from ``n + p + d = 9`` noiseless transitions and from 300
-    transitions with process noise ``mf_noise``.
+    ``K^lin`` runs on model seeds ``0 .. n_seeds - 1`` at every ``l`` of ``scales``
+    (Fig. 1(b); Fig. 1(a) is ``l = 1``, added if missing), ``n_random_inits`` random
+    initialisations per model seed at ``l = 1`` (Fig. 1(a)), ``K^lin`` runs at ``l = 3`` on
+    the further model seeds up to ``fig2_seeds`` (Fig. 2, judged on every ``l = 3`` run), and
+    two model-free starts on model ``model0`` at ``l = 1``: from ``n + p + d = 9`` noiseless
+    transitions and from 300 transitions with process noise ``mf_noise``.
     """
+    kw = dict(b_norm=b_norm, c_norm=c_norm)
+    rho = float(spectral_radius)
     seeds = list(range(n_seeds))
-    specs = []
-    for rho in spectral_radii:
-        specs += [RunSpec(s, float(l), rho) for s in seeds for l in scales]  # 1(b)
-        specs += [
-            RunSpec(s, 1.0, rho, "random", i)
-            for s in seeds
-            for i in range(n_random_inits)
-        ]
-        if 1.0 not in scales:
-            specs += [RunSpec(s, 1.0, rho) for s in seeds]  # 1(a)
-        specs += [RunSpec(s, 3.0, rho) for s in range(n_seeds, fig2_seeds)]  # 2
-        specs += [
-            RunSpec(model0, 1.0, rho, "model_free", 0, n_samples=9),
-            RunSpec(
-                model0, 1.0, rho, "model_free", 0, n_samples=300, noise_std=mf_noise
-            ),
-        ]
+    specs = [RunSpec(s, float(l), rho, **kw) for s in seeds for l in scales]  # 1(b)
+    specs += [
+        RunSpec(s, 1.0, rho, "random", i, **kw)
+        for s in seeds
+        for i in range(n_random_inits)
+    ]
+    if 1.0 not in scales:
+        specs += [RunSpec(s, 1.0, rho, **kw) for s in seeds]  # 1(a)
+    if 3.0 not in scales:
+        specs += [RunSpec(s, 3.0, rho, **kw) for s in seeds]
+    specs += [RunSpec(s, 3.0, rho, **kw) for s in range(n_seeds, fig2_seeds)]  # 2
+    specs += [
+        RunSpec(model0, 1.0, rho, "model_free", 0, n_samples=9, **kw),
+        RunSpec(
+            model0, 1.0, rho, "model_free", 0, n_samples=300, noise_std=mf_noise, **kw
+        ),
+    ]
     return specs
 
 
@@ -222,11 +234,19 @@ def hessian_at_klin(
     horizon: int,
     n: int = 3,
     p: int = 3,
+    model_kw: dict | None = None,
 ) -> dict:
     """Hessian extremes ``(mu, L)`` of ``C_T`` at ``K^lin`` and the closed-loop radius of
     ``K^lin``, for one model over a grid of kernel scales ``l`` (one batched Hessian)."""
     systems = [
-        random_system(n, p, scale=float(l), seed=seed, spectral_radius=spectral_radius)
+        random_system(
+            n,
+            p,
+            scale=float(l),
+            seed=seed,
+            spectral_radius=spectral_radius,
+            **(model_kw or {}),
+        )
         for l in scales
     ]
     S = stack_systems(systems)
@@ -240,40 +260,32 @@ def hessian_at_klin(
     )
 
 
-def hessian_values(hs: dict[float, dict]) -> dict:
-    """The landscape at ``K^lin`` from :func:`~diffctrl.lqr.experiments.hessian_at_klin`
-    per scale ``rho_0`` (keys of ``hs`` in the order ours, calibrated): the largest grid
-    ``l`` up to which ``mu > 0`` / ``K^lin`` is stable at every grid point, and ``mu``,
-    ``L``, ``L / mu`` at ``l = 1``."""
+def hessian_values(h: dict) -> dict:
+    """The landscape at ``K^lin`` from :func:`hessian_at_klin` (one model over a grid of
+    ``l``): the largest grid ``l`` up to which ``mu > 0`` / ``K^lin`` is stable at every grid
+    point, and ``mu``, ``L``, ``L / mu`` at ``l = 1``."""
     v = {}
-    for h, tag in zip(hs.values(), TAGS):
-        convex = np.cumprod(h["mu"] > 0).astype(
-            bool
-        )  # mu > 0 at every grid l up to here
-        v[f"hess_klin_l_convex_max{tag}"] = (
-            float(h["scales"][convex].max()) if convex.any() else 0.0
-        )
-        stable = np.cumprod(h["rho"] < 1).astype(bool)
-        v[f"klin_l_stable_max{tag}"] = (
-            float(h["scales"][stable].max()) if stable.any() else 0.0
-        )
-        j1 = _nearest(h["scales"], 1.0)
-        v[f"hess_klin_mu_l1{tag}"] = float(h["mu"][j1])
-        v[f"hess_klin_L_l1{tag}"] = float(h["L"][j1])
-        v[f"hess_klin_cond_l1{tag}"] = float(h["L"][j1] / h["mu"][j1])
-    v["hess_l_grid_max"] = float(max(next(iter(hs.values()))["scales"]))
+    convex = np.cumprod(h["mu"] > 0).astype(bool)  # mu > 0 at every grid l up to here
+    v["hess_klin_l_convex_max"] = (
+        float(h["scales"][convex].max()) if convex.any() else 0.0
+    )
+    stable = np.cumprod(h["rho"] < 1).astype(bool)
+    v["klin_l_stable_max"] = float(h["scales"][stable].max()) if stable.any() else 0.0
+    j1 = _nearest(h["scales"], 1.0)
+    v["hess_klin_mu_l1"] = float(h["mu"][j1])
+    v["hess_klin_L_l1"] = float(h["L"][j1])
+    v["hess_klin_cond_l1"] = float(h["L"][j1] / h["mu"][j1])
+    v["hess_l_grid_max"] = float(max(h["scales"]))
     return v
 
 
-def convexity_verdict(hs: dict[float, dict]) -> dict:
-    """The ``convexity`` claim: ``mu > 0`` at ``K^lin`` at ``l = 1`` for every scale
-    ``rho_0`` (keys of ``hs``), counted by :func:`~diffctrl.repro.count_verdict`."""
-    mu_l1 = [float(h["mu"][_nearest(h["scales"], 1.0)]) for h in hs.values()]
+def convexity_verdict(mu_l1: Sequence[float], seeds: Sequence[int]) -> dict:
+    """The ``convexity`` claim: ``mu > 0`` at ``K^lin`` at ``l = 1`` for every model seed
+    (``mu_l1``, one per seed of ``seeds``), judged by :func:`~diffctrl.repro.judge`."""
+    passes = [m > 0 for m in mu_l1]
     return dict(
-        verdict=count_verdict([m > 0 for m in mu_l1]),
-        per_seed=[m > 0 for m in mu_l1],
-        evidence={"mu_l1": mu_l1, "spectral_radii": list(hs)},
-        baseline_passes=None,
+        verdict=judge(passes),
+        evidence={"mu_l1": list(map(float, mu_l1)), "model_seeds": list(seeds)},
     )
 
 
@@ -290,6 +302,7 @@ def rate_experiment(
     n: int = 3,
     p: int = 3,
     progress: bool = False,
+    model_kw: dict | None = None,
 ) -> dict:
     """Exact-gradient descent from ``K^lin`` with the theorem's step ``eta = 1/L``.
 
@@ -302,7 +315,14 @@ def rate_experiment(
     the observed per-step contraction (log-linear fit over the second half of the run).
     """
     systems = [
-        random_system(n, p, scale=float(l), seed=seed, spectral_radius=spectral_radius)
+        random_system(
+            n,
+            p,
+            scale=float(l),
+            seed=seed,
+            spectral_radius=spectral_radius,
+            **(model_kw or {}),
+        )
         for l in scales
     ]
     ref = reference_optima(
@@ -392,17 +412,22 @@ def rate_verdict(rate: dict) -> dict:
     rate_ok = rate["bound_holds"][applies].tolist()
     rate_base = rate["baseline_bound_holds"][applies].tolist()
     # no l with mu > 0: no rate is claimed, nothing to judge
-    verdict, base = (
-        judge(rate_ok, all(rate_base)) if rate_ok else ("inconclusive", False)
-    )
+    if not rate_ok:
+        return dict(
+            verdict="inconclusive",
+            baseline_passes=False,
+            evidence={"scales": rate["scales"], "eta_mu": 1 - rate["theory"]},
+            diagnosis=Diagnosis(
+                "setting",
+                "mu <= 0 at K^lin at every l: the theorem claims no rate here",
+            ),
+        )
     return dict(
-        verdict=verdict,
-        per_seed=rate_ok or None,
+        verdict=judge(rate_ok, all(rate_base)),
         evidence={
             "scales": rate["scales"][applies],
             "eta_mu": 1 - rate["theory"],
             "observed_dec": 1 - rate["observed"],
             "baseline_holds": rate_base,
         },
-        baseline_passes=base,
     )

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from .identification import model_free_k_lin
-from .landscape import reference_optima
+from .landscape import hessian_extremes, reference_optima
 from .policy_gradient import PGResult, policy_gradient, random_stabilizing_policy
 from .riccati import k_lin
 from .rollout import closed_loop_radius, sphere_points
@@ -45,6 +45,8 @@ class RunSpec:
     ``init``: ``"klin"`` (the paper's ``K^lin``), ``"random"`` (iid Gaussian entries scaled so
     ``E||K0||_F = ||K^lin||_F``, redrawn until stabilising; seed ``init_seed``) or
     ``"model_free"`` (``K^lin`` of the least-squares model from ``n_samples`` transitions).
+    ``b_norm``/``c_norm``: the largest singular values of ``B``/``C``
+    (:func:`~diffctrl.lqr.system.random_system`; ``None``: scaled to ``spectral_radius``).
     """
 
     seed: int
@@ -54,10 +56,20 @@ class RunSpec:
     init_seed: int = 0
     n_samples: int = 0
     noise_std: float = 0.0
+    b_norm: float | None = None
+    c_norm: float | None = None
 
     @property
     def model(self) -> tuple:
-        return (self.seed, float(self.scale), float(self.spectral_radius))
+        """``(seed, l, rho_0, b_norm, c_norm)``: the arguments of
+        :func:`~diffctrl.lqr.system.random_system` that make the run's system."""
+        return (
+            self.seed,
+            float(self.scale),
+            float(self.spectral_radius),
+            self.b_norm,
+            self.c_norm,
+        )
 
 
 def initial_policy(system: NearlyLQ, spec: RunSpec) -> tuple[Tensor, dict]:
@@ -136,7 +148,8 @@ def run_pg_batch(
     specs: list[RunSpec],
     *,
     n_iter: int,
-    step: float,
+    step: float | None = None,
+    step_over_L: float | None = None,
     n_perturb: int,
     radius: float,
     horizon: int,
@@ -147,6 +160,7 @@ def run_pg_batch(
     newton_iter: int = 40,
     tol_converged: float = 0.05,
     newton_starts: tuple[str, ...] = ("klin", "cancel"),
+    control: bool = True,
     n: int = 3,
     p: int = 3,
     progress: bool = False,
@@ -167,14 +181,32 @@ def run_pg_batch(
     ``rel_gap_seeds (S, n_scored, R)``, ``gap_closed_seeds (S, R)``, the majority ``outcome``,
     ``outcome_baseline``/``decided`` (zero iterations; the same for every replica), the final
     closed-loop radii, and the per-model reference optima.
+
+    The step: ``step`` (one ``eta`` for every run, the paper's ``1e-4``) or ``step_over_L``
+    (``eta = step_over_L / L_hat`` per model, ``L_hat`` the largest eigenvalue of the Hessian
+    of the scored cost at the model's ``K^lin``, :func:`~diffctrl.lqr.landscape.hessian_extremes`;
+    returned as ``eta (R,)``). With ``control``, every spec also runs exact-gradient descent
+    from the same ``K_0`` with the same step and number of iterations (the positive control of
+    a convergence claim: where it fails, the budget or the step cannot decide);
+    ``outcome_control`` and ``rel_gap_control`` hold it, under the same rule and ``C*``.
     """
+    if (step is None) == (step_over_L is None):
+        raise ValueError(
+            f"give exactly one of step and step_over_L, got step={step!r}, "
+            f"step_over_L={step_over_L!r}"
+        )
+    for name, value in (("step", step), ("step_over_L", step_over_L)):
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise ValueError(f"{name} must be a positive number, got {value!r}")
     if not isinstance(n_estimator_seeds, int) or n_estimator_seeds < 1:
         raise ValueError(
             f"n_estimator_seeds must be an int >= 1, got {n_estimator_seeds!r}"
         )
     models = sorted({s.model for s in specs})
     systems = {
-        m: random_system(n, p, scale=m[1], seed=m[0], spectral_radius=m[2])
+        m: random_system(
+            n, p, scale=m[1], seed=m[0], spectral_radius=m[2], b_norm=m[3], c_norm=m[4]
+        )
         for m in models
     }
     K0, notes = [], []
@@ -189,12 +221,25 @@ def run_pg_batch(
     K0_all = K0.repeat(S_rep, 1, 1)
     x0 = sphere_points(n, n_eval)
     X0 = x0.expand(R * S_rep, *x0.shape)
-    rho0 = closed_loop_radius(stack_systems(run_systems[:R]), K0).cpu().numpy()
+    S_runs = stack_systems(run_systems[:R])
+    rho0 = closed_loop_radius(S_runs, K0).cpu().numpy()
+    if step_over_L is not None:
+        K_lin = torch.stack([k_lin(s) for s in run_systems[:R]])
+        _, L_hat = hessian_extremes(S_runs, K_lin, X0[:R], horizon)
+        L_hat = np.atleast_1d(L_hat)
+        if not np.all(L_hat > 0):
+            raise ValueError(
+                f"the Hessian at K^lin has no positive eigenvalue: {L_hat}"
+            )
+        eta = step_over_L / L_hat
+    else:
+        eta = np.full(R, float(step))
+    eta_t = torch.as_tensor(eta, dtype=K0.dtype)
     res_all: PGResult = policy_gradient(
         S,
         K0_all,
         n_iter,
-        step,
+        eta_t.repeat(S_rep),
         n_perturb=n_perturb,
         radius=radius,
         horizon=horizon,
@@ -205,6 +250,21 @@ def run_pg_batch(
         stop_if_unstable=False,
         progress=progress,
     )
+    res_ctl = None
+    if control:
+        res_ctl = policy_gradient(
+            S_runs,
+            K0,
+            n_iter,
+            eta_t,
+            estimator="exact",
+            horizon=horizon,
+            x0_train=X0[:R],
+            x0_eval=X0[:R],
+            eval_every=eval_every,
+            check_initial=False,
+            stop_if_unstable=False,
+        )
     ref = reference_optima(
         [systems[m] for m in models],
         x0,
@@ -216,6 +276,10 @@ def run_pg_batch(
     midx_all = np.tile(midx, S_rep)
     # every scored iterate is a candidate too: C* is the lowest cost seen for the model
     seen = np.where(np.isfinite(res_all.cost), res_all.cost, np.inf).min(0)
+    if res_ctl is not None:  # the control's iterates are candidates as well
+        seen_ctl = np.where(np.isfinite(res_ctl.cost), res_ctl.cost, np.inf).min(0)
+        seen = np.concatenate([seen, seen_ctl])
+        midx_all = np.concatenate([midx_all, midx])
     best = np.array(
         [
             min([ref["cost"][j]] + [seen[i] for i in np.flatnonzero(midx_all == j)])
@@ -242,6 +306,11 @@ def run_pg_batch(
         res_all.iters,
         dict(res_all.meta, n_estimator_seeds=S_rep),
     )
+    ctl = {}
+    if res_ctl is not None:
+        rel_ctl = (res_ctl.cost - c_star[None, :]) / c_star[None, :]
+        cls_ctl = classify_runs(rel_ctl, res_ctl.diverged, tol_converged)
+        ctl = dict(outcome_control=cls_ctl["outcome"], rel_gap_control=rel_ctl)
     dist = (res.K_final - ref["K"][midx]).flatten(1).norm(dim=1).cpu().numpy()
     dist0 = (K0 - ref["K"][midx]).flatten(1).norm(dim=1).cpu().numpy()
     return dict(
@@ -269,6 +338,8 @@ def run_pg_batch(
         dist_init=dist0,
         notes=notes,
         systems=systems,
+        eta=eta,
+        **ctl,
     )
 
 

@@ -227,12 +227,18 @@ def random_system(
     kernel: Kernel | None = None,
     device=None,
     dtype=torch.float64,
+    b_norm: float | None = None,
+    c_norm: float | None = None,
 ) -> NearlyLQ:
     """A random instance as in the paper's Sec. 5 (our reading of the scaling).
 
     ``A (n, n)``, ``B (n, p)``, ``C (n, d)`` have iid standard Gaussian entries; each is then
     rescaled to the given spectral radius (for a non-square ``B``/``C``: the largest singular
-    value). The kernel defaults to ``phi(x) = scale * sin(x)``; ``Q = I``, ``R = I``.
+    value). With ``b_norm`` (``c_norm``) given, ``B`` (``C``) is rescaled instead to that
+    largest singular value ``||B||_2 = b_norm``: scaled by its spectral radius, a random
+    ``B`` can have singular values far below it (a control that barely acts on some
+    directions). The draws do not depend on these options (the same seed gives the same
+    directions). The kernel defaults to ``phi(x) = scale * sin(x)``; ``Q = I``, ``R = I``.
     """
     _check_dim(n, "n")
     _check_dim(p, "p")
@@ -240,11 +246,16 @@ def random_system(
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
     if not 0 < spectral_radius:
         raise ValueError(f"spectral_radius must be positive, got {spectral_radius}")
+    for name, value in (("b_norm", b_norm), ("c_norm", c_norm)):
+        if value is not None and not (np.isfinite(value) and value > 0):
+            raise ValueError(f"{name} must be a positive number or None, got {value!r}")
     kernel = kernel or sine_kernel(n, scale)
     rng = np.random.default_rng(seed)
 
-    def scaled(shape):
+    def scaled(shape, norm=None):
         M = rng.standard_normal(shape)
+        if norm is not None:
+            return M * (norm / np.linalg.norm(M, 2))
         size = (
             np.max(np.abs(np.linalg.eigvals(M)))
             if shape[0] == shape[1]
@@ -252,12 +263,16 @@ def random_system(
         )
         return M * (spectral_radius / size)
 
-    A, B, C = scaled((n, n)), scaled((n, p)), scaled((n, kernel.d))
+    A = scaled((n, n))
+    B = scaled((n, p), b_norm)
+    C = scaled((n, kernel.d), c_norm)
     sys_ = make_system(A, B, C, kernel, device=device, dtype=dtype)
     return sys_.replace(
         meta={
             "seed": seed,
             "spectral_radius": spectral_radius,
+            "b_norm": b_norm,
+            "c_norm": c_norm,
             "kernel": kernel.name,
             "scale": kernel.scale,
         }
