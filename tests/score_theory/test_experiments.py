@@ -49,6 +49,9 @@ def test_width_sweep_gap_shrinks():
     )
     assert float(res["gap"][1, :, 1].mean()) < 0.5 * float(res["gap"][0, :, 1].mean())
     assert float(res["ntk_gap"][1].mean()) < 0.25 * float(res["ntk_gap"][0].mean())
+    # the standard initialisation's random f_0 does not vanish with m: the baseline stays far
+    std = res["gap_standard"][:, :, 1]
+    assert float(std[1].mean()) > 2 * float(res["gap"][1, :, 1].mean())
 
 
 def test_early_stopped_error_decreases_with_n_at_smoke_size():

@@ -15,6 +15,7 @@ and loop only over widths, seeds, sizes.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import torch
@@ -35,7 +36,13 @@ from .regression import (
     score_from_denoiser,
     vp_coefficients,
 )
-from .trajectories import fit_ntk, kernel_curves, kernel_test_error, network_curves
+from .trajectories import (
+    KernelFit,
+    fit_ntk,
+    kernel_curves,
+    kernel_test_error,
+    network_curves,
+)
 
 __all__ = [
     "dsm_decomposition",
@@ -108,6 +115,9 @@ def width_sweep(
     ``gap[w, s, k] = ||f_net - f_ker||_test / ||f_ker||_test`` (root mean squares over the test
     inputs) after ``checkpoints[k]`` steps, for width ``widths[w]`` and init seed ``seeds[s]``;
     ``ntk_gap[w, s] = ||Theta_m - I (x) K||_F / ||I (x) K||_F`` on the training inputs.
+    ``gap_standard`` (same shape as ``gap``): the baseline, the same distance for the network
+    with the standard (not antisymmetric) initialisation, whose random initial function
+    ``f_0 != 0`` is not the kernel's starting point and does not vanish as ``m`` grows.
     """
     fit = fit_ntk(problem, lr_scale)
     ker = kernel_gd_predict(
@@ -118,16 +128,21 @@ def width_sweep(
     eye = torch.eye(problem.d, dtype=K.dtype, device=K.device)
     K_full = K[:, None, :, None] * eye[None, :, None, :]  # delta_ij kappa, (n, d, n, d)
     gap = torch.zeros(len(widths), len(seeds), len(checkpoints), dtype=torch.float64)
+    gap_standard = torch.zeros_like(gap)
     ntk_gap = torch.zeros(len(widths), len(seeds), dtype=torch.float64)
     for i, m in enumerate(widths):
         for j, s in enumerate(seeds):
             out = network_curves(
                 problem, int(m), fit.lr, checkpoints, s, dtype, progress
             )
-            dist = mse(out["pred"], ker).sqrt()
-            gap[i, j] = torch.where(
-                scale > 0, dist / scale.clamp_min(1e-300), torch.zeros_like(scale)
+            std = network_curves(
+                problem, int(m), fit.lr, checkpoints, s, dtype, antisymmetric=False
             )
+            for g, o in ((gap, out), (gap_standard, std)):
+                dist = mse(o["pred"], ker).sqrt()
+                g[i, j] = torch.where(
+                    scale > 0, dist / scale.clamp_min(1e-300), torch.zeros_like(scale)
+                )
             net = init_two_layer(
                 problem.z.shape[1],
                 problem.d,
@@ -143,6 +158,7 @@ def width_sweep(
         "widths": torch.as_tensor(list(widths)),
         "steps": torch.as_tensor(list(checkpoints)),
         "gap": gap,
+        "gap_standard": gap_standard,
         "ntk_gap": ntk_gap,
         "lr": fit.lr,
     }
@@ -163,6 +179,7 @@ def early_stopping_runs(
     lr_scale: float = 1.0,
     dtype=torch.float64,
     device="cpu",
+    clean_baseline: bool = True,
 ) -> list[dict]:
     """Kernel GD (to ``kernel_max_steps``, 60 log-spaced checkpoints) and network GD (width
     ``width``, to ``max_steps``, 40 checkpoints) on the same ``n`` noisy pairs per seed (problem
@@ -174,7 +191,13 @@ def early_stopping_runs(
     ``bayes`` (the problem's Bayes risk), and the paper's rule at its assumption
     ``||f*||_H <= 1``: labels (and noise) divided by a lower bound ``norm_lb`` on
     ``||f*||_H`` (kernel GD is linear in the labels: only sigma changes), its step
-    ``k_rwy_scaled`` and error ``err_rwy_scaled``.
+    ``k_rwy_scaled`` and error ``err_rwy_scaled``. ``kernel_val_large`` / ``net_val_large``:
+    the test error where the noisy-label loss on the ``n_test`` test pairs (a hold-out set
+    ``n_test / (val_fraction n)`` times larger) is smallest, the stopping rules' control (a
+    data-driven stop with little hold-out noise). With ``clean_baseline`` also
+    ``clean_kernel`` and ``clean_net``: the same kernel GD and network (same step, steps and
+    initialisation) trained on the noise-free labels ``f*(z_i)``, the baseline of the U-shape
+    claims (without label noise there is nothing to overfit).
     """
     runs = []
     for s in seeds:
@@ -189,12 +212,17 @@ def early_stopping_runs(
             device=device,
         )
         ufit = fit_ntk(up, lr_scale)
-        kc = kernel_curves(up, ufit, log_checkpoints(kernel_max_steps, 60))
-        nc = network_curves(
-            up, width, ufit.lr, log_checkpoints(max_steps, 40), s, dtype
+        k_ck, n_ck = (
+            log_checkpoints(kernel_max_steps, 60),
+            log_checkpoints(max_steps, 40),
         )
+        kc = kernel_curves(up, ufit, k_ck)
+        nc = network_curves(up, width, ufit.lr, n_ck, s, dtype)
+        ker_test = kernel_gd_predict(ufit.kgd, relu_ntk(up.z_test, up.z), k_ck, ufit.lr)
         runs.append(
             dict(
+                kernel_val_large=_large_holdout_error(ker_test, up),
+                net_val_large=_large_holdout_error(nc["pred"], up),
                 kernel=kc,
                 net=nc,
                 ks=stopping_summary(kc, ufit, up),
@@ -203,10 +231,21 @@ def early_stopping_runs(
                 bayes=up.bayes_risk,
             )
         )
-        # the paper's rule at its assumption ||f*||_H <= 1: labels (and noise) divided by a
-        # lower bound B on ||f*||_H; kernel GD is linear in the labels: only sigma changes
         d = up.d
         f_train = posterior_mean(data, up.z[:, d], up.z[:, :d])
+        if clean_baseline:  # the same runs on the noise-free labels f*(z_i)
+            clean = dataclasses.replace(up, y=f_train)
+            kgd = dataclasses.replace(
+                ufit.kgd, Uty=ufit.kgd.eigvecs.T @ f_train.double()
+            )
+            cfit = KernelFit(kgd, ufit.lr, ufit.kernel_scale)
+            cnet = network_curves(clean, width, ufit.lr, n_ck, s, dtype)
+            cnet.pop("pred")
+            runs[-1].update(
+                clean_kernel=kernel_curves(clean, cfit, k_ck), clean_net=cnet
+            )
+        # the paper's rule at its assumption ||f*||_H <= 1: labels (and noise) divided by a
+        # lower bound B on ||f*||_H; kernel GD is linear in the labels: only sigma changes
         B = max(rkhs_norm_lower_bound(ufit, f_train), 1.0)
         k_s = rwy_stopping_step(
             ufit.kgd.eigvals, up.n, ufit.lr, up.sigma2**0.5 / B, ufit.kernel_scale
@@ -217,6 +256,13 @@ def early_stopping_runs(
             err_rwy_scaled=float(kernel_test_error(up, ufit, [k_s])[0]),
         )
     return runs
+
+
+def _large_holdout_error(pred: torch.Tensor, problem: Problem) -> float:
+    """Test error (exact target) of the checkpoint whose noisy-label loss on the test pairs
+    ``(z_test, X_0)`` is smallest: a validation rule with ``n_test`` hold-out pairs."""
+    i = int(torch.argmin(mse(pred, problem.test.x0.to(pred))))
+    return float(mse(pred[i], problem.f_test))
 
 
 def sample_size_sweep(
@@ -241,11 +287,21 @@ def sample_size_sweep(
     For each ``n`` and seed: ``n`` training pairs, ``val_fraction n`` hold-out pairs (problem
     seed ``1000 seed + index of n``, the same for both methods), GD evaluated at log-spaced
     checkpoints up to ``max_steps``. Returns tensors (len(ns), len(seeds)) of the oracle /
-    validation / RWY-stopped test errors and steps, and the squared critical radius
+    validation / RWY-stopped test errors and steps, the last iterate's error (after
+    ``max_steps``: no early stopping), and the squared critical radius
     ``delta_n^2`` of the RWY bound. For the network the RWY error is read at the last checkpoint
     not after the rule's (fractional) step.
     """
-    keys = ("err_oracle", "err_val", "err_rwy", "k_oracle", "k_val", "k_rwy", "delta2")
+    keys = (
+        "err_oracle",
+        "err_val",
+        "err_rwy",
+        "err_last",
+        "k_oracle",
+        "k_val",
+        "k_rwy",
+        "delta2",
+    )
     out = {k: torch.zeros(len(ns), len(seeds), dtype=torch.float64) for k in keys}
     ck = log_checkpoints(max_steps, num_checkpoints)
     for i, n in enumerate(tqdm(ns, disable=not progress, desc="n")):

@@ -83,13 +83,21 @@ def network_curves(
     seed: int,
     dtype=torch.float64,
     progress: bool = False,
+    antisymmetric: bool = True,
 ) -> dict:
-    """Network GD (antisymmetric init from ``seed``, parameters in ``dtype``) test error,
-    validation and training loss at each checkpoint (float64, on the CPU); also returns the
-    test predictions (S, n_test, d) as ``"pred"`` (on the problem's device)."""
+    """Network GD (init from ``seed``, antisymmetric unless ``antisymmetric=False``; parameters
+    in ``dtype``) test error, validation and training loss at each checkpoint (float64, on the
+    CPU); also returns the test predictions (S, n_test, d) as ``"pred"`` (on the problem's
+    device)."""
     gen = torch.Generator().manual_seed(int(seed))
     net = init_two_layer(
-        problem.z.shape[1], problem.d, width, gen, dtype=dtype, device=problem.z.device
+        problem.z.shape[1],
+        problem.d,
+        width,
+        gen,
+        dtype=dtype,
+        device=problem.z.device,
+        antisymmetric=antisymmetric,
     )
     z_eval = torch.cat([problem.z_test, problem.z_val]).to(dtype)
     _, train_pred, pred = train_gd(
