@@ -10,6 +10,7 @@ from diffctrl.gradients.costs import (
     count_work,
     network_eval_flops,
     peak_memory,
+    time_methods,
 )
 from diffctrl.gradients.estimators import estimate_gradient, state_dimension
 from diffctrl.gradients.networks import mlp_width_for
@@ -163,3 +164,16 @@ def test_count_work_rows_are_the_counts_of_single_calls():
     ) / network_eval_flops(p_, th_, M)
     assert fwd["state_dim"] == p_.d + p_.d * p_.n_params
     assert rows[0]["calls"] == gg["calls"]  # GG's passes do not grow with n
+
+
+def test_time_methods_times_each_entry_and_refuses_bad_input():
+    problem, theta = point_mass_lq(hidden=(4, 4, 4), dtype=torch.float64)
+    kw = dict(n_paths=4, n_steps=3, repeats=2)
+    methods = ("gg", "pathwise_reverse", "pathwise_reverse")
+    seconds = time_methods(problem, theta, methods, **kw)
+    # one median per entry, the repeated method timed on its own
+    assert len(seconds) == 3 and all(s > 0 for s in seconds)
+    with pytest.raises(ValueError, match="methods must be among"):
+        time_methods(problem, theta, ("gg", "adjoint"), **kw)
+    with pytest.raises(ValueError, match="repeats"):
+        time_methods(problem, theta, ("gg",), n_paths=4, n_steps=3, repeats=0)

@@ -90,3 +90,46 @@ def test_stderr_ratio_study_groups_and_baseline():
     assert [len(r) for r in study["ratio_rows"]["CIR sigma"]] == [1, 1]
     # the baseline compares pathwise with an independent run of itself: ratios near 1
     assert all(0.7 < m < 1.4 for m in study["pd_medians"])
+
+
+def test_stderr_ratio_study_times_the_methods_for_the_equal_time_comparison():
+    with pytest.raises(ValueError, match="time_paths"):
+        ex.stderr_ratio_study(
+            [2],
+            {},
+            n_paths=8,
+            n_steps=2,
+            seeds=[0],
+            seed=0,
+            device="cpu",
+            time_paths=-1,
+        )
+    study = ex.stderr_ratio_study(
+        [2, 3],
+        {},
+        n_paths=200,
+        n_steps=4,
+        seeds=[0],
+        seed=0,
+        device="cpu",
+        time_paths=4,
+        time_repeats=1,
+    )
+    ns = study["lq_n"]
+    assert len(ns) == 2 and ns[0] < ns[1]
+    assert list(study["seconds"]) == [f"LQ n={n}" for n in ns]
+    for sec in study["seconds"].values():
+        assert set(sec) == {
+            "gg",
+            "pathwise_forward",
+            "pathwise_reverse",
+            "pathwise_reverse_2",
+            "lr",
+        }
+    # the control: the likelihood ratio's s.e. is several times pathwise's
+    assert all(m < 0.6 for m in study["lr_medians"])
+    # without time_paths nothing is timed
+    plain = ex.stderr_ratio_study(
+        [2], {}, n_paths=50, n_steps=2, seeds=[0], seed=0, device="cpu"
+    )
+    assert plain["seconds"] == {} and plain["lr_medians"] == []

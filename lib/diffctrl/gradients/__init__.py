@@ -17,8 +17,9 @@ Differential Equations" (NeurIPS 2024, arXiv 2407.10065), and the methods it com
 - ``optimise``           policy optimisation driven by an estimator
 - ``tables``             rows of dicts as Markdown / HTML tables
 
-The chapter's experiments, record values and verdicts are in ``experiments`` (the drivers)
-and ``analysis`` (values and verdicts); the hypothesis tests are in :mod:`diffctrl.stats`.
+The chapter's experiments, record values and verdicts are in ``experiments`` (the drivers),
+``summaries`` (record values, printed summaries) and ``analysis`` (verdicts); the hypothesis
+tests are in :mod:`diffctrl.stats`.
 """
 
 from .costs import (
@@ -30,6 +31,7 @@ from .costs import (
     peak_memory,
     predicted_bytes,
     time_call,
+    time_methods,
 )
 from .estimate import (
     GradientEstimate,
@@ -129,6 +131,7 @@ __all__ = [
     "state_dimension",
     "time_call",
     "time_grid",
+    "time_methods",
     "value_and_x_derivatives",
     "volatility_net",
 ]

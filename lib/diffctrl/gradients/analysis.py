@@ -1,315 +1,208 @@
-"""Tables, record values and verdicts of the gradient-estimator chapter (chapter
-``book/gradient_estimators.md``; Wang, Blanchet & Glynn, NeurIPS 2024).
+"""Verdicts of the gradient-estimator chapter (chapter ``book/gradient_estimators.md``;
+Wang, Blanchet & Glynn, NeurIPS 2024).
 
-The functions read the results of the drivers (:mod:`~diffctrl.gradients.experiments`,
-:func:`~diffctrl.gradients.costs.benchmark_estimators`, :func:`~diffctrl.gradients.costs.count_work`)
-and return what the notebook records in one line: a dict of headline numbers for
-:meth:`~diffctrl.repro.Record.update` (``*_values``), or the keyword arguments of
-:meth:`~diffctrl.repro.Record.verdict` for one declared claim (``*_verdict``), computed by the
-claim's declared rule.
-"""
+Each ``*_verdict`` function reads what a driver returned
+(:mod:`~diffctrl.gradients.experiments`) or the record values computed from it
+(:mod:`~diffctrl.gradients.summaries`) and returns the keyword arguments of
+:meth:`~diffctrl.repro.Record.verdict` for one declared claim, computed by the claim's
+declared rule with :func:`~diffctrl.repro.judge` (baseline, positive control) and, for a
+verdict short of confirmed, its :class:`~diffctrl.repro.Diagnosis`."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-import torch
-
-from ..repro import Diagnosis, count_verdict, judge
-from ..stats import loglog_slope
-from .estimators import METHODS
-from .sde import ControlledSDE
+from ..repro import Diagnosis, Judgement, judge
 
 __all__ = [
+    "MIN_SLOPE_POINTS",
+    "SE_MARGIN",
     "beats_pathwise_verdict",
-    "benchmark_values",
-    "count_values",
-    "fd_unbiasedness_values",
-    "lq_unbiasedness_values",
     "policy_opt_verdict",
-    "race_values",
     "runtime_flat_verdict",
-    "se_ratio_summary",
-    "se_ratio_values",
     "se_ratio_verdict",
-    "side_by_side_values",
-    "summary",
-    "timing_summary",
+    "se_time_verdict",
     "unbiased_verdict",
 ]
 
 Rows = Sequence[dict[str, Any]]
-FLAT = 2e5  # "small n": the range of the runtime claim's caveat
-
-
-def side_by_side_values(
-    side: dict[str, Any], problem: ControlledSDE, lr_error: str | None
-) -> dict:
-    """The identities of :func:`~diffctrl.gradients.experiments.side_by_side` (forward =
-    reverse, GG averaged over kappa = reverse), whether the likelihood ratio refused the
-    volatility network (``lr_error``), and median standard-error ratios over reverse mode."""
-    se = {m: e.stderr for m, e in side["estimates"].items()}
-    return {
-        "n_side": problem.n_params,
-        "fwd_rev_max_diff": side["fwd_rev_max_diff"],
-        "rb_rel_gap": side["rb_rel_gap"],
-        "lr_refused_vol": int(lr_error is not None),
-        "se_lr_over_pd_median": float((se["lr"] / se["pathwise_reverse"]).median()),
-        "se_gg_over_pd_median_side": float(
-            (se["gg"] / se["pathwise_reverse"]).median()
-        ),
-    }
-
-
-def lq_unbiasedness_values(
-    lq_rows: Rows, wrong_ref: Rows, exact: torch.Tensor, exact_ode: torch.Tensor
-) -> dict:
-    """Unbiasedness on the LQ point mass (rows of
-    :func:`~diffctrl.gradients.experiments.unbiasedness` against the Euler chain's exact
-    gradient): worst ``|z|`` and smallest Hotelling p per method and overall; the relative
-    gap between the Euler chain's gradient and the continuous-time one; the largest p of GG
-    against that wrong reference (``wrong_ref``, the claim's baseline)."""
-    v = {}
-    for m in METHODS:
-        rows = [r for r in lq_rows if r["method"] == m]
-        v[f"lq_max_abs_z_{m}"] = max(r["max_abs_z"] for r in rows)
-        v[f"lq_min_p_{m}"] = min(r["p"] for r in rows)
-    v["lq_worst_abs_z"] = max(r["max_abs_z"] for r in lq_rows)
-    v["lq_min_p"] = min(r["p"] for r in lq_rows)
-    v["euler_vs_ode_rel"] = float((exact - exact_ode).norm() / exact_ode.norm())
-    v["lq_gg_vs_ode_max_p"] = max(r["p"] for r in wrong_ref)
-    return v
-
-
-def fd_unbiasedness_values(fd_rows: dict[str, Rows]) -> dict:
-    """Unbiasedness against finite differences
-    (:func:`~diffctrl.gradients.experiments.fd_unbiasedness`): worst ``|z|`` and smallest p per problem and method, overall, and
-    GG's worst ``|z|``."""
-    v = {}
-    for name, rows_ in fd_rows.items():
-        for m in dict.fromkeys(r["method"] for r in rows_):
-            rows = [r for r in rows_ if r["method"] == m]
-            v[f"fd_max_abs_z_{name}_{m}"] = max(r["max_abs_z"] for r in rows)
-            v[f"fd_min_p_{name}_{m}"] = min(r["p"] for r in rows)
-    all_fd = [r for rows in fd_rows.values() for r in rows]
-    v["fd_worst_abs_z"] = max(r["max_abs_z"] for r in all_fd)
-    v["fd_min_p"] = min(r["p"] for r in all_fd)
-    v["fd_worst_abs_z_gg"] = max(r["max_abs_z"] for r in all_fd if r["method"] == "gg")
-    return v
+MIN_SLOPE_POINTS = 3  # a slope through fewer sizes of n is a line through two points
+# "smaller s.e.": a median ratio below this, beyond the scatter of a true ratio 1
+SE_MARGIN = 0.9
 
 
 def unbiased_verdict(lq_rows: Rows, fd_rows: dict[str, Rows], wrong_ref: Rows) -> dict:
     """The ``unbiased`` claim: GG's p-value > 0.001 in every test (LQ exact gradient, each
-    finite-difference problem, every seed), counted by :func:`~diffctrl.repro.count_verdict`;
-    the baseline (GG against the continuous-time gradient) passes if all its p > 0.001."""
-    gg_tests = [("lq", r) for r in lq_rows if r["method"] == "gg"] + [
-        (name, r) for name, rows in fd_rows.items() for r in rows if r["method"] == "gg"
-    ]
-    passes = [r["p"] > 1e-3 for _, r in gg_tests]
+    finite-difference problem, every seed), judged by :func:`~diffctrl.repro.judge`; the
+    baseline (GG against the continuous-time gradient) passes if all its p > 0.001; the
+    control is reverse-mode pathwise differentiation (unbiased by the classical theorem) in
+    the same tests."""
+
+    def tests(method):
+        return [("lq", r) for r in lq_rows if r["method"] == method] + [
+            (name, r)
+            for name, rows in fd_rows.items()
+            for r in rows
+            if r["method"] == method
+        ]
+
+    gg_tests, pd_tests = tests("gg"), tests("pathwise_reverse")
+    j = judge(
+        [r["p"] > 1e-3 for _, r in gg_tests],
+        baseline=all(r["p"] > 1e-3 for r in wrong_ref),
+        control=[r["p"] > 1e-3 for _, r in pd_tests] if pd_tests else None,
+    )
+    detail = {
+        "baseline passes": "the tests accept a reference off by the discretisation "
+        "error too: more paths would give them the power to see a bias of that size",
+        "control fails": "the tests reject the pathwise estimator too, unbiased by the "
+        "classical theorem: the reference (finite differences) is off, not GG",
+    }.get(
+        j.why,
+        f"a test rejects GG at p <= 0.001 (cases and p in the evidence); among "
+        f"{len(gg_tests)} tests one such p comes by chance about {len(gg_tests)} times "
+        "in 1000: more seeds or paths decide",
+    )
+    diagnosis = None if j.verdict == "confirmed" else Diagnosis("underpowered", detail)
     return dict(
-        verdict=count_verdict(passes),
-        per_seed=passes,
+        verdict=j,
+        diagnosis=diagnosis,
         evidence={
             "cases": [name for name, _ in gg_tests],
             "p": [r["p"] for _, r in gg_tests],
             "max_abs_z": [r["max_abs_z"] for _, r in gg_tests],
             "baseline_p": [r["p"] for r in wrong_ref],
+            "control_cases": [name for name, _ in pd_tests],
+            "control_p": [r["p"] for _, r in pd_tests],
         },
-        baseline_passes=all(r["p"] > 1e-3 for r in wrong_ref),
     )
-
-
-def benchmark_values(bench: Rows) -> dict:
-    """The runtime / memory table of :func:`~diffctrl.gradients.costs.benchmark_estimators`
-    (rows with ``peak_MB``): per method the ``n``, seconds and peak MB of the runs that
-    completed and the largest ``n``; forward / GG time and memory at the largest ``n`` both
-    ran, GG / reverse time at the largest ``n`` both ran (and its inverse); GG's growth in
-    time and ``n`` overall and over ``n <= 2e5``; the log-log slopes of time against ``n``
-    (GG overall and over ``n <= 2e5``, forward sensitivities); torch's thread count.
-    Timings: every value but the ``n``'s."""
-    ok = [r for r in bench if r["status"] == "ok"]
-    v = {}
-    for m in METHODS:
-        rows = [r for r in ok if r["method"] == m]
-        v[f"bench_n_{m}"] = [r["n"] for r in rows]
-        v[f"bench_seconds_{m}"] = [r["seconds"] for r in rows]
-        v[f"bench_peak_mb_{m}"] = [r["peak_MB"] for r in rows]
-        v[f"largest_n_{m}"] = max(r["n"] for r in rows)
-    by = {(r["method"], r["n"]): r for r in ok}
-    common = max(n for (m, n) in by if m == "pathwise_forward" and ("gg", n) in by)
-    top = max(n for (m, n) in by if m == "gg" and ("pathwise_reverse", n) in by)
-    fwd, gg, rev = (
-        by[("pathwise_forward", common)],
-        by[("gg", common)],
-        by[("pathwise_reverse", top)],
-    )
-    v["n_fwd_vs_gg"] = common
-    v["fwd_over_gg_time"] = fwd["seconds"] / gg["seconds"]
-    v["fwd_over_gg_memory"] = fwd["peak_MB"] / max(gg["peak_MB"], 1e-3)
-    v["n_rev_vs_gg"] = top
-    v["gg_over_rev_time"] = by[("gg", top)]["seconds"] / rev["seconds"]
-    v["rev_over_gg_time"] = rev["seconds"] / by[("gg", top)]["seconds"]
-    gg_rows = [r for r in ok if r["method"] == "gg"]
-    v["gg_time_growth"] = gg_rows[-1]["seconds"] / gg_rows[0]["seconds"]
-    v["gg_n_growth"] = gg_rows[-1]["n"] / gg_rows[0]["n"]
-    flat = [r for r in gg_rows if r["n"] <= FLAT]
-    v["gg_flat_time_growth"] = flat[-1]["seconds"] / flat[0]["seconds"]
-    v["gg_flat_n_growth"] = flat[-1]["n"] / flat[0]["n"]
-    v["torch_threads"] = torch.get_num_threads()
-    fwd_rows = [r for r in ok if r["method"] == "pathwise_forward"]
-    v["gg_time_slope"] = loglog_slope(
-        [r["n"] for r in gg_rows], [r["seconds"] for r in gg_rows]
-    )
-    v["gg_time_slope_small"] = loglog_slope(
-        [r["n"] for r in flat], [r["seconds"] for r in flat]
-    )
-    v["fwd_time_slope"] = loglog_slope(
-        [r["n"] for r in fwd_rows], [r["seconds"] for r in fwd_rows]
-    )
-    return v
 
 
 def runtime_flat_verdict(values: dict) -> dict:
-    """The ``runtime_flat`` claim from :func:`benchmark_values`: GG's log-log slope of time
+    """The ``runtime_flat`` claim from
+    :func:`~diffctrl.gradients.summaries.benchmark_values`: GG's log-log slope of time
     against ``n`` <= 0.25 over every ``n`` (confirmed) or over ``n <= 2e5`` only (with
-    caveat); inconclusive when forward sensitivities' slope is <= 0.25 too (the baseline)."""
-    flat_all, flat_small = (
-        values[k] <= 0.25 for k in ("gg_time_slope", "gg_time_slope_small")
+    caveat), judged with forward sensitivities' slope as the baseline (it must exceed 0.25);
+    ``inconclusive`` (under-powered) when a slope rests on fewer than
+    ``MIN_SLOPE_POINTS`` sizes of ``n``."""
+    keys = ("gg_slope_points", "gg_slope_points_small", "fwd_slope_points")
+    evidence = {
+        "gg_slope": values["gg_time_slope"],
+        "gg_slope_n_le_2e5": values["gg_time_slope_small"],
+        "fwd_slope": values["fwd_time_slope"],
+        "largest_n_gg": values["largest_n_gg"],
+        "points": [values[k] for k in keys],
+    }
+    few = min(values[k] for k in keys)
+    if few < MIN_SLOPE_POINTS:
+        return dict(
+            verdict=Judgement("inconclusive"),
+            evidence=evidence,
+            diagnosis=Diagnosis(
+                "underpowered",
+                f"a slope fitted to {few} size(s) of n is a line through two points (or "
+                "one): it cannot tell a flat runtime from timing noise; at least "
+                f"{MIN_SLOPE_POINTS} sizes decide (the full profile times seven)",
+            ),
+        )
+    j = judge(
+        [values["gg_time_slope"] <= 0.25, values["gg_time_slope_small"] <= 0.25],
+        baseline=values["fwd_time_slope"] <= 0.25,
     )
-    flat_base = values["fwd_time_slope"] <= 0.25
-    v = (
-        "confirmed"
-        if flat_all
-        else ("confirmed with caveat" if flat_small else "not reproduced")
-    )
-    return dict(
-        verdict="inconclusive" if flat_base and v != "not reproduced" else v,
-        evidence={
-            "gg_slope": values["gg_time_slope"],
-            "gg_slope_n_le_2e5": values["gg_time_slope_small"],
-            "fwd_slope": values["fwd_time_slope"],
-            "largest_n_gg": values["largest_n_gg"],
-        },
-        baseline_passes=flat_base,
-    )
+    diagnosis = None
+    if j.why == "baseline passes":
+        diagnosis = Diagnosis(
+            "underpowered",
+            "forward sensitivities' time is as flat as GG's over the sizes run: larger n "
+            "(where their d x n state dominates) would decide",
+        )
+    elif j.verdict != "confirmed":
+        diagnosis = Diagnosis(
+            "setting",
+            "on this CPU one network evaluation per step dominates GG's time beyond "
+            "n = 2e5 and grows with n; the paper's flat curve is on a V100 GPU, where "
+            "such evaluations are parallel (the counts of network passes stay flat)",
+        )
+    return dict(verdict=j, evidence=evidence, diagnosis=diagnosis)
 
 
 def beats_pathwise_verdict(values: dict) -> dict:
-    """The ``beats_pathwise`` claim from :func:`benchmark_values`: time ratio pathwise / GG
-    > 10 at the largest ``n`` both ran, against forward sensitivities and reverse mode
-    (confirmed), against forward sensitivities only (with caveat)."""
+    """The ``beats_pathwise`` claim from
+    :func:`~diffctrl.gradients.summaries.benchmark_values`: time ratio pathwise / GG > 10
+    at the largest ``n`` both ran, against forward sensitivities and reverse mode
+    (confirmed), against forward sensitivities only (with caveat: the reverse-mode ratio is
+    the diagnosis)."""
     beats = [values["fwd_over_gg_time"] > 10, values["rev_over_gg_time"] > 10]
-    return dict(
-        verdict="confirmed"
+    verdict = (
+        "confirmed"
         if all(beats)
-        else ("confirmed with caveat" if beats[0] else "not reproduced"),
-        per_seed=beats,
+        else ("confirmed with caveat" if beats[0] else "not reproduced")
+    )
+    diagnosis = None
+    if verdict != "confirmed":
+        diagnosis = Diagnosis(
+            "setting",
+            "reverse-mode autograd, which the paper does not time, carries no n-sized "
+            "state per path either, and at the point mass's d = 4 it makes about as many "
+            f"network evaluations as GG: its time is {values['rev_over_gg_time']:.2g}x "
+            "GG's here, not the 10x the claim needs"
+            + (
+                ""
+                if beats[0]
+                else "; forward sensitivities are not 10x slower at the largest n "
+                "they ran on this CPU (the paper's large-n GPU runs are not repeated)"
+            ),
+        )
+    return dict(
+        verdict=Judgement(verdict, per_seed=beats),
+        diagnosis=diagnosis,
         evidence={
             "forward_over_gg": values["fwd_over_gg_time"],
             "n_forward": values["n_fwd_vs_gg"],
             "reverse_over_gg": values["rev_over_gg_time"],
             "n_reverse": values["n_rev_vs_gg"],
         },
-        baseline_passes=None,
     )
 
 
-def count_values(count_rows: Rows, d_state: int, n_steps: int) -> dict:
-    """Network passes and flops per network evaluation from
-    :func:`~diffctrl.gradients.costs.count_work` (at the largest ``n``, and GG's at the
-    smallest), beside the counts' leading terms: GG evaluates the network once per step and
-    pushes ``d`` tangents from ``kappa + 1`` on (on average ``(N - 1) / 2`` steps); reverse
-    mode makes a forward pass and a backward pass of about twice its cost per step."""
-
-    def col(key, m):
-        return [r[key] for r in count_rows if r["method"] == m]
-
-    gg_ratio = col("flops_per_eval", "gg")
+def _sigma_medians(study: dict[str, Any]) -> dict[str, list[float]]:
+    """Per case with coordinates inside sigma: GG's median s.e. ratio over them, per seed."""
     return {
-        "gg_calls": col("calls", "gg")[-1],
-        "fwd_calls": col("calls", "pathwise_forward")[-1],
-        "gg_flops_per_eval_first": gg_ratio[0],
-        "gg_flops_per_eval_last": gg_ratio[-1],
-        "fwd_flops_per_eval_last": col("flops_per_eval", "pathwise_forward")[-1],
-        "rev_flops_per_eval_last": col("flops_per_eval", "pathwise_reverse")[-1],
-        "gg_evals_theory": n_steps + d_state * (n_steps - 1) / 2,
-        "rev_evals_theory": 3 * n_steps,
-        "d_state": d_state,
+        g.removesuffix(" sigma"): [float(r.median()) for r in rs]
+        for g, rs in study["ratio_rows"].items()
+        if g.endswith(" sigma")
     }
-
-
-def se_ratio_summary(ratio_rows: dict[str, list[torch.Tensor]]) -> list[dict[str, Any]]:
-    """One row per group of :func:`~diffctrl.gradients.experiments.stderr_ratio_study`:
-    coordinates, median ratio over coordinates and seeds, per-seed medians, share below 1."""
-    return [
-        dict(
-            group=g,
-            coords=len(rs[0]),
-            median=float(torch.cat(rs).median()),
-            seed_medians=", ".join(f"{float(r.median()):.2f}" for r in rs),
-            frac_below_1=float(torch.cat(rs).lt(1).double().mean()),
-        )
-        for g, rs in ratio_rows.items()
-    ]
-
-
-def se_ratio_values(ratio_rows: dict[str, list[torch.Tensor]]) -> dict:
-    """GG / pathwise standard errors: on the LQ point mass (median, share below 1, smallest
-    per-seed median), on the CIR and volatility-network coordinates outside and inside
-    sigma (medians), the smallest ratio off sigma and the largest inside it."""
-    by_group = {s_["group"]: s_ for s_ in se_ratio_summary(ratio_rows)}
-    lq_all = torch.cat(
-        [r for g, rs in ratio_rows.items() if g.startswith("LQ") for r in rs]
-    )
-    v = {
-        "se_ratio_median_lq": float(lq_all.median()),
-        "se_ratio_frac_below1_lq": float(lq_all.lt(1).double().mean()),
-        "se_ratio_min_seed_median_lq": min(
-            float(r.median())
-            for g, rs in ratio_rows.items()
-            if g.startswith("LQ")
-            for r in rs
-        ),
-    }
-    for label, key in (("CIR", "cir"), ("vol. net", "vol")):
-        for part in ("drift", "sigma"):
-            v[f"se_ratio_median_{key}_{part}"] = by_group[f"{label} {part}"]["median"]
-    drift_all = torch.cat(
-        [r for g, rs in ratio_rows.items() if not g.endswith("sigma") for r in rs]
-    )
-    sigma_all = torch.cat(
-        [r for g, rs in ratio_rows.items() if g.endswith("sigma") for r in rs]
-    )
-    v["se_ratio_min_drift"] = float(drift_all.min())
-    v["se_ratio_max_sigma"] = float(sigma_all.max())
-    return v
 
 
 def se_ratio_verdict(
     study: dict[str, Any], widths: Sequence[int], values: dict
 ) -> dict:
-    """The ``se_ratio`` claim: GG's median s.e. ratio over pathwise < 1 for every seed and
-    width of the LQ point mass, judged by :func:`~diffctrl.repro.judge` against the baseline
-    (pathwise over an independent pathwise run: it passes when every seed's median is below
-    1, the rule that confirms the claim); a verdict short of
-    confirmed carries the diagnosis (at equal samples the ratio cannot fall below 1 for
-    parameters outside sigma)."""
-    passes = [m < 1 for m in study["lq_medians"]]
-    # the baseline passes where it meets the rule the claim is confirmed by (every seed)
+    """The ``se_ratio`` claim at equal samples: GG's median s.e. ratio over pathwise <
+    ``SE_MARGIN`` for every seed and width of the LQ point mass, judged by
+    :func:`~diffctrl.repro.judge`. Baseline: pathwise over an independent pathwise run (true
+    ratio 1), per seed and width. Control: GG's coordinates inside sigma (CIR, volatility
+    network), per seed, where its Hessian term makes a smaller s.e. attainable. A verdict
+    short of confirmed carries the diagnosis: off sigma GG is a randomised pathwise
+    derivative, whose variance is at least the pathwise one."""
+    sigma = _sigma_medians(study)
+    control = [all(m < SE_MARGIN for m in ms) for ms in zip(*sigma.values())]
     j = judge(
-        passes, count_verdict([m < 1 for m in study["pd_medians"]]) == "confirmed"
+        [m < SE_MARGIN for m in study["lq_medians"]],
+        baseline=[m < SE_MARGIN for m in study["pd_medians"]],
+        control=control or None,
     )
     diagnosis = None
     if j.verdict != "confirmed":
         diagnosis = Diagnosis(
             "overstated",
-            "at equal samples (the comparison the paper's table makes) the generator "
-            "gradient of a parameter outside sigma is a randomised pathwise derivative "
-            "(the chapter's proposition), whose variance is at least the pathwise one: a "
-            "ratio below 1 is impossible there; GG's s.e. is several times smaller only for "
-            "the coordinates inside sigma (median_cir_sigma, median_vol_sigma in the "
-            "evidence)",
+            "at equal samples (the paper's Fig. 1(b) compares 100-sample statistics) the "
+            "generator gradient of a parameter outside sigma is a randomised pathwise "
+            "derivative (the chapter's proposition): its variance is at least the "
+            "pathwise one, so on the point mass, whose sigma does not depend on theta, "
+            "a ratio below 1 is impossible; GG's s.e. is the smaller one only for "
+            "coordinates inside sigma (the control: medians_sigma in the evidence)"
+            + ("" if j.why != "control fails" else "; here the control fails too"),
         )
     return dict(
         verdict=j,
@@ -317,97 +210,101 @@ def se_ratio_verdict(
         evidence={
             "seed_medians": study["lq_medians"],
             "baseline_seed_medians": study["pd_medians"],
+            "n": study["lq_n"],
             "widths": list(widths),
+            "margin": SE_MARGIN,
+            "medians_sigma": sigma,
             "median_cir_sigma": values["se_ratio_median_cir_sigma"],
             "median_vol_sigma": values["se_ratio_median_vol_sigma"],
         },
     )
 
 
-def race_values(
-    race: dict[str, dict[str, Any]], problem: ControlledSDE, n_iters: int, gg_runs: list
-) -> dict:
-    """The policy race of :func:`~diffctrl.gradients.experiments.policy_race`: the network
-    size, the initial cost, each method's final cost and seconds per Adam step (a timing),
-    and the largest final / initial cost ratio of GG over the seeds (``gg_runs``)."""
-    v = {"race_n": problem.n_params, "race_initial_cost": race["gg"]["cost"][0]}
-    for m, out in race.items():
-        v[f"race_final_cost_{m}"] = out["cost"][-1]
-        v[f"race_sec_per_iter_{m}"] = out["seconds"][-1] / n_iters
-    v["race_gg_ratio_max"] = max(r["cost"][-1] / r["cost"][0] for r in gg_runs)
-    return v
-
-
-def policy_opt_verdict(gg_runs: list, race: dict[str, dict[str, Any]]) -> dict:
-    """The ``policy_opt`` claim: for every seed GG brings the expected cost below 0.9 x the
-    initial one (count over seeds); the baseline (zero iterations) cannot pass."""
-    ratios = [r["cost"][-1] / r["cost"][0] for r in gg_runs]
-    passes = [q < 0.9 for q in ratios]
+def se_time_verdict(values: dict) -> dict:
+    """The ``se_time`` claim (ours) from
+    :func:`~diffctrl.gradients.summaries.se_time_values`: GG's s.e. x sqrt(seconds per
+    estimate) over pathwise's < ``SE_MARGIN`` for every seed and width, against forward
+    sensitivities (confirmed; with caveat where reverse mode is not beaten too), judged by
+    :func:`~diffctrl.repro.judge` with the baseline (pathwise over itself) and the control
+    (pathwise over the likelihood ratio, the classical ordering)."""
+    v = values
+    j = judge(
+        [e < SE_MARGIN for e in v["se_time_eff_fwd"]],
+        baseline=[e < SE_MARGIN for e in v["se_time_eff_base"]],
+        control=[e < SE_MARGIN for e in v["se_time_eff_control"]],
+    )
+    beats_rev = all(e < SE_MARGIN for e in v["se_time_eff_rev"])
+    if j.verdict == "confirmed" and not beats_rev:
+        j = Judgement(
+            "confirmed with caveat",
+            per_seed=j.per_seed,
+            baseline_passes=j.baseline_passes,
+            control_passes=j.control_passes,
+        )
+    times = (
+        f"at n = {v['se_time_n_top']:.3g} forward sensitivities, the paper's "
+        f"comparison, take {v['se_time_fwd_over_gg']:.2g}x GG's time and reverse-mode "
+        f"autograd (not timed in the paper) {v['se_time_rev_over_gg']:.2g}x on this CPU"
+    )
+    detail = {
+        "confirmed with caveat": f"{times}; off sigma GG's s.e. is not below pathwise's, "
+        "so reverse mode is at least as efficient at these widths",
+        "not reproduced": f"{times}: not enough to offset GG's larger s.e. off sigma; "
+        "larger n, where forward sensitivities slow down, would decide",
+    }.get(j.verdict, f"{j.why or 'seeds and widths disagree'}; {times}")
+    diagnosis = None
+    if j.verdict != "confirmed":
+        diagnosis = Diagnosis(
+            "setting" if j.verdict != "inconclusive" else "underpowered", detail
+        )
+    keys = (
+        "eff_fwd",
+        "eff_rev",
+        "eff_base",
+        "eff_control",
+        "fwd_over_gg",
+        "gg_over_rev",
+    )
     return dict(
-        verdict=count_verdict(passes),
-        per_seed=passes,
+        verdict=j,
+        diagnosis=diagnosis,
+        evidence={k: v[f"se_time_{k}"] for k in keys} | {"margin": SE_MARGIN},
+    )
+
+
+def policy_opt_verdict(
+    gg_runs: list, race: dict[str, dict[str, Any]], pd_runs: list | None = None
+) -> dict:
+    """The ``policy_opt`` claim: for every seed GG brings the expected cost below 0.9 x the
+    initial one, judged by :func:`~diffctrl.repro.judge`; the baseline (zero iterations)
+    cannot pass; the control is the pathwise gradient in the same runs (``pd_runs``, one per
+    seed)."""
+    ratios = [r["cost"][-1] / r["cost"][0] for r in gg_runs]
+    pd_ratios = [r["cost"][-1] / r["cost"][0] for r in pd_runs or []]
+    j = judge(
+        [q < 0.9 for q in ratios],
+        baseline=False,  # zero iterations: the cost is not below 0.9 x itself
+        control=[q < 0.9 for q in pd_ratios] or None,
+    )
+    diagnosis = None
+    if j.verdict != "confirmed":
+        diagnosis = Diagnosis(
+            "underpowered",
+            "the pathwise gradient does not reach 0.9 x the initial cost in these steps "
+            "either: more steps decide"
+            if j.why == "control fails"
+            else "GG falls short of 0.9 x on some seed where the pathwise gradient gets "
+            "there: its larger per-coordinate variance slows Adam at this batch size; "
+            "more paths per step decide",
+        )
+    return dict(
+        verdict=j,
+        diagnosis=diagnosis,
         evidence={
             "final_over_initial": ratios,
+            "control_final_over_initial": pd_ratios,
             "initial_cost": [r["cost"][0] for r in gg_runs],
             "pathwise_final": race["pathwise_reverse"]["cost"][-1],
             "lr_final": race["lr"]["cost"][-1],
         },
-        baseline_passes=False,  # zero iterations: the cost is not below 0.9 x itself
     )
-
-
-def summary(values: dict, claims: dict) -> str:
-    """The deterministic headline numbers of a record (``values``) and the verdicts of the
-    claims that rest on them (``claims``), rounded: the notebook's checked output."""
-    v = values
-    lines = [
-        f"identities: forward = reverse per path: {v['fwd_rev_max_diff'] < 1e-9}; "
-        f"GG averaged over kappa = reverse: {v['rb_rel_gap'] < 1e-9}; LR refuses "
-        "sigma(theta): "
-        f"{bool(v['lr_refused_vol'])}",
-        f"unbiased, LQ exact: worst |z| {v['lq_worst_abs_z']:.3g}, min Hotelling p "
-        f"{v['lq_min_p']:.3g}",
-        f"unbiased, vs finite differences: worst |z| {v['fd_worst_abs_z']:.3g}, "
-        f"min p {v['fd_min_p']:.3g}",
-        f"network passes per estimate: GG {v['gg_calls']}, forward sensitivities "
-        f"{v['fwd_calls']}",
-        f"flops per network evaluation: GG {v['gg_flops_per_eval_first']:.3g} -> "
-        f"{v['gg_flops_per_eval_last']:.3g}, forward "
-        f"{v['fwd_flops_per_eval_last']:.3g}, "
-        f"reverse {v['rev_flops_per_eval_last']:.3g}",
-        f"s.e. ratio GG/PD: LQ median {v['se_ratio_median_lq']:.3g} "
-        f"(share < 1: {v['se_ratio_frac_below1_lq']:.3g}); CIR drift "
-        f"{v['se_ratio_median_cir_drift']:.3g}, sigma "
-        f"{v['se_ratio_median_cir_sigma']:.3g}; "
-        f"vol. net drift {v['se_ratio_median_vol_drift']:.3g}, "
-        f"sigma {v['se_ratio_median_vol_sigma']:.3g}",
-        "final cost of the race: "
-        + ", ".join(f"{m} {v[f'race_final_cost_{m}']:.3g}" for m in METHODS)
-        + f" (start {v['race_initial_cost']:.3g})",
-    ]
-    lines += [
-        f"{key}: {claims[key]['verdict']}"
-        for key in ("unbiased", "se_ratio", "policy_opt")
-    ]
-    return "\n".join(lines)
-
-
-def timing_summary(values: dict, claims: dict) -> str:
-    """The wall-clock numbers of a record and the two timing verdicts (Fig. 1): they vary
-    from run to run, so the notebook prints them unchecked."""
-    v = values
-    lines = [
-        f"forward sensitivities / GG, time at n = {v['n_fwd_vs_gg']:.3g}: "
-        f"{v['fwd_over_gg_time']:.3g}x; "
-        f"memory: {v['fwd_over_gg_memory']:.3g}x",
-        f"GG / reverse mode, time at n = {v['n_rev_vs_gg']:.3g}: "
-        f"{v['gg_over_rev_time']:.3g}x",
-        "largest n reached: "
-        + ", ".join(f"{m} {v[f'largest_n_{m}']:.3g}" for m in METHODS),
-        "seconds per Adam step: "
-        + ", ".join(f"{m} {v[f'race_sec_per_iter_{m}']:.3g}" for m in METHODS),
-    ]
-    lines += [
-        f"{key}: {claims[key]['verdict']}" for key in ("runtime_flat", "beats_pathwise")
-    ]
-    return "\n".join(lines)

@@ -14,7 +14,8 @@ Deterministic measures (no wall time) make that testable:
 
 :func:`count_work` tabulates the deterministic measures over ``n``; :func:`time_call` and
 :func:`benchmark_estimators` produce the runtime / memory vs ``n`` table
-(``benchmarks/bench_gradients.py`` and the chapter's Fig. 1 analogue).
+(``benchmarks/bench_gradients.py`` and the chapter's Fig. 1 analogue); :func:`time_methods`
+times several estimators on one problem, interleaved (the chapter's equal-time comparison).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ __all__ = [
     "peak_memory",
     "predicted_bytes",
     "time_call",
+    "time_methods",
 ]
 
 
@@ -212,19 +214,71 @@ def time_call(
     repeats: int = 3,
     warmup: int = 1,
     device: str | torch.device = "cpu",
+    clock: Callable[[], float] = time.perf_counter,
 ) -> float:
-    """Median wall-clock seconds of ``fn()`` over ``repeats`` runs after ``warmup`` runs."""
+    """Median seconds of ``fn()`` over ``repeats`` runs after ``warmup`` runs, read on
+    ``clock`` (wall time by default; ``time.process_time`` for the process's CPU time)."""
     device = torch.device(device)
     for _ in range(warmup):
         fn()
     times = []
     for _ in range(repeats):
         _sync(device)
-        t0 = time.perf_counter()
+        t0 = clock()
         fn()
         _sync(device)
-        times.append(time.perf_counter() - t0)
+        times.append(clock() - t0)
     return statistics.median(times)
+
+
+def time_methods(
+    problem: ControlledSDE,
+    theta: torch.Tensor,
+    methods: Sequence[str],
+    *,
+    n_paths: int,
+    n_steps: int,
+    repeats: int = 5,
+    seed: int = 0,
+) -> list[float]:
+    """Median seconds per gradient estimate (``n_paths`` paths of ``n_steps`` steps,
+    path-averaged) of each entry of ``methods`` on ``problem`` at ``theta``, in that order.
+
+    After one untimed call each, the methods are timed in ``repeats`` interleaved rounds, so
+    that a slow spell of a shared machine hits them alike; a method listed twice is timed
+    twice, independently. Clock: the process's CPU time on a CPU (what other processes' load
+    does not inflate), synchronised wall time on CUDA.
+    """
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise ValueError(f"methods must be among {METHODS}, got {unknown}")
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats!r}")
+    device = theta.device
+    clock = time.perf_counter if device.type == "cuda" else time.process_time
+
+    def run(m):
+        return estimate_gradient(
+            m,
+            problem,
+            theta,
+            n_paths=n_paths,
+            n_steps=n_steps,
+            generator=torch.Generator(device=device).manual_seed(int(seed)),
+            per_path=False,
+        )
+
+    for m in dict.fromkeys(methods):
+        run(m)
+    times: list[list[float]] = [[] for _ in methods]
+    for _ in range(repeats):
+        for i, m in enumerate(methods):
+            times[i].append(
+                time_call(
+                    lambda m=m: run(m), repeats=1, warmup=0, device=device, clock=clock
+                )
+            )
+    return [statistics.median(t) for t in times]
 
 
 def predicted_bytes(

@@ -2,7 +2,8 @@
 ``book/gradient_estimators.md``; Wang, Blanchet & Glynn, NeurIPS 2024).
 
 Each returns plain numbers / tensors for the notebook to plot;
-:mod:`~diffctrl.gradients.analysis` turns them into the record's values and verdicts:
+:mod:`~diffctrl.gradients.summaries` turns them into the record's values and
+:mod:`~diffctrl.gradients.analysis` into its verdicts:
 
 - :func:`side_by_side`: all estimators on the same Brownian increments, with the exact identities
   between them (forward = reverse sensitivities path by path; GG averaged over its random step =
@@ -11,8 +12,9 @@ Each returns plain numbers / tensors for the notebook to plot;
   (an exact gradient, or central finite differences on independent paths), over seeds;
   :func:`fd_unbiasedness` runs it against finite differences on several problems;
 - :func:`stderr_ratios`: per-coordinate standard errors of one estimator over another (the
-  paper's Table 2 question), over seeds; :func:`stderr_ratio_study` over network widths and
-  split by coordinates inside / outside sigma;
+  paper's Fig. 1(b) question), over seeds; :func:`stderr_ratio_study` over network widths,
+  split by coordinates inside / outside sigma, with the seconds per estimate that make it an
+  equal-time comparison;
 - :func:`policy_race`: policy optimisation driven by each estimator (cost vs wall time).
 """
 
@@ -25,6 +27,7 @@ from typing import Any
 import torch
 
 from ..stats import coordinate_z, hotelling_test, two_sample_test
+from .costs import time_methods
 from .estimators import METHODS, estimate_gradient
 from .generator_gradient import generator_gradient
 from .optimise import optimise_policy
@@ -319,8 +322,11 @@ def stderr_ratio_study(
     seeds: Sequence[int],
     seed: int,
     device,
+    time_paths: int = 0,
+    time_repeats: int = 5,
 ) -> dict[str, Any]:
-    """GG's standard errors over the pathwise ones (the paper's Table 2 question).
+    """GG's standard errors over the pathwise ones (the paper's Fig. 1(b) question), and
+    the seconds per estimate that turn them into an equal-time comparison.
 
     For each width ``w`` of ``widths``: the point mass with a ``(w, w, w)`` network (float64,
     initialised from ``seed``), :func:`stderr_ratios` of GG over reverse-mode pathwise per
@@ -329,9 +335,19 @@ def stderr_ratio_study(
     ``cases[label] = (problem, theta)`` whose sigma depends on theta: GG over pathwise, split
     into the coordinates outside sigma (group ``"<label> drift"``) and inside it
     (``"<label> sigma"``). Returns ``ratio_rows`` ({group: [ratios (k,) per seed]}),
-    ``lq_medians`` and ``pd_medians``.
+    ``lq_medians`` and ``pd_medians`` (seed by seed within each width, widths in order) and
+    ``lq_n`` (the ``n`` of each entry). With ``time_paths > 0`` also, per width, the
+    median s.e. ratio of pathwise over the likelihood ratio (``lr_medians``, the equal-time
+    control) and ``seconds`` ({"LQ n=<n>": {method: seconds per estimate of ``time_paths``
+    paths}} from :func:`~diffctrl.gradients.costs.time_methods` with ``time_repeats``
+    rounds: GG, forward and reverse pathwise, the likelihood ratio, and reverse again,
+    timed independently, ``"pathwise_reverse_2"``, the baseline's).
     """
-    ratio_rows, lq_medians, pd_medians = {}, [], []
+    if time_paths < 0:
+        raise ValueError(f"time_paths must be >= 0, got {time_paths!r}")
+    ratio_rows, lq_medians, pd_medians, lq_n = {}, [], [], []
+    lr_medians, seconds = [], {}
+    timed = ("gg", "pathwise_forward", "pathwise_reverse", "lr", "pathwise_reverse")
     for w in widths:
         p_, th_ = point_mass_lq(
             hidden=(w,) * 3,
@@ -339,19 +355,28 @@ def stderr_ratio_study(
             dtype=torch.float64,
             device=device,
         )
-        rows = stderr_ratios(p_, th_, n_paths=n_paths, n_steps=n_steps, seeds=seeds)
+        kw = dict(n_paths=n_paths, n_steps=n_steps, seeds=seeds)
+        rows = stderr_ratios(p_, th_, **kw)
         ratio_rows[f"LQ n={p_.n_params}"] = [r["ratios"] for r in rows]
         lq_medians += [r["median"] for r in rows]
+        lq_n += [p_.n_params] * len(rows)
         # baseline: pathwise against an independent run of itself (true ratio 1)
-        pd_rows = stderr_ratios(
-            p_,
-            th_,
-            n_paths=n_paths,
-            n_steps=n_steps,
-            seeds=seeds,
-            num="pathwise_reverse",
-        )
+        pd_rows = stderr_ratios(p_, th_, num="pathwise_reverse", **kw)
         pd_medians += [r["median"] for r in pd_rows]
+        if time_paths:
+            lr_rows = stderr_ratios(p_, th_, num="pathwise_reverse", den="lr", **kw)
+            lr_medians += [r["median"] for r in lr_rows]
+            t = time_methods(
+                p_,
+                th_,
+                timed,
+                n_paths=time_paths,
+                n_steps=n_steps,
+                repeats=time_repeats,
+            )
+            seconds[f"LQ n={p_.n_params}"] = dict(zip(timed[:4], t)) | {
+                "pathwise_reverse_2": t[4]
+            }
     for label, (p_, th_) in cases.items():
         rows = stderr_ratios(p_, th_, n_paths=n_paths, n_steps=n_steps, seeds=seeds)
         in_sigma = set(p_.info["sigma_coords"])
@@ -362,7 +387,14 @@ def stderr_ratio_study(
             ratio_rows[f"{label} {part}"] = [
                 r["ratios"][[pick(int(i)) for i in r["coords"]]] for r in rows
             ]
-    return dict(ratio_rows=ratio_rows, lq_medians=lq_medians, pd_medians=pd_medians)
+    return dict(
+        ratio_rows=ratio_rows,
+        lq_medians=lq_medians,
+        pd_medians=pd_medians,
+        lq_n=lq_n,
+        lr_medians=lr_medians,
+        seconds=seconds,
+    )
 
 
 def policy_race(
