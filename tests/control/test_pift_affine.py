@@ -80,8 +80,22 @@ def test_bad_arguments_raise():
     pb = random_problem(1, 5, 0)
     with pytest.raises(ValueError, match="n_iter"):
         pift_lq(pb, -1)
-    with pytest.raises(ValueError, match="eta"):
-        pift_lq(pb, 3, eta=1.5)
+    for bad in (0.0, 2.0, -0.5):
+        with pytest.raises(ValueError, match="eta"):
+            pift_lq(pb, 3, eta=bad)
+
+
+def test_optimal_damping_may_over_relax_and_pift_accepts_it():
+    from diffctrl.control.rates import damped_rate, optimal_damping
+
+    # mostly convex curvature (rho_+ > rho_-): eta* = 2 / (2 + rho_- - rho_+) exceeds 1
+    eta, rate = optimal_damping(0.1, 0.5)
+    assert eta == pytest.approx(2 / 1.6) and eta > 1
+    assert rate == pytest.approx(0.6 / 1.6)
+    assert damped_rate(eta, 0.1, 0.5) == pytest.approx(rate)
+    assert damped_rate(1.0, 0.1, 0.5) > rate  # plain iteration is slower
+    pb = random_problem(1, 5, 0).with_beta(10.0)
+    assert pift_lq(pb, 3, eta=1.2).n_iter.tolist() == [3] * 5
 
 
 def test_pift_lq_refuses_a_non_integer_n_iter():

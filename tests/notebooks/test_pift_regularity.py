@@ -15,6 +15,7 @@ CLAIMS = (
     "lip_controls",
     "lip_values",
     "uniform_apriori",
+    "apriori_bound",
     "linear_beyond_lq",
     "tilted_w1",
 )
@@ -25,19 +26,37 @@ def test_every_declared_claim_is_judged(rec):
     assert set(claims) == set(CLAIMS)
     for key, c in claims.items():
         assert c.get("verdict"), key
+        assert c.get("baseline") or c.get("no_baseline"), key
+        assert c.get("control") or c.get("no_control"), key
+        if c["verdict"] in ("not reproduced", "inconclusive"):
+            assert c.get("diagnosis"), key
+    assert claims["tilted_w1"]["kind"] == "ours"
+    assert claims["apriori_bound"]["kind"] == "ours"
 
 
 def test_verdicts_the_prose_relies_on(rec):
     c = rec["claims"]
+    full = rec["profile"] == "full"
     assert c["lip_controls"]["verdict"] == "confirmed"
     assert c["lip_controls"]["baseline_passes"] is False
-    # u^(0) = 0 cannot meet the bound tightly, but V^(0) does: the value test decides nothing
-    assert c["lip_values"]["baseline_passes"] is True
-    assert c["lip_values"]["verdict"] == "inconclusive"
-    assert c["uniform_apriori"]["verdict"] == "not reproduced"
+    assert c["lip_controls"]["control_passes"] is True
+    # the baseline that should lose regularity (PI-FT outside its regime) does
+    assert c["lip_values"]["baseline_passes"] is False
+    assert c["lip_values"]["control_passes"] is True
+    assert c["lip_values"]["verdict"] == "confirmed"
+    assert c["uniform_apriori"]["baseline_passes"] is False
+    if full:  # T/2 -> T settles only on the full chain (T = 100; smoke T = 30)
+        assert c["uniform_apriori"]["control_passes"] is True
+        assert c["uniform_apriori"]["verdict"] in ("confirmed", "confirmed with caveat")
+    # our a priori bound fails even with a log-concave model: a limit of our proof
+    assert c["apriori_bound"]["control_passes"] is False
+    assert c["apriori_bound"]["verdict"] == "inconclusive"
+    assert c["apriori_bound"]["diagnosis"]["cause"] == "underpowered"
     assert c["linear_beyond_lq"]["verdict"] == "confirmed"
+    assert c["linear_beyond_lq"]["control_passes"] is True
     assert c["tilted_w1"]["verdict"] in ("confirmed", "confirmed with caveat")
     assert c["tilted_w1"]["baseline_passes"] is False
+    assert c["tilted_w1"]["control_passes"] is True
 
 
 def test_grid_solver_is_exact_on_the_lq_class(rec):
@@ -55,7 +74,9 @@ def test_lipschitz_constants_stay_below_the_bounds(rec):
     ):
         assert v[key] <= 1.001, key
     assert v["fixed_point_bound_holds"]
-    assert v["L_max_1d"] == pytest.approx(v["bump_lip_grad"], rel=0.05)
+    assert (
+        v["L_max_1d"] <= 1.001 * v["bump_lip_grad"]
+    )  # steps t < T: the bump never exceeds it
     assert v["rho_max_2d"] < 1
 
 
@@ -63,6 +84,22 @@ def test_a_priori_bound_is_vacuous_for_a_multimodal_model(rec):
     v = rec["values"]
     assert v["ell_max_1d"] > 1
     assert v["a_priori_finite_steps"] < rec["params"]["T1"]
+    # and with a log-concave model, whose reverse mean contracts, it is still finite only
+    # for a minority of the steps; the measured constants stay below Lip(grad r) there
+    assert v["log_concave_ell_max"] <= 1
+    assert v["log_concave_finite_frac_max"] < 0.5
+    assert v["log_concave_L_over_lip_r_max"] <= 1.001
+
+
+def test_measured_regularity(rec):
+    v = rec["values"]
+    # the bump's constant stays below the reward's own; the log-sigmoid's does not (the
+    # mixture separates its modes): the constant depends on the model, as the paper says
+    assert v["uniform_L_over_lip_r_bump_max"] <= 1.001
+    assert v["uniform_L_over_lip_r_max"] > 1
+    assert v["iterates_growth_max"] <= 1.5
+    assert v["diverging_nonfinite_steps"] >= 1
+    assert v["lq_control_ratio_u_max"] == pytest.approx(1.0, abs=1e-6)
 
 
 def test_linear_convergence_on_the_grid(rec):

@@ -25,8 +25,10 @@ In the order of the chapters:
 - :mod:`.policy_iteration` plain (outer) policy iteration, the comparison;
 - :mod:`.regularity` [ours] Lipschitz bounds of the iterates and measured/bound ratios;
 - :mod:`.analysis`  the sweeps behind the chapters' figures;
-- :mod:`.lq_experiments`, :mod:`.convergence_experiments`, :mod:`.regularity_experiments`:
-  the chapters' experiments and the verdicts on their claims (not re-exported here).
+- :mod:`.lq_experiments`, :mod:`.wellposed_experiments`, :mod:`.convergence_experiments`,
+  :mod:`.regularity_experiments`,
+  :mod:`.regularity_analysis`: the chapters' experiments and the verdicts on their claims
+  (not re-exported here).
 """
 
 from .affine_policy import AffinePolicy

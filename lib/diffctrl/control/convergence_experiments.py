@@ -2,8 +2,8 @@
 ``book/pift_convergence.md``) and the verdicts on its claims.
 
 PI-FT in the LQ class (:mod:`.pift_affine`), where the optimum is exact: the error at one step
-and over random problems against the predicted rate (Han, Razaviyayn, Xu 2025, Sec. 4), the
-whole sweep with m iterations per step, the effect of beta (Sec. 5), damping where
+and over random problems against the predicted rate (Han, Razaviyayn, Xu 2025, Sec. 3), the
+whole sweep with m iterations per step, the effect of beta (the paper's experiments), damping where
 ``rho_t >= 1`` (ours) and plain policy iteration (:mod:`.policy_iteration`). Each function
 returns an :class:`~diffctrl.repro.Outcome`.
 """
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..repro import Outcome, count_verdict, judge
+from ..repro import Diagnosis, Outcome, judge
 from .analysis import beta_effect, pift_rate_table, sweep_iterations
 from .lq import LQProblem, random_lq_problem, solve_lq
 from .pift_affine import PIFTDivergence, pift_lq, pift_lq_step
@@ -79,25 +79,25 @@ def rate_table(dims: Sequence[int], T: int, seeds: Sequence[int]) -> Outcome:
         "rate_problems_n": len(problems),
     }
     verdict = dict(
-        verdict=count_verdict(passes),
+        verdict=judge(passes, baseline=False),
         evidence={
             "n_problems": len(problems),
             "n_steps": values["rate_table_n"],
             "rate_u_excess_max": values["rate_u_excess_max"],
             "rate_v_excess_max": values["rate_v_excess_max"],
         },
-        per_seed=passes,
-        baseline_passes=False,
         note="random problems with some rho_t >= 1 are left to the damping claim",
     )
     return Outcome(values, {"linear_rate": verdict}, {"table": tab})
 
 
 def sweep(problem: LQProblem, betas: Sequence[float], sweep_m: int) -> Outcome:
-    """The whole sweep with m = 1..``sweep_m`` iterations per step, per beta
-    (:func:`~.analysis.sweep_iterations`; with too few iterations it diverges, by design):
-    the measured rate of ``|J(m) - J*|`` against ``(max_t rho_t)^2``, and where the sweep with
-    m = 1 at the smallest beta first meets ``rho_t >= 1``. ``data["sweeps"][beta]`` are the
+    """Claim ``inexact_sweep``: the whole sweep with m = 1..``sweep_m`` iterations per step,
+    per beta (:func:`~.analysis.sweep_iterations`; with too few iterations it diverges): it
+    passes at a beta when ``|J(m) - J*|`` is finite for every m and its measured rate is at
+    most ``(max_t rho*_t)^2 + 0.01``; baseline zero iterations per step (rate 1); control the
+    same steps iterated against the exact ``V_{t+1}`` (:func:`_exact_value_steps_converge`).
+    Also where the sweep with m = 1 at the smallest beta first meets ``rho_t >= 1``. ``data["sweeps"][beta]`` are the
     sweeps, ``data["rates"][beta]`` ``(rho_max^2, measured rate, first finite m)``."""
     m_grid = np.arange(1, sweep_m + 1)
     sweeps, rates = {}, {}
@@ -129,7 +129,65 @@ def sweep(problem: LQProblem, betas: Sequence[float], sweep_m: int) -> Outcome:
             solve_lq(problem.with_beta(betas[0])).rho().max()
         ),
     }
-    return Outcome(values, data={"m": m_grid, "sweeps": sweeps, "rates": rates})
+    # claim inexact_sweep: finite for every m and |J - J*| at most at rho*_max^2 + 0.01
+    passes = [
+        bool(np.all(np.isfinite(sweeps[b]["J_err"])))
+        and np.isfinite(rates[b][1])
+        and rates[b][1] <= rates[b][0] + 0.01
+        for b in betas
+    ]
+    control = [
+        _exact_value_steps_converge(problem.with_beta(b), sweep_m) for b in betas
+    ]
+    j = judge(passes, baseline=False, control=control)
+    values["inexact_sweep_pass_frac"] = float(np.mean(passes))
+    evidence = {
+        "betas": list(betas),
+        "rho_star_max_sq": [rates[b][0] for b in betas],
+        "measured_rate": [rates[b][1] for b in betas],
+        "first_finite_m": [rates[b][2] for b in betas],
+        "exact_value_steps_converge": control,
+    }
+    verdict = dict(
+        verdict=j,
+        evidence=evidence,
+        note="baseline: zero iterations per step leave |J - J*| where it is (rate 1)",
+    )
+    if j.verdict != "confirmed":
+        bad = [b for b, p in zip(betas, passes) if not p]
+        verdict["diagnosis"] = Diagnosis(
+            "setting",
+            f"inside the regime judged at the optimum (max_t rho*_t = "
+            f"{values['rho_star_max_smallest_beta']:.3g} < 1 at beta = {betas[0]}), the "
+            f"sweep with m = 1 meets rho = {values['sweep_m1_first_rho_over_1']:.3g} at "
+            f"step {values['sweep_m1_first_step_over_1']} and diverges (beta {bad}); it "
+            f"is finite from m = {values['sweep_first_finite_m_smallest_beta']}. A step "
+            "that has not converged passes back a value more curved than the optimum's, "
+            "so the factor the sweep meets exceeds rho*_t; the theorem's assumptions (not "
+            "available to us) must hold along the sweep's values, not only at the "
+            "optimum. The same steps with the exact V_{t+1} (the control) converge",
+        )
+    return Outcome(
+        values,
+        {"inexact_sweep": verdict},
+        data={"m": m_grid, "sweeps": sweeps, "rates": rates},
+    )
+
+
+def _exact_value_steps_converge(problem: LQProblem, n_iter: int) -> bool:
+    """Whether, at every step t, ``n_iter`` iterations from u = 0 against the *exact*
+    ``V_{t+1}`` (:func:`~.pift_affine.pift_lq_step`) stay finite and their control error
+    falls at most at the exact rate (+1e-6): the one-step theorem's setting."""
+    ref = solve_lq(problem)
+    for t in range(problem.T):
+        with np.errstate(all="ignore"):
+            ue, _, rate = pift_lq_step(ref, t, n_iter)
+        if not np.all(np.isfinite(ue)):
+            return False
+        e = ue[ue > 1e-13 * max(ue[0], 1e-300)]
+        if len(e) > 2 and measured_rate(e) > rate + 1e-6:
+            return False
+    return True
 
 
 def monotone_decreasing(x: np.ndarray) -> bool:
@@ -249,17 +307,13 @@ def beta_study(problem: LQProblem, n_betas: int, n_problems: int, seed: int) -> 
             "theorem (see the claim 'damped' for what damping does there)",
         ),
         "beta_faster": dict(
-            verdict=count_verdict(fast),
+            verdict=judge(fast, baseline=False),
             evidence=grid_ev,
-            per_seed=fast,
-            baseline_passes=False,
             note="u = 0 needs no iterations at any beta: never halves",
         ),
         "beta_closer": dict(
-            verdict=count_verdict(close),
+            verdict=judge(close, baseline=False),
             evidence=grid_ev,
-            per_seed=close,
-            baseline_passes=False,
             note="u = 0 has zero KL at every beta: never strictly decreasing",
         ),
     }
@@ -321,9 +375,8 @@ def damping(problem: LQProblem, n_step: int, beta: float = 0.01) -> Outcome:
         values["plain_growth_measured"],
         plain_err if np.isfinite(plain_err) else np.inf,
     )
-    verdict, base = judge([passes], plain_ok)
     v = dict(
-        verdict=verdict,
+        verdict=judge([passes], baseline=plain_ok),
         evidence={
             "rho_t": values["diverging_rho"],
             "rate_formula": values["damped_rate_formula"],
@@ -331,7 +384,6 @@ def damping(problem: LQProblem, n_step: int, beta: float = 0.01) -> Outcome:
             "damped_sweep_J_err": values["damped_sweep_J_err"],
             "plain_growth": values["plain_growth_measured"],
         },
-        baseline_passes=base,
     )
     return Outcome(values, {"damped": v}, {"t": t, "rho_t": rho[t], "runs": errs})
 

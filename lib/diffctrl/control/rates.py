@@ -99,7 +99,9 @@ def _iterations(n_iter, T: int) -> np.ndarray:
 
 
 def _check_eta(eta: float) -> float:
-    """The damping ``eta`` in (0, 1]."""
-    if not 0 < eta <= 1:
-        raise ValueError(f"damping eta must lie in (0, 1], got {eta}")
+    """The damping ``eta`` in (0, 2): the optimal ``eta* = 2 / (2 + rho_- - rho_+)``
+    (:func:`optimal_damping`) lies there whenever ``rho_+ < 1``, above 1 (over-relaxation)
+    where the curvature of ``V_{t+1}`` is mostly convex (``rho_+ > rho_-``)."""
+    if not 0 < eta < 2:
+        raise ValueError(f"damping eta must lie in (0, 2), got {eta}")
     return float(eta)
