@@ -41,8 +41,8 @@ def test_order_study_verdicts():
         GAUSS, [64, 128, 256, 512], ["ddpm", "ddim", "em", "ode"], vp_sde_schedule
     )
     assert -4.5 < out["values"]["kl_slope_ode"] < -3.5
-    assert out["verdicts"]["second_order"]["verdict"] == "confirmed"
-    assert out["verdicts"]["second_order"]["baseline_passes"] is False
+    j = out["verdicts"]["second_order"]["verdict"]
+    assert (j.verdict, j.baseline_passes) == ("confirmed", False)
 
 
 def test_score_error_is_zero_for_the_exact_score_and_dsm_study_records_it():

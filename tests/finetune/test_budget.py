@@ -80,7 +80,9 @@ def run_counted(setting, method, truncation=None, iters=2):
     nets, rew = Tally(), Tally()
     torch.manual_seed(0)
     ctrl = Counted(ControlMLP(2, chain.sigma, chain.beta, hidden=8), nets)
-    critic = Counted(ValueMLP(2, T + 1, hidden=8), nets) if method == "pift" else None
+    critic = (
+        Counted(ValueMLP(2, T + 1, hidden=8), nets) if method == "pift_ac" else None
+    )
     obj = FinetuneObjective(
         CountedChain(chain, nets),
         lambda y: rew.seen(reward(y)),

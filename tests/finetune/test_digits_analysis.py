@@ -8,6 +8,7 @@ from diffctrl.finetune.digits_analysis import (
     beta_kl_claim,
     good_quality,
     head_to_head_claim,
+    precondition_gate,
     quality_claim,
     reward_up_claim,
     summary,
@@ -23,21 +24,39 @@ def _run(**scores):
 DIVERGED = (None, None, {"history": [], "tries": [{"lr": 1.0}, {"lr": 0.3}]})
 
 
-def test_head_to_head_counts_a_diverged_pift_seed_as_a_loss():
+def test_head_to_head_judges_only_seeds_where_both_beat_the_pretrained_J():
     table = {
         ("pift", 0): _run(J=2.0),
         ("dpok", 0): _run(J=1.0),
-        ("pift", 1): DIVERGED,
+        ("pift", 1): DIVERGED,  # a diverged run: undecided
         ("dpok", 1): _run(J=-5.0),
-        ("pift", 2): _run(J=0.0),
-        ("dpok", 2): DIVERGED,
+        ("pift", 2): _run(J=0.0),  # below the pre-trained J = 0.5: an optimiser failure
+        ("dpok", 2): _run(J=3.0),
+        ("pift", 3): _run(J=1.0),
+        ("dpok", 3): _run(J=2.0),
     }
-    c = head_to_head_claim(table, [0, 1, 2])
-    assert c["per_seed"] == [True, False, True]
-    assert c["evidence"] == {"pift": [2.0, None, 0.0], "dpok": [1.0, -5.0, None]}
-    assert c["verdict"] != "confirmed" and c["baseline_passes"] is False
-    c = head_to_head_claim({k: v for k, v in table.items() if k[1] == 0}, [0])
-    assert c["per_seed"] == [True]
+    c = head_to_head_claim(table, [0, 1, 2, 3], J_pre=0.5)
+    j = c["verdict"]
+    assert j.per_seed == [True, False]  # seeds 0 and 3 decide
+    assert (j.verdict, j.baseline_passes) == ("confirmed with caveat", False)
+    assert c["evidence"]["undecided_seeds"] == [1, 2]
+    assert c["evidence"]["pift"] == [2.0, None, 0.0, 1.0]
+    assert c["diagnosis"].cause == "setting"
+    # no seed where both beat the pre-trained model: inconclusive, diagnosed
+    c = head_to_head_claim(table, [1, 2], J_pre=0.5)
+    assert (
+        c["verdict"] == "inconclusive" and "optimiser failure" in c["diagnosis"].detail
+    )
+    c = head_to_head_claim(table, [0], J_pre=0.5)
+    assert c["verdict"].verdict == "confirmed" and "diagnosis" not in c
+
+
+def test_precondition_gate_withholds_verdicts_from_a_bad_base():
+    v = dict(verdict="confirmed", evidence={"x": 1})
+    assert precondition_gate(v, True) is v
+    g = precondition_gate(v, False)
+    assert g["verdict"] == "inconclusive" and g["evidence"] == {"x": 1}
+    assert g["diagnosis"].cause == "setting"
 
 
 def test_summary_averages_the_seeds_that_did_not_diverge():

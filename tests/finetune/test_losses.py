@@ -21,7 +21,9 @@ from diffctrl.finetune.trainer import finetune
 def _objective(chain, reward, method, n_traj=32, seed=0):
     torch.manual_seed(seed)
     ctrl = ControlMLP(chain.dim, chain.sigma, chain.beta, hidden=32)
-    critic = ValueMLP(chain.dim, chain.T + 1, hidden=32) if method == "pift" else None
+    critic = (
+        ValueMLP(chain.dim, chain.T + 1, hidden=32) if method == "pift_ac" else None
+    )
     return FinetuneObjective(chain, reward, ctrl, method, critic=critic, n_traj=n_traj)
 
 
@@ -37,7 +39,7 @@ def test_pift_converges_to_the_exact_lq_control():
     )
     exact = solve_lq(pb)
     chain = pb.chain()
-    obj = _objective(chain, pb.reward, "pift", n_traj=64)
+    obj = _objective(chain, pb.reward, "pift_ac", n_traj=64)
     finetune(obj, 250, lr=3e-3, seed=0)
     err, _ = control_error(chain, obj.control, exact.as_control(), 2000, seed=1)
     size, _ = control_error(
@@ -73,7 +75,7 @@ def test_every_method_moves_towards_the_tilted_target(mixture_case):
         err, _ = control_error(chain, obj.control, u_opt, 1000, seed=1)
         assert err < 0.2 * size, (method, err / size)
     assert (
-        w2["pift"] < 2.5 * base["w2_floor"]
+        w2["pift_ac"] < 2.5 * base["w2_floor"]
     )  # stated factor of the noise floor at smoke size
 
 
@@ -97,9 +99,11 @@ def test_bad_inputs(mixture_case):
         with pytest.raises(TypeError, match="torch.Tensor"):
             finetune(_objective(chain, listed, method), 1)
     with pytest.raises(ValueError, match="critic"):
-        FinetuneObjective(chain, reward, ControlMLP(2, chain.sigma, chain.beta), "pift")
+        FinetuneObjective(
+            chain, reward, ControlMLP(2, chain.sigma, chain.beta), "pift_ac"
+        )
 
 
 def test_the_registry_names_every_method_once():
-    assert METHODS == ("pift", "draft", "dpok", "adjoint") == tuple(LOSSES)
-    assert [m for m in METHODS if LOSSES[m].critic] == ["pift"]
+    assert METHODS == ("pift_ac", "draft", "dpok", "adjoint") == tuple(LOSSES)
+    assert [m for m in METHODS if LOSSES[m].critic] == ["pift_ac"]

@@ -18,7 +18,9 @@ from diffctrl.finetune.trainer import finetune, finetune_guarded
 def _objective(chain, reward, method, n_traj=8, seed=0):
     torch.manual_seed(seed)
     ctrl = ControlMLP(chain.dim, chain.sigma, chain.beta, hidden=32)
-    critic = ValueMLP(chain.dim, chain.T + 1, hidden=32) if method == "pift" else None
+    critic = (
+        ValueMLP(chain.dim, chain.T + 1, hidden=32) if method == "pift_ac" else None
+    )
     return FinetuneObjective(chain, reward, ctrl, method, critic=critic, n_traj=n_traj)
 
 
@@ -69,7 +71,7 @@ def test_guarded_finetuning_retries_at_a_smaller_step_and_reports_divergence():
         finetune_guarded(make, 1, lr=0.1, lr_factors=())
 
 
-@pytest.mark.parametrize("method", ["pift", "adjoint"])
+@pytest.mark.parametrize("method", ["pift_ac", "adjoint"])
 def test_resume_continues_the_same_trajectory(mixture_case, tmp_path, method):
     chain, reward = mixture_case
     full = _objective(chain, reward, method, n_traj=8)

@@ -379,7 +379,7 @@ def regularity_verdict(
     arrays = [np.asarray(rt[kind], dtype=float) for rt in settings]
     passes = [bound_test(a, hi, lo) for a in arrays]
     base = [bound_test(a[:, base_col : base_col + 1], hi, lo) for a in arrays]
-    verdict, baseline_passes = judge(passes, any(base))
+    verdict = judge(passes, any(base))
     evidence: dict = {} if names is None else {"settings": list(names)}
     with np.errstate(all="ignore"):
         evidence["ratio_max"] = [float(np.nanmax(a)) for a in arrays]
@@ -387,10 +387,11 @@ def regularity_verdict(
             float(np.nan_to_num(np.nanmax(np.r_[a[:, base_col], 0.0]))) for a in arrays
         ]
     return dict(
-        verdict=verdict,
-        baseline_passes=baseline_passes,
+        verdict=verdict.verdict,
+        baseline_passes=verdict.baseline_passes,
+        per_seed=verdict.per_seed,
+        why=verdict.why,
         evidence=evidence,
-        per_seed=passes,
     )
 
 

@@ -152,7 +152,7 @@ def ring_study(
             xs = xs_s
     w2, floor, w2_start = (np.array(v) for v in zip(*ring))
     passes = list(w2 < 1.5 * floor)
-    verdict, base = judge(passes, bool(np.all(w2_start < 1.5 * floor)))
+    verdict = judge(passes, bool(np.all(w2_start < 1.5 * floor)))
     return {
         "values": {
             "ring_w2": float(w2[0]),
@@ -161,9 +161,7 @@ def ring_study(
         },
         "verdict": dict(
             verdict=verdict,
-            per_seed=passes,
             evidence={"w2": w2, "floor": floor, "w2_start": w2_start},
-            baseline_passes=base,
         ),
         "samples": xs,
     }
@@ -198,7 +196,7 @@ def order_study(
         abs(v["kl_local_slope_ddpm"] + 2) <= 0.4,
     ]
     ok = abs(v["kl_slope_ode"] + 4) <= 0.5
-    second, base = judge([ok], abs(v["kl_prior_slope_ode"] + 4) <= 0.5)
+    second = judge([ok], abs(v["kl_prior_slope_ode"] + 4) <= 0.5)
     evidence = {m: v[f"kl_slope_{m}"] for m in ("ddim", "em")}
     return {
         "values": v,
@@ -215,7 +213,6 @@ def order_study(
                     "slope": v["kl_slope_ode"],
                     "slope_from_prior": v["kl_prior_slope_ode"],
                 },
-                baseline_passes=base,
             ),
         },
         "kl": {"exact": kl_exact, "prior": kl_prior},
@@ -263,7 +260,7 @@ def dsm_study(
         generator=torch.Generator().manual_seed(seed + 1),
     )
     mean, mean0 = float(np.mean(err)), float(np.mean(err0))
-    verdict, base = judge([mean < 0.5], mean0 < 0.5)
+    verdict = judge([mean < 0.5], mean0 < 0.5)
     return {
         "values": {
             "mlp_score_error_mean": mean,
@@ -273,7 +270,6 @@ def dsm_study(
         "verdict": dict(
             verdict=verdict,
             evidence={"error": mean, "by_level": err},
-            baseline_passes=base,
         ),
         "losses": losses,
         "levels": levels,

@@ -3,7 +3,9 @@
 Units ([ours], the papers report GPU hours): one *network evaluation* is one sample passing once
 through one network (the pre-trained score model, the control, or a critic); a backward pass
 through a network counts as one more evaluation of that network. A *reward evaluation* is one
-sample scored once (its gradient counts as one more). Wall time covers training only, never the
+sample scored once (its gradient counts as one more). ``backward`` counts the backward passes
+once more, so that ``forward_equivalents = nfe + backward`` weighs a backward pass as two
+forwards (the unit the chapters compare methods in). Wall time covers training only, never the
 evaluation of metrics.
 """
 
@@ -17,20 +19,31 @@ __all__ = ["Budget", "Timer"]
 
 @dataclass
 class Budget:
-    """Running totals: ``nfe`` network evaluations, ``reward_evals``, ``wall`` seconds."""
+    """Running totals: ``nfe`` network evaluations (a backward pass counted as one), the
+    ``backward`` passes among them, ``reward_evals``, ``wall`` seconds."""
 
     nfe: int = 0
     reward_evals: int = 0
     wall: float = 0.0
+    backward: int = 0
 
-    def charge(self, nfe: int = 0, reward: int = 0) -> None:
-        if nfe < 0 or reward < 0:
-            raise ValueError(f"charges must be >= 0, got nfe={nfe}, reward={reward}")
+    def charge(self, nfe: int = 0, reward: int = 0, backward: int = 0) -> None:
+        if nfe < 0 or reward < 0 or backward < 0:
+            raise ValueError(
+                f"charges must be >= 0, got nfe={nfe}, reward={reward}, "
+                f"backward={backward}"
+            )
         self.nfe += int(nfe)
         self.reward_evals += int(reward)
+        self.backward += int(backward)
+
+    @property
+    def forward_equivalents(self) -> int:
+        """``nfe + backward``: a backward pass weighs two forwards."""
+        return self.nfe + self.backward
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        return asdict(self) | {"forward_equivalents": self.forward_equivalents}
 
     def load(self, state: dict) -> Budget:
         self.nfe, self.reward_evals, self.wall = (
@@ -38,6 +51,7 @@ class Budget:
             int(state["reward_evals"]),
             float(state["wall"]),
         )
+        self.backward = int(state.get("backward", 0))
         return self
 
 

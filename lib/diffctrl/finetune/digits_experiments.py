@@ -52,16 +52,23 @@ from .trainer import finetune_guarded
 
 __all__ = [
     "QUOTED",
+    "RUN_METHODS",
     "DigitsProblem",
     "beta_sweep",
     "compare_methods",
     "evaluate_chain",
+    "lora_lr",
     "pretrained_quality",
     "pretrained_scores",
     "settings",
     "train_classifiers",
     "train_run",
 ]
+
+#: The chapter's method labels and the losses they run: "pift" is actor-critic PI-FT (the
+#: variant ``"pift_ac"`` of :mod:`.losses`, one AdamW step on every step at once), not the
+#: paper's backward sweep; "dpok" is REINFORCE with a leave-one-out baseline (DPOK-style).
+RUN_METHODS = {"pift": "pift_ac", "dpok": "dpok"}
 
 #: The profile settings the prose quotes, recorded as they are.
 QUOTED = (
@@ -82,6 +89,8 @@ def settings(cfg) -> dict:
     learning-rate factor."""
     return {key: cfg[key] for key in QUOTED} | {
         "n_seeds": len(cfg.method_seeds),
+        "lora_n_seeds": len(cfg.lora_seeds),
+        "lora_lr": lora_lr(cfg),
         "retry_factor": cfg.retry_factors[-1],
     }
 
@@ -218,6 +227,12 @@ def pretrained_scores(p: DigitsProblem) -> Outcome:
     return Outcome(values, data=data)
 
 
+def lora_lr(cfg) -> float:
+    """The LoRA learning rate that gives the paper's total movement: its lr times its steps
+    (3e-4 x 1000) spread over ``cfg.lora_iters`` iterations."""
+    return PAPER_DEFAULTS["lr"] * PAPER_DEFAULTS["steps"] / cfg.lora_iters
+
+
 def train_run(
     p: DigitsProblem,
     method: str,
@@ -230,11 +245,12 @@ def train_run(
     """One fine-tuning run of ``method`` at ``beta`` from seed ``s``: a control network
     (``control="mlp"``, :class:`.nets.ControlMLP`, ``cfg.iters`` iterations at ``cfg.lr``;
     with ``curves`` scored every ``cfg.eval_every``) or LoRA adapters on the U-Net
-    (``"lora"``, :class:`.large.lora.AdapterControl`, ``cfg.lora_iters`` iterations at the
-    paper's lr), gradients clipped to ``cfg.clip``. Returns ``(scores with J and nfe, samples,
+    (``"lora"``, :class:`.large.lora.AdapterControl`, ``cfg.lora_iters`` iterations at
+    :func:`lora_lr`, the paper's total movement), gradients clipped to ``cfg.clip``. Returns ``(scores with J and nfe, samples,
     {"history", "tries"})``; scores and samples are ``None`` when every attempt diverged."""
     cfg, dev = p.cfg, p.device
     chain, last = p.chain_at(beta), {}
+    loss = RUN_METHODS[method]  # this chapter's labels -> the registry (.losses.LOSSES)
 
     def in_range(obj):  # scores the final samples; False when they blew up
         last["sc"], last["y"] = evaluate_chain(p, chain, obj.control)
@@ -252,11 +268,11 @@ def train_run(
             n_traj = cfg.lora_n_traj
         critic = (
             ValueMLP(64, chain.T + 1, hidden=cfg.hidden).to(dev)
-            if LOSSES[method].critic
+            if LOSSES[loss].critic
             else None
         )
         return FinetuneObjective(
-            chain, p.reward, ctrl, method, critic=critic, n_traj=n_traj, device=dev
+            chain, p.reward, ctrl, loss, critic=critic, n_traj=n_traj, device=dev
         )
 
     if control == "mlp":  # with curves: evaluated every eval_every iterations
@@ -277,7 +293,7 @@ def train_run(
         obj, res, tries = finetune_guarded(
             make,
             cfg.lora_iters,
-            lr=PAPER_DEFAULTS["lr"],
+            lr=lora_lr(cfg),
             lr_factors=cfg.retry_factors,
             check=in_range,
             seed=s,
@@ -296,7 +312,8 @@ def compare_methods(p: DigitsProblem, pre: Outcome, control: str = "mlp") -> Out
     control network (``control="mlp"``, with training curves; claims ``pift_vs_dpok`` and
     ``reward_up``) or LoRA adapters (``"lora"``: claim ``pift_vs_dpok_lora``, values prefixed
     ``lora_``). ``data["runs"]``: ``{(method, seed): train_run(...)}``."""
-    cfg, seeds = p.cfg, p.cfg.method_seeds
+    cfg = p.cfg
+    seeds = cfg.lora_seeds if control == "lora" else cfg.method_seeds
     runs = {}
     for method in ("pift", "dpok"):
         for s in seeds:
@@ -312,11 +329,12 @@ def compare_methods(p: DigitsProblem, pre: Outcome, control: str = "mlp") -> Out
     prefix = "" if control == "mlp" else "lora_"
     values = summary(prefix, runs, "pift", seeds) | summary(prefix, runs, "dpok", seeds)
     if control != "mlp":
-        claims = {"pift_vs_dpok_lora": head_to_head_claim(runs, seeds)}
+        J_pre = pre.data["scores"]["reward"]  # the pre-trained chain has KL 0
+        claims = {"pift_vs_dpok_lora": head_to_head_claim(runs, seeds, J_pre)}
         return Outcome(values, verdicts=claims, data=dict(runs=runs))
     judge_pre, nn_floor = pre.data["scores"]["judge_target_frac"], pre.data["nn_floor"]
     claims = {
-        "pift_vs_dpok": head_to_head_claim(runs, seeds),
+        "pift_vs_dpok": head_to_head_claim(runs, seeds, pre.data["scores"]["reward"]),
         "reward_up": reward_up_claim(runs, seeds, judge_pre, nn_floor),
     }
     return Outcome(values, verdicts=claims, data=dict(runs=runs))

@@ -10,7 +10,8 @@ trajectories x 50 transitions per step). A loss is a function ``loss(objective, 
 -> scalar`` of a :class:`.objective.FinetuneObjective` (its chain, reward, control, critic,
 budget, shard); it charges the budget for the local shard.
 
-- ``"pift"`` parametric PI-FT ([ours] reading of the paper's practical recipe, an actor-critic):
+- ``"pift_ac"`` actor-critic PI-FT, a variant of parametric PI-FT (ours; the paper's algorithm, a backward
+  sweep, is :func:`.backward_sweep.pift_sweep`): one AdamW step on all steps t at once;
   *policy evaluation* regresses a critic ``V_phi(t, y)`` on the Monte Carlo cost-to-go
   ``G_t = r(Y_T) - sum_{s >= t} beta_s KL_s`` of the sampled trajectories; *policy improvement*
   ascends the per-step Bellman objective at every sampled transition at once,
@@ -134,7 +135,9 @@ def pift_loss(obj: FinetuneObjective, gen: torch.Generator) -> torch.Tensor:
     bellman = -b * sqnorm(u) / (2 * s2) + vnext
     ctrl_loss = -(bellman * b / s2).mean()
     obj.budget.charge(
-        nfe=2 * T * n + 2 * (T - 1) * n + 2 * T * n + 2 * (T - 1) * n, reward=3 * n
+        nfe=2 * T * n + 2 * (T - 1) * n + 2 * T * n + 2 * (T - 1) * n,
+        reward=3 * n,
+        backward=(T - 1) * n + T * n + (T - 1) * n,
     )
     return ctrl_loss + critic_loss
 
@@ -174,7 +177,9 @@ def draft_loss(obj: FinetuneObjective, gen: torch.Generator) -> torch.Tensor:
         y = m + y_next_u + float(obj.sigma[t]) * z
     r = call_reward(obj.reward, y).to(obj.dtype)
     # backward through the pre-trained mean: K - 1 steps (the state is detached at T - K)
-    obj.budget.charge(nfe=3 * T * n + (K - 1) * n, reward=2 * n)
+    obj.budget.charge(
+        nfe=3 * T * n + (K - 1) * n, reward=2 * n, backward=T * n + (K - 1) * n
+    )
     return -(r - kl).mean()
 
 
@@ -203,7 +208,7 @@ def dpok_loss(obj: FinetuneObjective, gen: torch.Generator) -> torch.Tensor:
     resid = roll.y[1:].reshape(-1, *shape) - roll.m.reshape(-1, *shape) - u
     logpi = -sqnorm(resid) / (2 * s2)
     surrogate = adv.reshape(-1).detach() * logpi - b * sqnorm(u) / (2 * s2)
-    obj.budget.charge(nfe=4 * T * n, reward=n)
+    obj.budget.charge(nfe=4 * T * n, reward=n, backward=T * n)
     return -surrogate.sum() / n
 
 
@@ -227,7 +232,11 @@ def adjoint_loss(obj: FinetuneObjective, gen: torch.Generator) -> torch.Tensor:
     tgt = torch.stack(targets).reshape(-1, *shape)
     u = obj.control(tt, roll.y[:T].reshape(-1, *shape))
     w = (b / s2).reshape(-1, *([1] * len(shape)))
-    obj.budget.charge(nfe=2 * T * n + 2 * (T - 1) * n + 2 * T * n, reward=3 * n)
+    obj.budget.charge(
+        nfe=2 * T * n + 2 * (T - 1) * n + 2 * T * n,
+        reward=3 * n,
+        backward=(T - 1) * n + T * n,
+    )
     return sqnorm(w * u - tgt).mean()
 
 
@@ -245,7 +254,7 @@ class Loss:
 
 #: The registry of methods, name -> :class:`Loss` (module docstring); a new method is one entry.
 LOSSES: dict[str, Loss] = {
-    "pift": Loss(pift_loss, critic=True),
+    "pift_ac": Loss(pift_loss, critic=True),
     "draft": Loss(draft_loss),
     "dpok": Loss(dpok_loss),
     "adjoint": Loss(adjoint_loss),

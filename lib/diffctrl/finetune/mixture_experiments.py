@@ -12,32 +12,34 @@ from the notebook's ``seed``.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
 from ..control import (
     ControlledChain,
-    LQProblem,
-    QuadraticReward,
-    measured_rate,
-    solve_lq,
 )
 from ..diffusion.exact import GaussianMixture
 from ..diffusion.schedules import vp_sde_schedule
 from ..repro import Outcome
 from ..stats import loglog_slope
+from .backward_sweep import pift_sweep
+from .budget import Budget
 from .losses import LOSSES, METHODS
 from .metrics import control_error, evaluate
 from .nets import ControlMLP, ValueMLP
 from .objective import FinetuneObjective
 from .optimum import grid_optimum, mode_fractions
+from .sweep_experiments import sweep_nets
 from .targets import tilted_target
-from .trainer import finetune
+from .trainer import FinetuneResult, finetune
 from .trajectories import rollout
 
 __all__ = [
+    "COMPARED",
     "QUOTED",
-    "beta_sweep",
+    "TUNED",
     "compare_methods",
     "method_objective",
     "mode_gap",
@@ -52,8 +54,8 @@ QUOTED = (
     "n_eval",
     "target_factor",
     "err_goal",
-    "lq_iters",
-    "lq_every",
+    "cmp_rounds",
+    "cmp_critic_steps",
     "grid_n",
     "grid_iter",
     "grid_n_alt",
@@ -112,17 +114,79 @@ def _scores(chain, control, reward, target, u_opt, size, cfg, seed, device) -> d
     return out
 
 
+#: The methods the chapter compares: "pift" is the paper's backward sweep
+#: (:func:`.backward_sweep.pift_sweep`), the others the per-iteration losses of
+#: :data:`.losses.METHODS` ("pift_ac": actor-critic PI-FT, our variant; "dpok": REINFORCE with
+#: a leave-one-out baseline, DPOK-style).
+COMPARED: tuple[str, ...] = ("pift", *METHODS)
+#: The methods of the head-to-head claim: the same learning-rate search on a calibration seed,
+#: the same budget in forward-equivalents.
+TUNED: tuple[str, ...] = ("pift", "dpok")
+
+
+def _sweep_kw(cfg, lr: float) -> dict:
+    """The sweep's settings on the mixture (``cmp_*``; the LQ rate study uses ``sweep_*``)."""
+    return dict(
+        n_traj=cfg.cmp_n,
+        rounds=cfg.cmp_rounds,
+        critic_steps=cfg.cmp_critic_steps,
+        improve_steps=cfg.cmp_improve_steps,
+        n_noise=cfg.cmp_noise,
+        lr=lr,
+    )
+
+
+def _run(method, chain, reward, s, lr, iters, cfg, device, score) -> FinetuneResult:
+    """One run of ``method`` (:data:`COMPARED`) from seed ``s``; ``score(control)`` gives the
+    metrics of a history row. The sweep's history is its start and its end (its control is a
+    whole policy only once the sweep is done); the others are scored every
+    ``cfg.eval_every`` iterations."""
+    if method == "pift":
+        ctrl, critic = sweep_nets(chain, 2, cfg.hidden, s, device)
+        res = FinetuneResult()
+        res.history.append({"step": 0, **Budget().as_dict(), **score(ctrl)})
+        sw = pift_sweep(
+            chain, reward, ctrl, critic, seed=s, device=device, **_sweep_kw(cfg, lr)
+        )
+        res.budget = sw.budget
+        res.history.append({"step": chain.T, **sw.budget.as_dict(), **score(ctrl)})
+        return res
+    obj = method_objective(method, chain, reward, s, cfg, device)
+    return finetune(
+        obj,
+        iters,
+        lr=lr,
+        seed=s,
+        eval_every=cfg.eval_every,
+        callback=lambda o: score(o.control),
+    )
+
+
+def _per_iteration(method, chain, reward, cfg, device) -> int:
+    """Forward-equivalents one iteration of a per-iteration method charges."""
+    obj = method_objective(method, chain, reward, 0, cfg, device)
+    obj(torch.Generator().manual_seed(0))
+    return obj.budget.forward_equivalents
+
+
 def compare_methods(
     p0: GaussianMixture, rewards: dict, cfg, *, seed: int, device
 ) -> Outcome:
-    """Every method of :data:`.losses.METHODS` from every seed of ``cfg.method_seeds`` on the
-    chain of ``p0`` (``cfg.T`` steps of the VP-SDE schedule, the large variance, KL weight
-    ``cfg.beta``) for each reward, scored along training against the tilted target
+    """Every method of :data:`COMPARED` from every seed of ``cfg.method_seeds`` on the chain
+    of ``p0`` (``cfg.T`` steps of the VP-SDE schedule, the large variance, KL weight
+    ``cfg.beta``) for each reward, scored against the tilted target
     :func:`.targets.tilted_target` and the grid optimum :func:`.optimum.grid_optimum` (and its
-    sensitivity: the same optimum on a coarser grid with fewer sweeps). ``data``: ``runs``
-    ``{(reward, method, seed): FinetuneResult}`` and ``refs`` ``{reward: {"base", "opt"}}``."""
+    sensitivity: the same optimum on a coarser grid with fewer sweeps).
+
+    The methods of :data:`TUNED` get the same search: every learning rate of ``cfg.lr_grid``
+    on the calibration seed ``cfg.cal_seed`` (no verdict uses it), the one with the lowest
+    final control error kept; and the same budget: DPOK runs as many iterations as make the
+    sweep's forward-equivalents (a backward pass counts as two forwards). The other methods run
+    ``cfg.iters`` iterations at ``cfg.lr`` (no claim compares them). ``data``: ``runs``
+    ``{(reward, method, seed): FinetuneResult}``, ``refs`` ``{reward: {"base", "opt"}}``,
+    ``tuning`` ``{(reward, method): {lr: error}}``, ``chosen`` ``{(reward, method): lr}``."""
     sched = vp_sde_schedule(cfg.T)
-    runs, refs, values = {}, {}, {}
+    runs, refs, values, tuning, chosen = {}, {}, {}, {}, {}
     for name in cfg.rewards:
         reward = rewards[name]
         chain = ControlledChain.from_data(p0, sched, cfg.beta, variance="large")
@@ -172,29 +236,75 @@ def compare_methods(
             values[f"grid_sens_{key}_{name}"] = abs(ev[key] - best[key]) / abs(
                 best[key]
             )
-        for method in METHODS:
+
+        def score(control, chain=chain, reward=reward, target=target, u_opt=u_opt):
+            return _scores(
+                chain, control, reward, target, u_opt, size, cfg, seed, device
+            )
+
+        # the same search for both methods of the head-to-head, on the calibration seed
+        iters = {m: cfg.iters for m in METHODS}
+        for method in TUNED:
+            errs = {}
+            for lr in cfg.lr_grid:
+                try:
+                    res = _run(
+                        method,
+                        chain,
+                        reward,
+                        cfg.cal_seed,
+                        lr,
+                        iters.get(method),
+                        cfg,
+                        device,
+                        score,
+                    )
+                except FloatingPointError:  # diverged at this rate: never chosen
+                    errs[lr] = math.inf
+                    continue
+                e = res.history[-1]["err"]
+                errs[lr] = e if math.isfinite(e) else math.inf
+                if method == "pift":  # the sweep's budget fixes DPOK's iterations
+                    budget = res.history[-1]["forward_equivalents"]
+                    iters["dpok"] = max(
+                        1,
+                        round(
+                            budget / _per_iteration("dpok", chain, reward, cfg, device)
+                        ),
+                    )
+            tuning[name, method] = errs
+            chosen[name, method] = min(errs, key=errs.get)
+        values[f"dpok_iters_{name}"] = iters["dpok"]
+        for method in COMPARED:
+            lr = chosen.get((name, method), cfg.lr)
             for s in cfg.method_seeds:
-                obj = method_objective(method, chain, reward, s, cfg, device)
-                runs[name, method, s] = finetune(
-                    obj,
-                    cfg.iters,
-                    lr=cfg.lr,
-                    seed=s,
-                    eval_every=cfg.eval_every,
-                    progress=False,
-                    callback=lambda o: _scores(
-                        chain, o.control, reward, target, u_opt, size, cfg, seed, device
-                    ),
-                )
+                try:
+                    runs[name, method, s] = _run(
+                        method,
+                        chain,
+                        reward,
+                        s,
+                        lr,
+                        iters.get(method),
+                        cfg,
+                        device,
+                        score,
+                    )
+                except FloatingPointError:  # a diverged run: the worst score, kept
+                    start = {"step": 0, **Budget().as_dict(), **score(_zero)}
+                    end = dict(
+                        start, err=math.inf, w2=math.inf, kl=math.inf, J=-math.inf
+                    )
+                    runs[name, method, s] = FinetuneResult(history=[start, end])
         values[f"w2_pre_{name}"] = base["w2"]
         values[f"w2_floor_{name}"] = base["w2_floor"]
         values[f"w2_opt_{name}"] = best["w2"]
         J_pre = values[f"J_pre_{name}"] = base["reward"] - cfg.beta * base["kl"]
         values[f"J_opt_{name}"] = best["J"]
         values[f"kl_opt_{name}"] = best["kl"]
-        for method in METHODS:
+        for method in COMPARED:
             # mean, spread (sd over seeds, ddof=0) and worst seed of each final score
-            for key in ("w2", "err", "kl", "J"):
+            for key in ("w2", "err", "kl", "J", "forward_equivalents", "wall"):
                 final = np.array(
                     [runs[name, method, s].history[-1][key] for s in cfg.method_seeds]
                 )
@@ -206,11 +316,14 @@ def compare_methods(
             values[f"gain_{method}_{name}"] = (values[f"J_{method}_{name}"] - J_pre) / (
                 best["J"] - J_pre
             )
+        for method in TUNED:
+            values[f"lr_{method}_{name}"] = chosen[name, method]
     for key in ("reward", "kl", "w2"):
         values[f"grid_sens_{key}_max"] = max(
             values[f"grid_sens_{key}_{n}"] for n in cfg.rewards
         )
-    return Outcome(values, data=dict(runs=runs, refs=refs))
+    data = dict(runs=runs, refs=refs, tuning=tuning, chosen=chosen)
+    return Outcome(values, data=data)
 
 
 def _mode_gaps(p0, reward, w_star, cfg, seed, device, optimal: bool) -> list[float]:
@@ -264,73 +377,3 @@ def mode_gap(p0: GaussianMixture, reward, cfg, *, seed: int, device) -> Outcome:
         "mode_gap_pre_last": pre_gaps[-1],
     }
     return Outcome(values, data=dict(gaps=gaps, pre_gaps=pre_gaps))
-
-
-def beta_sweep(cfg, *, seed: int, device) -> Outcome:
-    """Parametric PI-FT on an LQ problem (Gaussian data, quadratic reward, ``cfg.lq_T`` steps)
-    for each beta of ``cfg.betas`` and seed of ``cfg.seeds``: the relative control error to the
-    exact optimum :func:`diffctrl.control.lq.solve_lq` every ``cfg.lq_every`` iterations, whether
-    it first rises above its start, its geometric factor per ``cfg.lq_every`` iterations
-    (:func:`diffctrl.control.rates.measured_rate` with ``final_factor=3``: the evaluations before the
-    error first falls to 3 times its final value, at least three) and the exact optimum's path
-    KL. ``data``: ``curves`` ``{(beta, seed): (iterations, errors)}``, ``rates``, ``rises``,
-    ``kl`` per beta."""
-    lq_rates, lq_final, lq_kl, lq_rise, curves = {}, {}, {}, {}, {}
-    for b in cfg.betas:
-        pb = LQProblem.create(
-            vp_sde_schedule(cfg.lq_T),
-            [0.5, -0.5],
-            [[0.6, 0.1], [0.1, 0.4]],
-            QuadraticReward.create(Q=1.0, a=[1.0, 1.0]),
-            b,
-            variance="large",
-        )
-        exact = solve_lq(pb)
-        chain = pb.chain()
-        size, _ = control_error(
-            chain, _zero, exact.as_control(), 2000, seed=seed + 7, device=device
-        )
-        for s in cfg.seeds:
-            obj = method_objective("pift", chain, pb.reward, s, cfg, device)
-
-            def relative_error(o):
-                err, _ = control_error(
-                    chain,
-                    o.control,
-                    exact.as_control(),
-                    2000,
-                    seed=seed + 7,
-                    device=device,
-                )
-                return {"err": err / size}
-
-            res = finetune(
-                obj,
-                cfg.lq_iters,
-                lr=cfg.lq_lr,
-                seed=s,
-                eval_every=cfg.lq_every,
-                callback=relative_error,
-            )
-            it = np.array([r["step"] for r in res.history])
-            err = np.array([r["err"] for r in res.history])
-            if not np.array_equal(it, cfg.lq_every * np.arange(len(it))):
-                raise ValueError(
-                    "lq_iters must be a multiple of lq_every (equal spacing)"
-                )
-            curves[b, s] = (it, err)
-            lq_rise.setdefault(b, []).append(bool(np.max(err[1:]) > err[0]))
-            lq_rates.setdefault(b, []).append(measured_rate(err, final_factor=3.0))
-            lq_final.setdefault(b, []).append(float(err[-1]))
-        lq_kl[b] = exact.expected_kl(weighted=False)
-    values = {}
-    for b in cfg.betas:
-        tag = str(b).replace(".", "p")
-        values[f"lq_rate_{tag}"] = float(np.mean(lq_rates[b]))
-        values[f"lq_rate_{tag}_max"] = float(np.max(lq_rates[b]))
-        values[f"lq_final_err_{tag}"] = float(np.mean(lq_final[b]))
-        values[f"lq_final_err_{tag}_max"] = float(np.max(lq_final[b]))
-        values[f"lq_kl_{tag}"] = lq_kl[b]
-        values[f"lq_rises_{tag}"] = int(sum(lq_rise[b]))
-    data = dict(curves=curves, rates=lq_rates, rises=lq_rise, kl=lq_kl)
-    return Outcome(values, data=data)

@@ -40,7 +40,7 @@ class FinetuneObjective(nn.Module):
         chain,
         reward: Callable,
         control: nn.Module,
-        method: str = "pift",
+        method: str = "pift_ac",
         *,
         critic: nn.Module | None = None,
         n_traj: int = 10,

@@ -163,10 +163,6 @@ class Judgement:
         if self.why not in WHY:
             raise ValueError(f"why must be one of {tuple(WHY)}, got {self.why!r}")
 
-    def __iter__(self):
-        # transitional: ``verdict, base = judge(...)`` of call sites not yet rewritten
-        return iter((self.verdict, self.baseline_passes))
-
 
 def check_verdict(verdict: str) -> str:
     """``verdict`` if it is one of ``VERDICTS``, else a ValueError naming the choices."""

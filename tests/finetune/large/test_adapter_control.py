@@ -54,7 +54,7 @@ def test_training_moves_only_the_adapters(setup):
         chain,
         lambda y: -(y**2).sum(1),
         ctrl,
-        "pift",
+        "pift_ac",
         critic=ValueMLP(64, 5, hidden=16),
         n_traj=4,
     )

@@ -18,7 +18,7 @@ pytest.importorskip("peft")
 
 
 def test_one_step_changes_only_the_adapters():
-    obj = ddp.build("pift", n_traj=4, T=3)
+    obj = ddp.build("pift_ac", n_traj=4, T=3)
     unet = obj.control.unet
     before = {k: v.detach().clone() for k, v in unet.named_parameters()}
     ddp.train(obj, 1, lr=1e-3, seed=0)
@@ -72,7 +72,7 @@ def test_two_gloo_processes_match_one_process(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     r0 = torch.load(tmp_path / "lora_rank0.pt")
     r1 = torch.load(tmp_path / "lora_rank1.pt")
-    single = ddp.build("pift", n_traj=4, T=4)
+    single = ddp.build("pift_ac", n_traj=4, T=4)
     ddp.train(single, 2, lr=3e-4, seed=0)
     ref = lora_state(single.control.unet)
     assert set(r0) == set(ref)

@@ -83,7 +83,7 @@ def toy_reward(y: torch.Tensor) -> torch.Tensor:
 
 
 def build(
-    method: str = "pift",
+    method: str = "pift_ac",
     n_traj: int = 4,
     T: int = 4,
     beta: float = 0.01,
@@ -234,7 +234,7 @@ def parse_args(argv=None) -> tuple[argparse.Namespace, argparse.ArgumentParser]:
     )
     ap.add_argument(
         "--method",
-        default="pift",
+        default="pift_ac",
         choices=METHODS,
         help="fine-tuning method (default: %(default)s): parametric PI-FT, DRaFT "
         "(+KL), DPOK or Adjoint Matching (diffctrl.finetune.losses)",

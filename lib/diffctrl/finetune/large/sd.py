@@ -185,7 +185,7 @@ def build_objective(
     prompt: str,
     image_reward=green_reward,
     *,
-    method: str = "pift",
+    method: str = "pift_ac",
     rank: int = PAPER_DEFAULTS["rank"],
     n_steps: int = PAPER_DEFAULTS["n_steps"],
     beta: float = PAPER_DEFAULTS["beta"],
