@@ -134,6 +134,13 @@ def judge_claims(methods: Outcome, gap: Outcome, sweep: Outcome, cfg) -> Outcome
         if far
         else "",
     )
+    if out["samples_pstar"]["verdict"] not in ("confirmed", "confirmed with caveat"):
+        out["samples_pstar"]["diagnosis"] = Diagnosis(
+            "underpowered",
+            f"the mode-weight gap over T = {cfg.opt_Ts} falls with slope "
+            f"{gv['mode_gap_slope']:.2f}, outside [-1.5, -0.5]: with few mode samples "
+            "(n_modes) the smallest gaps sit at the Monte Carlo floor",
+        )
     better = [max(errs[n, "pift"]) < min(errs[n, "dpok"]) for n in cfg.rewards]
     worse = [max(errs[n, "dpok"]) < min(errs[n, "pift"]) for n in cfg.rewards]
     values["pift_beats_dpok_rewards"] = int(sum(better))
