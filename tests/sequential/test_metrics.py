@@ -12,6 +12,8 @@ from diffctrl.sequential.metrics import (
     assessment_table,
     conditional_errors,
     conditional_fit,
+    fitted_kl,
+    oracle_power,
     pacf_from_acf,
     truncated_oracle_tv,
     tv_proxy,
@@ -98,3 +100,28 @@ def test_bad_arguments():
         conditional_fit(torch.randn(10, 4), 3, history=-1)
     with pytest.raises(ValueError, match="k must lie"):
         conditional_fit(torch.randn(10, 4), 4)
+
+
+def test_fitted_kl_floor_matches_its_closed_form():
+    # E KL(fitted || true) for exact samples ~ L (L + 3) / (4 n) (mean + covariance terms)
+    L, n = 4, 400
+    cov = arma_cov(ARMA((0.8,)), L)
+    g = torch.Generator().manual_seed(0)
+    kls = [fitted_kl(gaussian_paths(cov, n, generator=g), cov) for _ in range(200)]
+    assert np.mean(kls) == pytest.approx(L * (L + 3) / (4 * n), rel=0.2)
+    assert fitted_kl(gaussian_paths(cov, n, generator=g), 4 * cov) > 0.3
+
+
+def test_oracle_power_is_the_closed_form_share_at_the_variance_margin():
+    # L = 2, independent entries: the statistic is |log s^2 / v| of the residual variance
+    # of X_1 regressed on [1, X_0], with s^2 (n - 2) / v ~ chi2(n - 2)
+    from scipy.stats import chi2
+
+    n, tol_var = 200, 1.15
+    cov = torch.diag(torch.tensor([2.0, 3.0], dtype=torch.float64))
+    out = oracle_power(cov, n, 400, tol_mean=10.0, tol_var=tol_var, tol_acf=1.0, seed=3)
+    exact = chi2.cdf(tol_var * (n - 2), n - 2) - chi2.cdf((n - 2) / tol_var, n - 2)
+    assert out["all"] == pytest.approx(exact, abs=0.07)
+    assert out["mean"] == 1.0
+    with pytest.raises(ValueError, match="reps"):
+        oracle_power(cov, n, 0, tol_mean=1.0, tol_var=1.5, tol_acf=1.0)

@@ -9,7 +9,9 @@ from diffctrl.sequential.gaussian import gaussian_paths
 from diffctrl.sequential.portfolio import (
     factor_market,
     mean_variance_weights,
+    myopic_weights,
     portfolio_stats,
+    quadratic_utility,
     scenario_weights,
 )
 
@@ -46,3 +48,15 @@ def test_bad_arguments():
         mean_variance_weights(mu[:2], S)
     with pytest.raises(ValueError, match="n > d"):
         scenario_weights(torch.randn(3, 3))
+
+
+def test_myopic_weight_maximises_the_expected_quadratic_utility():
+    # E[w r - g/2 (w r)^2] for r ~ N(m, v) is w m - g/2 w^2 (v + m^2): maximiser m / (g (v + m^2))
+    m, v, g = 0.3, 1.5, 5.0
+    r = m + v**0.5 * torch.randn(200_000, generator=torch.Generator().manual_seed(0))
+    w = float(myopic_weights(r, g))
+    assert w == pytest.approx(m / (g * (v + m**2)), rel=0.03)
+    res = minimize(lambda x: -quadratic_utility(torch.tensor(x[0]), r, g), [0.0])
+    assert res.x[0] == pytest.approx(w, abs=1e-4)
+    with pytest.raises(ValueError, match="gamma"):
+        myopic_weights(r, 0.0)

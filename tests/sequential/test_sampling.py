@@ -15,6 +15,7 @@ from diffctrl.sequential.networks import (
 from diffctrl.sequential.sampling import (
     adaptedness_gaps,
     draw_noise,
+    sample_next,
     sample_sequential,
     sample_whole,
     sampler_floor,
@@ -157,3 +158,19 @@ def test_bad_arguments():
         sample_sequential(_nets()[0], vp_sde_schedule(N), 4, noise=draw_noise(3, L))
     with pytest.raises(ValueError, match="data must be"):
         train_sequential(_nets()[0], vp_sde_schedule(N), torch.zeros(4, L + 1), 1)
+
+
+@pytest.mark.parametrize("which", [0, 1])
+def test_sample_next_is_the_sequential_step_given_an_observed_prefix(which):
+    net = _nets()[which]
+    sched = vp_sde_schedule(N)
+    n, j = 16, 3
+    x_N, seeds = draw_noise(n, L, torch.Generator().manual_seed(1))
+    x_N[:, j] = torch.randn((n, 1), generator=torch.Generator().manual_seed(5))[:, 0]
+    out = sample_sequential(net, sched, n, noise=(x_N, seeds), method="ode")
+    nxt = sample_next(
+        net, sched, out[:, :j], generator=torch.Generator().manual_seed(5), method="ode"
+    )
+    assert torch.allclose(nxt.float(), out[:, j], atol=1e-5)
+    with pytest.raises(ValueError, match="prefix"):
+        sample_next(net, sched, torch.zeros(n, L))

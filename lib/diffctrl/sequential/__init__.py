@@ -9,7 +9,8 @@
   the whole-sequence DDPM baseline, the adaptedness check and the exact-score sampler floor;
   :mod:`.metrics`: ACF, PACF, conditional regressions, a total-variation proxy;
 - :mod:`.generators`: the generators the chapter compares, trained on the same paths;
-- :mod:`.experiments`: the chapter's experiments with their criteria and verdicts, and
+- :mod:`.experiments`: the chapter's experiments with their criteria and verdicts,
+  :mod:`.size_experiments`: the sweep in the training-set size with and without truncation, and
   :mod:`.bench`: sampling costs (imported as modules, not re-exported here).
 """
 
@@ -30,6 +31,8 @@ from .metrics import (
     conditional_errors,
     conditional_fit,
     empirical_acf,
+    fitted_kl,
+    oracle_power,
     pacf_from_acf,
     truncated_oracle_tv,
     tv_proxy,
@@ -43,7 +46,9 @@ from .networks import (
 from .portfolio import (
     factor_market,
     mean_variance_weights,
+    myopic_weights,
     portfolio_stats,
+    quadratic_utility,
     scenario_weights,
 )
 from .sampling import (
@@ -51,6 +56,7 @@ from .sampling import (
     data_scale,
     draw_noise,
     perturb_future,
+    sample_next,
     sample_sequential,
     sample_whole,
     sampler_floor,
@@ -61,9 +67,9 @@ from .sampling import (
 
 __all__ = [
     "ARMA",
+    "CausalTransformerScoreNet",
     "GENERATORS",
     "KERNELS",
-    "CausalTransformerScoreNet",
     "SequentialScoreNet",
     "WindowScoreNet",
     "adaptedness_gaps",
@@ -84,19 +90,24 @@ __all__ = [
     "factor_market",
     "fbm_kernel",
     "fit_and_generate",
+    "fitted_kl",
     "gaussian_paths",
     "gp_cov",
     "grid",
     "make_sequential",
     "matern32_kernel",
     "mean_variance_weights",
+    "myopic_weights",
+    "oracle_power",
     "oracle_sample",
     "pacf_from_acf",
     "param_count",
     "perturb_future",
     "portfolio_stats",
     "psi_weights",
+    "quadratic_utility",
     "rbf_kernel",
+    "sample_next",
     "sample_sequential",
     "sample_whole",
     "sampler_floor",

@@ -4,6 +4,11 @@ Budget-constrained mean-variance weights, maximising ``w.mu - (gamma / 2) w' S w
 ``1'w = 1``:  ``w = S^{-1} 1 / (1' S^{-1} 1) + (1/gamma) (S^{-1} mu - (1' S^{-1} mu / 1' S^{-1} 1) S^{-1} 1)``.
 Scenarios (generated or real) give a plug-in (mu_hat, S_hat); the portfolio is then judged
 out of sample under the true (mu, S).
+
+Multi-period, one risky asset held period by period: the weight w_t maximising the expected
+quadratic utility ``E[w r - (gamma / 2) (w r)^2 | past]`` is ``w_t = E[r_t | past] /
+(gamma E[r_t^2 | past])`` (:func:`myopic_weights`, from scenarios of r_t given the observed
+past, or from unconditional ones); :func:`quadratic_utility` scores realised returns.
 """
 
 from __future__ import annotations
@@ -15,7 +20,9 @@ from .gaussian import F64, check_cov
 __all__ = [
     "factor_market",
     "mean_variance_weights",
+    "myopic_weights",
     "portfolio_stats",
+    "quadratic_utility",
     "scenario_weights",
 ]
 
@@ -71,3 +78,20 @@ def portfolio_stats(
     w, mu, S = (torch.as_tensor(a, dtype=F64) for a in (w, mu, S))
     m, v = float(w @ mu), float(w @ S @ w)
     return {"mean": m, "var": v, "sharpe": m / v**0.5}
+
+
+def myopic_weights(scenarios: torch.Tensor, gamma: float = 5.0) -> torch.Tensor:
+    """w = mean / (gamma * mean of squares) over the last axis of ``scenarios`` (..., m): the
+    quadratic-utility weight of one period from m scenarios of its return."""
+    if not gamma > 0:
+        raise ValueError(f"gamma must be > 0, got {gamma}")
+    x = torch.as_tensor(scenarios, dtype=F64)
+    if x.shape[-1] < 1:
+        raise ValueError("need at least one scenario")
+    return x.mean(-1) / (gamma * (x**2).mean(-1))
+
+
+def quadratic_utility(w: torch.Tensor, r: torch.Tensor, gamma: float = 5.0) -> float:
+    """Mean realised utility w r - (gamma / 2) (w r)^2 over all entries of w and r."""
+    wr = torch.as_tensor(w, dtype=F64) * torch.as_tensor(r, dtype=F64)
+    return float((wr - gamma / 2 * wr**2).mean())

@@ -36,6 +36,7 @@ __all__ = [
     "data_scale",
     "draw_noise",
     "perturb_future",
+    "sample_next",
     "sample_sequential",
     "sample_whole",
     "sampler_floor",
@@ -168,6 +169,35 @@ def sample_sequential(
             )
             out = torch.cat([out, xj], dim=1)
     return out * model.scale
+
+
+def sample_next(
+    model: torch.nn.Module,
+    sched: Schedule,
+    prefix: torch.Tensor,
+    *,
+    generator: torch.Generator | None = None,
+    method: str = "ddpm",
+    device: str | torch.device = "cpu",
+) -> torch.Tensor:
+    """One draw of X_j | X_{<j} = prefix for each row of ``prefix`` (n, j), 1 <= j < L, in
+    data units: the reverse chain of entry j conditioned on a given (observed) history — the
+    step of :func:`sample_sequential` with the prefix supplied instead of generated. (n,)."""
+    if prefix.ndim != 2 or not 0 <= prefix.shape[1] < model.L:
+        raise ValueError(
+            f"prefix must be (n, j) with 0 <= j < {model.L}, got {tuple(prefix.shape)}"
+        )
+    device = torch.device(device)
+    model.to(device).eval()
+    n = prefix.shape[0]
+    with torch.no_grad():
+        ctx = model.context((prefix.double() / float(model.scale)).float().to(device))
+
+        def score(x, k):
+            return to_score(model.head(x, k, ctx), x, k, sched, model.parametrisation)
+
+        x = sample(score, sched, n, 1, method, generator=generator, device=device)
+    return (x[:, 0] * model.scale).double().cpu()
 
 
 def whole_sequence_model(
