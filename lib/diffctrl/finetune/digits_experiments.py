@@ -241,13 +241,16 @@ def train_run(
     pre_range: float,
     control: str = "mlp",
     curves: bool = False,
+    iters: int | None = None,
 ) -> tuple[dict | None, torch.Tensor | None, dict]:
     """One fine-tuning run of ``method`` at ``beta`` from seed ``s``: a control network
     (``control="mlp"``, :class:`.nets.ControlMLP`, ``cfg.iters`` iterations at ``cfg.lr``;
     with ``curves`` scored every ``cfg.eval_every``) or LoRA adapters on the U-Net
     (``"lora"``, :class:`.large.lora.AdapterControl`, ``cfg.lora_iters`` iterations at
-    :func:`lora_lr`, the paper's total movement), gradients clipped to ``cfg.clip``. Returns ``(scores with J and nfe, samples,
-    {"history", "tries"})``; scores and samples are ``None`` when every attempt diverged."""
+    :func:`lora_lr`, the paper's total movement), gradients clipped to ``cfg.clip``;
+    ``iters`` overrides the number of iterations (equal budgets). Returns ``(scores with J,
+    nfe and forward-equivalents fe, samples, {"history", "tries"})``; scores and samples are
+    ``None`` when every attempt diverged."""
     cfg, dev = p.cfg, p.device
     chain, last = p.chain_at(beta), {}
     loss = RUN_METHODS[method]  # this chapter's labels -> the registry (.losses.LOSSES)
@@ -275,10 +278,12 @@ def train_run(
             chain, p.reward, ctrl, loss, critic=critic, n_traj=n_traj, device=dev
         )
 
+    if iters is None:
+        iters = cfg.iters if control == "mlp" else cfg.lora_iters
     if control == "mlp":  # with curves: evaluated every eval_every iterations
         obj, res, tries = finetune_guarded(
             make,
-            cfg.iters,
+            iters,
             lr=cfg.lr,
             lr_factors=cfg.retry_factors,
             check=in_range,
@@ -289,10 +294,10 @@ def train_run(
             if curves
             else None,
         )
-    else:  # the paper's learning rate
+    else:  # the paper's total movement
         obj, res, tries = finetune_guarded(
             make,
-            cfg.lora_iters,
+            iters,
             lr=lora_lr(cfg),
             lr_factors=cfg.retry_factors,
             check=in_range,
@@ -302,19 +307,59 @@ def train_run(
     if obj is None:
         return None, None, dict(history=[], tries=tries)
     sc = dict(
-        last["sc"], J=last["sc"]["reward"] - beta * last["sc"]["kl"], nfe=obj.budget.nfe
+        last["sc"],
+        J=last["sc"]["reward"] - beta * last["sc"]["kl"],
+        nfe=obj.budget.nfe,
+        fe=obj.budget.forward_equivalents,
     )
     return sc, last["y"], dict(history=res.history, tries=tries)
 
 
+def _fe_per_iteration(p: DigitsProblem, method: str, control: str) -> int:
+    """Forward-equivalents one iteration of ``method`` charges (one dry iteration)."""
+    cfg, dev = p.cfg, p.device
+    chain = p.chain_at(cfg.method_beta)
+    loss = RUN_METHODS[method]
+    if control == "mlp":
+        ctrl, n_traj = (
+            ControlMLP(64, chain.sigma, chain.beta, hidden=cfg.hidden),
+            cfg.n_traj,
+        )
+    else:
+        ctrl = AdapterControl(p.sub_net, p.sched, (1, 8, 8), rank=cfg.lora_rank, seed=0)
+        n_traj = cfg.lora_n_traj
+    critic = (
+        ValueMLP(64, chain.T + 1, hidden=cfg.hidden) if LOSSES[loss].critic else None
+    )
+    obj = FinetuneObjective(
+        chain,
+        p.reward,
+        ctrl.to(dev),
+        loss,
+        critic=critic and critic.to(dev),
+        n_traj=n_traj,
+        device=dev,
+    )
+    obj(torch.Generator().manual_seed(0))
+    return obj.budget.forward_equivalents
+
+
 def compare_methods(p: DigitsProblem, pre: Outcome, control: str = "mlp") -> Outcome:
-    """PI-FT against DPOK at ``cfg.method_beta`` from every seed of ``cfg.method_seeds``, with a
+    """PI-FT against DPOK at ``cfg.method_beta`` at equal forward-equivalents (DPOK runs
+    more, cheaper iterations) from every seed of ``cfg.method_seeds``, with a
     control network (``control="mlp"``, with training curves; claims ``pift_vs_dpok`` and
     ``reward_up``) or LoRA adapters (``"lora"``: claim ``pift_vs_dpok_lora``, values prefixed
     ``lora_``). ``data["runs"]``: ``{(method, seed): train_run(...)}``."""
     cfg = p.cfg
     seeds = cfg.lora_seeds if control == "lora" else cfg.method_seeds
     runs = {}
+    # equal budgets: DPOK runs as many iterations as make PI-FT's forward-equivalents
+    # (a backward pass counts as two forwards; PI-FT's iterations also train a critic)
+    base = cfg.iters if control == "mlp" else cfg.lora_iters
+    ratio = _fe_per_iteration(p, "pift", control) / _fe_per_iteration(
+        p, "dpok", control
+    )
+    iters = {"pift": base, "dpok": max(1, round(base * ratio))}
     for method in ("pift", "dpok"):
         for s in seeds:
             runs[method, s] = train_run(
@@ -325,9 +370,11 @@ def compare_methods(p: DigitsProblem, pre: Outcome, control: str = "mlp") -> Out
                 pre.data["range"],
                 control=control,
                 curves=control == "mlp",
+                iters=iters[method],
             )
     prefix = "" if control == "mlp" else "lora_"
     values = summary(prefix, runs, "pift", seeds) | summary(prefix, runs, "dpok", seeds)
+    values[f"{prefix}iters_dpok"] = iters["dpok"]
     if control != "mlp":
         J_pre = pre.data["scores"]["reward"]  # the pre-trained chain has KL 0
         claims = {"pift_vs_dpok_lora": head_to_head_claim(runs, seeds, J_pre)}
