@@ -8,11 +8,13 @@
   score, and the KL-, Fisher- and DSM-optimal lambda;
 - :mod:`.noised`      the fused score at a noise level above zero against the noised
   barycenter, and the law sampled when it is used on the small levels only;
-- :mod:`.merging`     checkpoint merging (parameter averaging), the comparison of the paper;
+- :mod:`.merging`     checkpoint merging (parameter averaging), the comparison of the paper,
+  and fine-tuning a pre-trained base;
 - :mod:`.settings`    the paper's 1-D mixtures, a 2-D pair, digit mixtures, the linear
   mixture; :mod:`.baselines` the model trained from scratch, the KDE, the size sweep and
   the class shares of digit samples;
-- :mod:`.experiments` the chapter's experiments with their criteria and verdicts, and
+- :mod:`.experiments` the chapter's experiments with their criteria and verdicts,
+  :mod:`.digits_experiments` the digits page's, and
   :mod:`.bench` the cost of fused sampling (imported as modules, not re-exported here).
 """
 
@@ -36,7 +38,7 @@ from .baselines import (
     size_sweep,
     train_score_mlp,
 )
-from .merging import merge_checkpoints
+from .merging import fine_tune, merge_checkpoints
 from .noised import (
     barycenter_gap,
     exact_score_sampler,
@@ -65,6 +67,7 @@ __all__ = [
     "class_shares",
     "digit_mixture_sampler",
     "exact_score_sampler",
+    "fine_tune",
     "fit_weights",
     "geometric_class_share",
     "kde_sample",
