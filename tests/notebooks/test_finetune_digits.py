@@ -151,7 +151,7 @@ def test_reward_up_follows_its_rule(record):
 def test_scores_are_in_range(rec, record):
     for b in record["params"]["betas"]:
         t = str(b).replace(".", "p")
-        if rec[f"beta_diverged_{t}"] < rec["n_seeds"]:
+        if rec[f"beta_diverged_{t}"] < rec["beta_n_seeds"]:
             for k in ("class_entropy", "judge_entropy"):
                 assert 0 <= rec[f"beta_{k}_{t}"] <= math.log(10) + 1e-12, (k, b)
             assert -1 <= rec[f"beta_hacking_gap_{t}"] <= 1

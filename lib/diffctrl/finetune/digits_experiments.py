@@ -89,6 +89,7 @@ def settings(cfg) -> dict:
     learning-rate factor."""
     return {key: cfg[key] for key in QUOTED} | {
         "n_seeds": len(cfg.method_seeds),
+        "beta_n_seeds": len(cfg.beta_seeds),
         "lora_n_seeds": len(cfg.lora_seeds),
         "lora_lr": lora_lr(cfg),
         "retry_factor": cfg.retry_factors[-1],
@@ -389,10 +390,10 @@ def compare_methods(p: DigitsProblem, pre: Outcome, control: str = "mlp") -> Out
 
 def beta_sweep(p: DigitsProblem, pre: Outcome, methods: Outcome) -> Outcome:
     """PI-FT with the control network at every beta of ``cfg.betas`` (at ``cfg.method_beta``
-    the runs of :func:`compare_methods`) from every seed: the scores of
+    the runs of :func:`compare_methods`) from every seed of ``cfg.beta_seeds``: the scores of
     :func:`.digits_analysis.sweep_summary` and claim ``beta_kl``. ``data``: ``sweep``
     ``{(beta, seed): train_run(...)}``, ``ok_betas`` (where a seed did not diverge)."""
-    cfg, seeds = p.cfg, p.cfg.method_seeds
+    cfg, seeds = p.cfg, p.cfg.beta_seeds
     runs = methods.data["runs"]
     sweep = {}
     for b in cfg.betas:
