@@ -205,6 +205,30 @@ def test_save_refuses_unjudged_claims(tmp_path):
         rec.save(tmp_path)
 
 
+def test_save_refuses_claims_without_control_or_diagnosis(tmp_path):
+    """A claim declares a baseline and a control, or why it has none; a negative verdict
+    says why (its diagnosis): the record refuses to be written otherwise."""
+    rec = Record("demo", "smoke")
+    rec.declare([_claim(control="")])
+    rec.verdict("rate", judge([True], False), evidence={})
+    with pytest.raises(ValueError, match="neither a control"):
+        rec.save(tmp_path)
+    rec = Record("demo", "smoke")
+    rec.declare([_claim(control="", no_control="the exact score is the reference")])
+    rec.verdict("rate", judge([False], False), evidence={})
+    with pytest.raises(ValueError, match="without a diagnosis"):
+        rec.save(tmp_path)
+    rec = Record("demo", "smoke")
+    rec.declare([_claim()])
+    rec.verdict(
+        "rate",
+        judge([False], False, True),
+        evidence={},
+        diagnosis=Diagnosis("setting", "x"),
+    )
+    assert rec.save(tmp_path).exists()
+
+
 def _judged():
     return {
         "a": dict(_claim("a").as_dict(), verdict="confirmed", per_seed=[True, True]),

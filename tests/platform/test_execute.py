@@ -335,6 +335,7 @@ def test_verdicts_cli_prints_the_ledger(tmp_path):
                 statement="falls as 1/n",
                 criterion="|slope + 1| < 0.1",
                 baseline="zero steps",
+                control="the exact rate",
             )
         ]
     )

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..atomic import atomic_write_text
-from .claims import POSITIVE, WHY, Claim, Diagnosis, Judgement, check_verdict
+from .claims import NEGATIVE, POSITIVE, WHY, Claim, Diagnosis, Judgement, check_verdict
 from .runtime import environment
 from .tables import VerdictTable, findings_sentence
 
@@ -258,6 +258,18 @@ class Record:
         unjudged = [k for k, c in self.claims.items() if "verdict" not in c]
         if unjudged:
             raise ValueError(f"declared claims without a verdict: {unjudged}")
+        for k, c in self.claims.items():
+            for thing in ("baseline", "control"):
+                if not (c.get(thing) or c.get(f"no_{thing}")):
+                    raise ValueError(
+                        f"claim {k!r} declares neither a {thing} nor why it has none "
+                        f"(no_{thing}=...)"
+                    )
+            if c["verdict"] in NEGATIVE and not c.get("diagnosis"):
+                raise ValueError(
+                    f"claim {k!r} is {c['verdict']!r} without a diagnosis "
+                    "(rec.verdict(..., diagnosis=Diagnosis(cause, detail)))"
+                )
         if (
             self.claims
         ):  # the table of all verdicts and the one-line finding, glued once
