@@ -96,7 +96,7 @@ def sweep(problem: LQProblem, betas: Sequence[float], sweep_m: int) -> Outcome:
     per beta (:func:`~.analysis.sweep_iterations`; with too few iterations it diverges): it
     passes at a beta when ``|J(m) - J*|`` is finite for every m and its measured rate is at
     most ``(max_t rho*_t)^2 + 0.01``; baseline zero iterations per step (rate 1); control the
-    same steps iterated against the exact ``V_{t+1}`` (:func:`_exact_value_steps_converge`).
+    same steps iterated against the exact ``V_{t+1}`` (``_exact_value_steps_converge``).
     Also where the sweep with m = 1 at the smallest beta first meets ``rho_t >= 1``. ``data["sweeps"][beta]`` are the
     sweeps, ``data["rates"][beta]`` ``(rho_max^2, measured rate, first finite m)``."""
     m_grid = np.arange(1, sweep_m + 1)

@@ -196,7 +196,7 @@ def fig1b_patterns(out: dict, seeds: Sequence[int], scales: Sequence[float]) -> 
     left undecided: the budget, not policy gradient, stopped it), whose ``K^lin`` stabilises
     the linearised closed loop (``stable``), met the rule at zero iterations (``base``), and
     the control's outcomes (``ctl``). Per model seed, the threshold pattern
-    (:func:`_threshold`) for the runs (``pattern``), the zero-iteration baseline
+    (the threshold rule below) for the runs (``pattern``), the zero-iteration baseline
     (``pattern_base``: converged = ``base``; it never converges beyond itself, so it fails
     by construction) and the control (``pattern_ctl``); ``l_star``: the first failing ``l``
     (NaN if none)."""
