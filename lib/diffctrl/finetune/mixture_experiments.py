@@ -31,7 +31,7 @@ from .metrics import control_error, evaluate
 from .nets import ControlMLP, ValueMLP
 from .objective import FinetuneObjective
 from .optimum import grid_optimum, mode_fractions
-from .sweep_experiments import sweep_nets
+from .sweep_experiments import sweep_kw, sweep_nets
 from .targets import tilted_target
 from .trainer import FinetuneResult, finetune
 from .trajectories import rollout
@@ -124,18 +124,6 @@ COMPARED: tuple[str, ...] = ("pift", *METHODS)
 TUNED: tuple[str, ...] = ("pift", "dpok")
 
 
-def _sweep_kw(cfg, lr: float) -> dict:
-    """The sweep's settings on the mixture (``cmp_*``; the LQ rate study uses ``sweep_*``)."""
-    return dict(
-        n_traj=cfg.cmp_n,
-        rounds=cfg.cmp_rounds,
-        critic_steps=cfg.cmp_critic_steps,
-        improve_steps=cfg.cmp_improve_steps,
-        n_noise=cfg.cmp_noise,
-        lr=lr,
-    )
-
-
 def _run(method, chain, reward, s, lr, iters, cfg, device, score) -> FinetuneResult:
     """One run of ``method`` (:data:`COMPARED`) from seed ``s``; ``score(control)`` gives the
     metrics of a history row. The sweep's history is its start and its end (its control is a
@@ -146,7 +134,13 @@ def _run(method, chain, reward, s, lr, iters, cfg, device, score) -> FinetuneRes
         res = FinetuneResult()
         res.history.append({"step": 0, **Budget().as_dict(), **score(ctrl)})
         sw = pift_sweep(
-            chain, reward, ctrl, critic, seed=s, device=device, **_sweep_kw(cfg, lr)
+            chain,
+            reward,
+            ctrl,
+            critic,
+            seed=s,
+            device=device,
+            **sweep_kw(cfg, "cmp", lr),
         )
         res.budget = sw.budget
         res.history.append({"step": chain.T, **sw.budget.as_dict(), **score(ctrl)})

@@ -25,7 +25,14 @@ from .backward_sweep import StepwiseControl, StepwiseValue, pift_sweep
 from .metrics import control_error
 from .trajectories import rollout
 
-__all__ = ["fitted_factor", "lq_problem", "sweep_nets", "sweep_rates", "sweep_verdicts"]
+__all__ = [
+    "fitted_factor",
+    "lq_problem",
+    "sweep_kw",
+    "sweep_nets",
+    "sweep_rates",
+    "sweep_verdicts",
+]
 
 
 def lq_problem(beta: float, T: int) -> LQProblem:
@@ -73,13 +80,17 @@ def _step_error(chain, exact, t: int, n: int, seed: int, device):
     return err
 
 
-def _sweep_kw(cfg) -> dict:
+def sweep_kw(cfg, prefix: str = "sweep", lr: float | None = None) -> dict:
+    """:func:`.backward_sweep.pift_sweep`'s settings from the profile keys ``<prefix>_n``,
+    ``_rounds``, ``_critic_steps``, ``_improve_steps``, ``_noise`` (and ``_lr`` unless ``lr``
+    is given): ``sweep_*`` for the LQ rate study, ``cmp_*`` for the mixture comparison."""
     return dict(
-        n_traj=cfg.sweep_n,
-        critic_steps=cfg.sweep_critic_steps,
-        improve_steps=cfg.sweep_improve_steps,
-        n_noise=cfg.sweep_noise,
-        lr=cfg.sweep_lr,
+        n_traj=cfg[f"{prefix}_n"],
+        rounds=cfg[f"{prefix}_rounds"],
+        critic_steps=cfg[f"{prefix}_critic_steps"],
+        improve_steps=cfg[f"{prefix}_improve_steps"],
+        n_noise=cfg[f"{prefix}_noise"],
+        lr=cfg[f"{prefix}_lr"] if lr is None else lr,
     )
 
 
@@ -100,13 +111,12 @@ def _last_step_run(pb, cfg, s: int, eta: float, seed: int, device) -> list[float
         pb.reward,
         ctrl,
         critic,
-        rounds=cfg.rate_rounds,
         eta=eta,
         stop_at=chain.T - 1,
         seed=s,
         callback=after_round,
         device=device,
-        **_sweep_kw(cfg),
+        **(sweep_kw(cfg) | {"rounds": cfg.rate_rounds}),
     )
     return errors
 
@@ -152,11 +162,10 @@ def sweep_rates(cfg, *, seed: int, device) -> Outcome:
             pb.reward,
             ctrl,
             critic,
-            rounds=cfg.sweep_rounds,
             eta=etas.get("damped", 1.0),
             seed=cfg.seeds[0],
             device=device,
-            **_sweep_kw(cfg),
+            **sweep_kw(cfg),
         )
         size = control_error(
             chain,

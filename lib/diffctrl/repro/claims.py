@@ -45,6 +45,7 @@ __all__ = [
     "CAUSES",
     "KINDS",
     "NEGATIVE",
+    "adjudicate",
     "POSITIVE",
     "VERDICTS",
     "WHY",
@@ -225,9 +226,24 @@ def judge(
     ``inconclusive`` (``"control fails"``); positive and the control fails -> ``ValueError`` (the
     criterion or the control is wrong); ``inconclusive`` from mixed seeds -> why ``"mixed"``.
     """
-    verdict = count_verdict(passes, need, caveat_need)
     base = _passes(baseline, need, caveat_need, "baseline")
     ctrl = _passes(control, need, caveat_need, "control")
+    return adjudicate(count_verdict(passes, need, caveat_need), passes, base, ctrl)
+
+
+def adjudicate(
+    verdict: str,
+    per_seed: Sequence[bool],
+    baseline_passes: bool | None = None,
+    control_passes: bool | None = None,
+) -> Judgement:
+    """:func:`judge`'s rules applied to a verdict reached by another rule (a ladder of
+    criteria, say): positive and the baseline passes -> ``inconclusive`` (why ``"baseline
+    passes"``); negative and the control fails -> ``inconclusive`` (``"control fails"``);
+    positive and the control fails -> ``ValueError``; ``inconclusive`` from mixed seeds -> why
+    ``"mixed"``."""
+    check_verdict(verdict)
+    base, ctrl = baseline_passes, control_passes
     why = "mixed" if verdict == "inconclusive" else ""
     if verdict in POSITIVE and ctrl is False:
         raise ValueError(
@@ -242,7 +258,7 @@ def judge(
         why = "control fails"
     return Judgement(
         verdict=verdict,
-        per_seed=[bool(p) for p in passes],
+        per_seed=[bool(p) for p in per_seed],
         baseline_passes=base,
         control_passes=ctrl,
         why=why,

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..repro import POSITIVE, Diagnosis, Judgement
+from ..repro import POSITIVE, Diagnosis, Judgement, adjudicate
 from ..stats import loglog_slope
 from .early_stopping import ntk_rate_exponent
 from .stopping_analysis import early_stopping_values, early_stopping_verdicts
@@ -53,22 +53,9 @@ def _ladder_judgement(
     baseline and the control, each ``(strict, weak)`` judged by the same ladder (it passes
     when its ladder verdict is positive): a positive verdict whose baseline passes is
     inconclusive, a negative one whose control fails is inconclusive."""
-    verdict = _ladder(strict, weak)
     base = None if baseline is None else _ladder(*baseline) in POSITIVE
     ctrl = None if control is None else _ladder(*control) in POSITIVE
-    why = "mixed" if verdict == "inconclusive" else ""
-    if verdict in POSITIVE and ctrl is False:
-        raise ValueError(
-            "the method passes the criterion but its positive control fails it: the "
-            "criterion or the control is wrong"
-        )
-    if verdict in POSITIVE and base:
-        verdict, why = "inconclusive", "baseline passes"
-    elif verdict == "not reproduced" and ctrl is False:
-        verdict, why = "inconclusive", "control fails"
-    elif verdict == "inconclusive" and ctrl is False:
-        why = "control fails"
-    return Judgement(verdict, [bool(p) for p in strict], base, ctrl, why)
+    return adjudicate(_ladder(strict, weak), strict, base, ctrl)
 
 
 def dsm_values(dec: dict, tweedie_rel_err: float) -> dict:
