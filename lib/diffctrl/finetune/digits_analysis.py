@@ -1,5 +1,5 @@
 """What the digits notebook (``notebooks/finetune_digits.md``) reads off its fine-tuning runs
-(:mod:`.digits_experiments`): the scores averaged over the seeds that did not diverge, and the
+(:mod:`diffctrl.finetune.digits_experiments`): the scores averaged over the seeds that did not diverge, and the
 verdicts on its claims (Han, Razaviyayn, Xu 2025, Sec. 2 and 6), each by the rule its ``Claim``
 declares. A run is ``(scores, samples, {"history", "tries"})`` with ``scores = None`` when it
 diverged (:func:`.digits_experiments.train_run`); a table maps ``(method or beta, seed)`` to a

@@ -1,5 +1,5 @@
 """The experiments of the ScoreFusion chapter (1-D, 2-D and merging), with their criteria and
-verdicts; the digits experiment is :mod:`.digits_experiments`.
+verdicts; the digits experiment is :mod:`diffctrl.fusion.digits_experiments`.
 
 Each function runs one section of ``notebooks/score_fusion.md`` (Liu, Ye, Blanchet & Si 2025,
 the claims declared there) and returns a dict: ``"values"``, the headline numbers the notebook
