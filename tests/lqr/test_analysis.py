@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from diffctrl.lqr import RunSpec
-from diffctrl.lqr.analysis import convergence_verdict, fig1b_patterns, fig1b_verdict
+from diffctrl.lqr.analysis import convergence_verdict
+from diffctrl.lqr.threshold_analysis import fig1b_patterns, fig1b_verdict
 from diffctrl.repro import Diagnosis
 
 

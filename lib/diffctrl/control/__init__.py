@@ -26,7 +26,7 @@ In the order of the chapters:
 - :mod:`.regularity` [ours] Lipschitz bounds of the iterates and measured/bound ratios;
 - :mod:`.analysis`  the sweeps behind the chapters' figures;
 - :mod:`.lq_experiments`, :mod:`.wellposed_experiments`, :mod:`.convergence_experiments`,
-  :mod:`.regularity_experiments`,
+  :mod:`.regularity_experiments`, :mod:`.lipschitz_bound_analysis`,
   :mod:`.regularity_analysis`: the chapters' experiments and the verdicts on their claims
   (not re-exported here).
 """

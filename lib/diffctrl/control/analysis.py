@@ -1,6 +1,7 @@
 """Sweeps behind the PI-FT chapters' figures: each returns plain arrays for a figure and a
 record (the chapters' claims are judged in :mod:`.lq_experiments`,
-:mod:`.convergence_experiments` and :mod:`.regularity_experiments`).
+:mod:`.convergence_experiments`, :mod:`.regularity_experiments` and
+:mod:`.lipschitz_bound_analysis`).
 
 - :func:`tilted_gap_vs_T` the fine-tuned terminal law against the tilted target p* as T grows,
   split into its sources (time discretisation, mean-shift class, start N(0, I));

@@ -13,9 +13,11 @@
 - :mod:`.settings`    the paper's 1-D mixtures, a 2-D pair, digit mixtures, the linear
   mixture; :mod:`.baselines` the model trained from scratch, the KDE, the size sweep and
   the class shares of digit samples;
-- :mod:`.experiments` the chapter's experiments with their criteria and verdicts,
-  :mod:`.digits_experiments` the digits page's, and
-  :mod:`.bench` the cost of fused sampling (imported as modules, not re-exported here).
+- :mod:`.experiments` the chapter's experiments with their criteria and verdicts (the fused
+  sampler's law, small target samples), :mod:`.weights_experiments` the fitted lambda's,
+  :mod:`.merging_experiments` checkpoint merging's, :mod:`.digits_experiments` the digits
+  page's, and :mod:`.bench` the cost of fused sampling (imported as modules, not re-exported
+  here).
 """
 
 from .barycenter import (

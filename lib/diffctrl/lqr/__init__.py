@@ -13,7 +13,8 @@ Chapter ``book/nearly_lq.md``; one module per piece of the paper:
 - ``pg_batch``        many policy-gradient runs as one batch, and their outcomes
 
 The chapter's experiments, record values and verdicts are in ``experiments`` (the drivers of
-single questions) and ``analysis`` (the batch of runs); import them from there.
+single questions), ``analysis`` (the batch of runs: Figs. 1(a) and 2), ``threshold_analysis``
+(Fig. 1(b)) and ``model_free_analysis`` (the model-free variant); import them from there.
 """
 
 from .identification import (

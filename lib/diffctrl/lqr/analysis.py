@@ -7,22 +7,21 @@ and return what the notebook records in one line: a dict of headline numbers for
 :meth:`~diffctrl.repro.Record.verdict` for one declared claim (``*_verdict``), computed by the
 claim's declared rule. Runs are picked from a batch by their spec
 (:func:`~diffctrl.lqr.pg_batch.select_runs`, :func:`~diffctrl.lqr.pg_batch.outcome_grid`).
+Here: the convergence rule, the batch, Fig. 1(a), Fig. 2 and the summary; Fig. 1(b) (the
+threshold in ``l``) is :mod:`~diffctrl.lqr.threshold_analysis`, the model-free variant
+:mod:`~diffctrl.lqr.model_free_analysis`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 
 from ..repro import Diagnosis, judge
-from ..stats import loglog_slope
 from .pg_batch import select_runs
 
 __all__ = [
     "batch_values",
     "fig1a_diagnosis",
-    "fig1b_diagnosis",
     "fig2_diagnosis",
     "fig2_runs",
     "small_radius_values",
@@ -30,13 +29,8 @@ __all__ = [
     "convergence_verdict",
     "fig1a_values",
     "fig1a_verdict",
-    "fig1b_patterns",
-    "fig1b_values",
-    "fig1b_verdict",
     "fig2_values",
     "fig2_verdict",
-    "model_free_values",
-    "model_free_verdict",
     "summary",
 ]
 
@@ -175,123 +169,6 @@ def fig1a_values(out: dict) -> dict:
     return v
 
 
-def _klin_run(out: dict, seed: int, scale: float) -> int:
-    return select_runs(out, seed=seed, scale=float(scale), init="klin")[0]
-
-
-def _threshold(conv: np.ndarray, fail: np.ndarray, extends: np.ndarray) -> bool:
-    """One model's Fig. 1(b) pattern along the sorted grid of ``l``: every decided ``l``
-    (converged or failed) that converged comes before every one that failed, at least one
-    failed, and at least one converged where the zero-iteration rule did not (``extends``)."""
-    decided = conv | fail
-    seq = conv[decided]
-    monotone = not np.any(seq[1:] & ~seq[:-1])  # no converged after a failure
-    return bool(monotone and fail.any() and extends.any())
-
-
-def fig1b_patterns(out: dict, seeds: Sequence[int], scales: Sequence[float]) -> dict:
-    """Fig. 1(b) per model seed (rows) and ``l`` (columns, sorted): the runs from ``K^lin``
-    that converged (``conv``), failed (``fail``: diverged, or stalled while the exact-gradient
-    control from the same start converged; a run whose control does not converge either is
-    left undecided: the budget, not policy gradient, stopped it), whose ``K^lin`` stabilises
-    the linearised closed loop (``stable``), met the rule at zero iterations (``base``), and
-    the control's outcomes (``ctl``). Per model seed, the threshold pattern
-    (the threshold rule below) for the runs (``pattern``), the zero-iteration baseline
-    (``pattern_base``: converged = ``base``; it never converges beyond itself, so it fails
-    by construction) and the control (``pattern_ctl``); ``l_star``: the first failing ``l``
-    (NaN if none)."""
-    scales = sorted(float(l) for l in scales)
-    runs = np.array([[_klin_run(out, s, l) for l in scales] for s in seeds])
-    outc = out["outcome"][runs]
-    ctl = out["outcome_control"][runs] == "converged"
-    conv = outc == "converged"
-    base = out["outcome_baseline"][runs] == "converged"
-    fail = (outc == "diverged") | ((outc == "stalled") & ctl)
-    ctl_fail = out["outcome_control"][runs] != "converged"
-    pattern = [_threshold(c, f, c & ~b) for c, f, b in zip(conv, fail, base)]
-    pattern_ctl = [_threshold(c, f, c & ~b) for c, f, b in zip(ctl, ctl_fail, base)]
-    pattern_base = [_threshold(b, ~b, np.zeros_like(b)) for b in base]
-    l_star = [
-        float(np.asarray(scales)[f][0]) if f.any() else float("nan") for f in fail
-    ]
-    return dict(
-        scales=scales,
-        grid=outc,
-        conv=conv,
-        fail=fail,
-        ctl=ctl,
-        stable=out["rho_init"][runs] < 1,
-        base=base,
-        pattern=pattern,
-        pattern_base=pattern_base,
-        pattern_ctl=pattern_ctl,
-        l_star=l_star,
-    )
-
-
-def fig1b_values(
-    out: dict, seeds: Sequence[int], scales: Sequence[float], model0: int = 0
-) -> dict:
-    """Fig. 1(b): the largest ``l`` at which model ``model0`` converged, the share of model
-    seeds that converged / failed / whose ``K^lin`` is stable at each ``l``, the share that
-    shows the threshold pattern (runs, control, baseline), the median first failing ``l``, how
-    often convergence and stability agree, and the gap closed from unstable ``K^lin``."""
-    pt = fig1b_patterns(out, seeds, scales)
-    v = {}
-    ok0 = [l for l, c in zip(pt["scales"], pt["conv"][list(seeds).index(model0)]) if c]
-    v["fig1b_seed0_lmax"] = float(max(ok0)) if ok0 else 0.0
-    v["fig1b_conv_frac_by_l"] = pt["conv"].mean(0).tolist()
-    v["fig1b_fail_frac_by_l"] = pt["fail"].mean(0).tolist()
-    v["fig1b_ctl_frac_by_l"] = pt["ctl"].mean(0).tolist()
-    v["fig1b_base_frac_by_l"] = pt["base"].mean(0).tolist()
-    v["fig1b_stable_frac_by_l"] = pt["stable"].mean(0).tolist()
-    v["fig1b_pattern_frac"] = float(np.mean(pt["pattern"]))
-    v["fig1b_pattern_ctl_frac"] = float(np.mean(pt["pattern_ctl"]))
-    v["fig1b_pattern_base_frac"] = float(np.mean(pt["pattern_base"]))
-    ls = np.asarray(pt["l_star"])
-    v["fig1b_l_star_median"] = float(np.nanmedian(ls)) if np.isfinite(ls).any() else 0.0
-    v["fig1b_agree_frac"] = float(np.mean(pt["conv"] == pt["stable"]))
-    runs = np.array(
-        [[_klin_run(out, s, l) for l in pt["scales"]] for s in seeds]
-    ).ravel()
-    closed = 1 - out["rel_gap"][-1, runs] / out["rel_gap"][0, runs]
-    st = out["rho_init"][runs] < 1
-    v["fig1b_gap_closed_unstable"] = (
-        float(np.nanmedian(closed[~st])) if (~st).any() else 0.0
-    )
-    v["fig1b_scales"] = pt["scales"]
-    v["fig1b_l_max"] = float(max(pt["scales"]))
-    return v
-
-
-def fig1b_verdict(
-    out: dict,
-    seeds: Sequence[int],
-    scales: Sequence[float],
-    diagnosis: Diagnosis | None = None,
-) -> dict:
-    """The ``fig1b`` claim: the threshold pattern per model seed (:func:`fig1b_patterns`),
-    judged by :func:`~diffctrl.repro.judge` against the same rule at zero iterations
-    (baseline) and for exact-gradient descent (control); the first failing ``l`` against the
-    paper's 5 is evidence, not part of the rule (it scales with ``||C||``, which the paper
-    does not give)."""
-    pt = fig1b_patterns(out, seeds, scales)
-    j = judge(pt["pattern"], pt["pattern_base"], pt["pattern_ctl"])
-    v = dict(
-        verdict=j,
-        evidence={
-            "pattern_per_model": pt["pattern"],
-            "pattern_per_model_baseline": pt["pattern_base"],
-            "pattern_per_model_control": pt["pattern_ctl"],
-            "l_star_per_model": pt["l_star"],
-            "scales": pt["scales"],
-        },
-    )
-    if j.verdict != "confirmed" and diagnosis is not None:
-        v["diagnosis"] = diagnosis
-    return v
-
-
 def fig2_runs(out: dict) -> np.ndarray:
     """The ``K^lin`` runs at ``l = 3`` (the paper's Fig. 2)."""
     return select_runs(out, scale=3.0, init="klin")
@@ -319,48 +196,6 @@ def fig2_values(out: dict) -> dict:
         "fig2_base_conv": ev["baseline_converged"],
         "fig2_conv_new": ev["converged_not_baseline"],
     }
-
-
-def model_free_values(clean: dict, noisy: dict, out: dict, model0: int = 0) -> dict:
-    """The model-free variant: the largest noiseless estimation errors of ``[A B C]`` and
-    ``K^lin`` (:func:`~diffctrl.lqr.identification.identification_curve`), the log-log slope of
-    the noisy error (over ``N >= 50`` where there are two such sizes), and from the batch
-    ``out``: how far the model-free start from 9 transitions is from ``K^lin``, and the final
-    gap and outcome of the noisy model-free run."""
-    Ns = np.asarray(noisy["sizes"])
-    big = Ns >= 50
-    err = noisy["error"].mean(1)
-    mf = select_runs(out, init="model_free", n_samples=9)[0]
-    kl = select_runs(out, seed=model0, scale=1.0, init="klin")[0]
-    mfn = select_runs(out, init="model_free", n_samples=300)[0]
-    return {
-        "mf_clean_error_max": float(clean["error"].max()),
-        "mf_clean_k_error_max": float(clean["k_error"].max()),
-        "mf_noisy_slope": loglog_slope(Ns[big], err[big])
-        if big.sum() >= 2
-        else loglog_slope(Ns, err),
-        "mf_pg_start_diff": float(
-            (out["result"].K[0, mf] - out["result"].K[0, kl]).abs().max()
-        ),
-        "mf_noisy_pg_gap": float(out["rel_gap"][-1, mfn]),
-        "mf_noisy_outcome": str(out["outcome"][mfn]),
-    }
-
-
-def model_free_verdict(values: dict, sizes: Sequence[int]) -> dict:
-    """The ``model_free`` check: the noiseless least-squares error of ``[A B C]`` is below
-    1e-8 at every ``N >= n + p + d`` and repetition."""
-    return dict(
-        verdict="confirmed"
-        if values["mf_clean_error_max"] < 1e-8
-        else "not reproduced",
-        evidence={
-            "error_max": values["mf_clean_error_max"],
-            "k_error_max": values["mf_clean_k_error_max"],
-            "sizes": list(sizes),
-        },
-        baseline_passes=None,
-    )
 
 
 def summary(values: dict, claims: dict) -> str:
@@ -422,21 +257,6 @@ def fig1a_diagnosis(values: dict, init: str) -> Diagnosis:
         f"{v['fig1a_random_gap_control']:.2g}): the paper's radius r = 0.6 makes the "
         "estimator descend the smoothed cost C_r, whose minimiser is not C's (Fig. 2 "
         "measures the bias)",
-    )
-
-
-def fig1b_diagnosis(values: dict) -> Diagnosis:
-    """Why the ``fig1b`` verdict falls short, from the record's ``values``."""
-    v = values
-    return Diagnosis(
-        "setting",
-        f"the threshold pattern holds for {v['fig1b_pattern_frac']:.0%} of the model "
-        f"seeds, for the exact-gradient control {v['fig1b_pattern_ctl_frac']:.0%}. Above "
-        "the threshold K^lin destabilises the linearised loop; there the Hessian's L_hat is "
-        "large, the step f / L_hat tiny, and a run that barely moves (its control neither "
-        "converges) is undecided, not a failure; below it the r = 0.6 smoothing bias "
-        "keeps runs above 5% (Fig. 2). The paper's threshold (fails for l >= 5) depends on "
-        f"||C||, which it does not give; ours lies at a median l = {v['fig1b_l_star_median']:.2g}",
     )
 
 

@@ -12,7 +12,8 @@ the keyword arguments of :meth:`~diffctrl.repro.Record.verdict` for one declared
   (:func:`~diffctrl.lqr.zeroth_order.zeroth_order_check`);
 - :func:`paper_run_specs`: the policy-gradient runs of the paper's Figs. 1(a), 1(b), 2 and the
   model-free start, run as one batch by :func:`~diffctrl.lqr.pg_batch.run_pg_batch` and read
-  by :mod:`~diffctrl.lqr.analysis`;
+  by :mod:`~diffctrl.lqr.analysis`, :mod:`~diffctrl.lqr.threshold_analysis` and
+  :mod:`~diffctrl.lqr.model_free_analysis`;
 - :func:`hessian_at_klin`: Hessian extremes at ``K^lin`` over a grid of kernel scales;
 - :func:`rate_experiment`: exact-gradient descent with the theorem's step, against its
   linear-rate envelope (:func:`~diffctrl.lqr.landscape.envelope_holds`).

@@ -1,11 +1,11 @@
 """The verdict rules of the regularity chapter's Lipschitz claims
-(diffctrl.control.regularity_experiments: bound_test, regularity_verdict) on concrete
+(diffctrl.control.lipschitz_bound_analysis: bound_test, regularity_verdict) on concrete
 ratios."""
 
 import numpy as np
 import pytest
 
-from diffctrl.control.regularity_experiments import bound_test, regularity_verdict
+from diffctrl.control.lipschitz_bound_analysis import bound_test, regularity_verdict
 from diffctrl.repro import judge
 
 
