@@ -1,8 +1,11 @@
-"""The sequential chapter's smoke-profile record: exact facts that hold at any training budget."""
+"""The sequential chapter's first record (adaptedness, ARMA): exact facts that hold at any
+training budget."""
 
 import pytest
 
 from diffctrl.repro import VERDICTS
+
+PROCS = ("ar1", "ar1persistent", "ar1nearunitroot", "arma11", "arma21")
 
 
 @pytest.fixture(scope="module")
@@ -29,19 +32,21 @@ def test_exact_score_floor_prefers_the_ode_sampler(rec):
 def test_oracle_matches_the_exact_laws_within_monte_carlo_error(rec):
     v = rec["values"]
     n, L = rec["params"]["n_gen"], rec["params"]["L_arma"]
-    for proc in ("ar1", "ar1persistent", "arma11", "arma21"):
+    for proc in PROCS:
         assert v[f"arma_{proc}_oracle_acf_err"] < 5 / (n * L) ** 0.5 * 3
         assert v[f"arma_{proc}_oracle_mean_err"] < 5 * (L / n) ** 0.5
         assert v[f"arma_{proc}_oracle_var_dev"] < 5 * (2 / n) ** 0.5
         assert 0.0 <= v[f"arma_{proc}_power"] <= 1.0
-    # the Monte Carlo floor of the fitted KL for exact samples is about L (L + 3) / (4 n)
-    Lg = rec["params"]["L"]
-    assert v["gp_matern32_oracle_kl"] < 3 * Lg * (Lg + 3) / (4 * n)
 
 
-def test_truncation_bias_is_the_exact_kl_of_the_one_entry_law(rec):
+def test_the_moment_matched_ar1_is_exact_up_to_sampling_on_ar1_and_wrong_on_arma11(rec):
     v = rec["values"]
-    assert v["trunc_d"] == 1 and v["trunc_bias_kl"] > 0.05
+    n, L = rec["params"]["n_train"], rec["params"]["L_arma"]
+    # two numbers fitted to n paths of L: on an AR(1) the fitted law's ACF is off by its
+    # estimation error only; on ARMA(1,1) its ACF rho(1)^k misses the exact one by 0.159 at
+    # lag 3 (0.479 against 0.346 at lag 2)
+    assert v["arma_ar1_ar1_fit_acf_err"] < 15 / (n * L) ** 0.5
+    assert v["arma_arma11_ar1_fit_acf_err"] > 0.1
 
 
 def test_prefix_reuse_changes_the_cost_not_the_samples(rec):
@@ -54,22 +59,9 @@ def test_prefix_reuse_changes_the_cost_not_the_samples(rec):
     )
 
 
-def test_exact_conditional_weights_beat_ignoring_the_past(rec):
-    v = rec["values"]
-    assert v["mp_exact_utility"] > v["mp_exact_marginal_utility"]
-
-
 def test_every_claim_is_judged(rec):
-    arma = {f"arma_{k}" for k in ("ar1", "ar1persistent", "arma11", "arma21")}
-    gp = {f"gp_{k}" for k in ("rbf", "matern32", "fbmh02")}
-    assert set(rec["claims"]) == arma | gp | {
-        "adapted",
-        "arma_beats_whole",
-        "gp_beats_whole",
-        "rate_n",
-        "trunc_fbm",
-        "portfolio",
-    }
+    arma = {f"arma_{k}" for k in PROCS}
+    assert set(rec["claims"]) == arma | {"adapted", "arma_beats_whole"}
     for key, c in rec["claims"].items():
         assert c["verdict"] in VERDICTS, key
         assert c["baseline"] or c["no_baseline"], key

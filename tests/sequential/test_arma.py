@@ -11,6 +11,7 @@ from diffctrl.sequential.arma import (
     arma_acov,
     arma_cov,
     arma_paths,
+    fit_ar1,
     psi_weights,
 )
 
@@ -76,3 +77,21 @@ def test_bad_arguments_name_themselves():
         arma_paths(ARMA((0.5,)), 4, 2, start="zero")
     with pytest.raises(ValueError, match="L must be"):
         arma_cov(ARMA((0.5,)), 0)
+
+
+def test_fit_ar1_is_statsmodels_yule_walker_on_one_path_and_consistent_on_many():
+    from statsmodels.regression.linear_model import yule_walker
+
+    g = torch.Generator().manual_seed(3)
+    x = arma_paths(ARMA((0.7,), sigma=1.5), 400, 1, generator=g) + 2.0
+    proc, m = fit_ar1(x)
+    rho, sigma = yule_walker(x[0].numpy(), order=1, method="adjusted", demean=True)
+    assert proc.phi[0] == pytest.approx(float(rho[0]), rel=1e-10)
+    assert proc.sigma == pytest.approx(float(sigma), rel=1e-10)
+    assert m == pytest.approx(float(x.mean()), rel=1e-12)
+    # 4000 stationary paths of 40: phi and sigma within a few standard errors
+    many, _ = fit_ar1(arma_paths(ARMA((0.95,)), 40, 4000, generator=g))
+    assert many.phi[0] == pytest.approx(0.95, abs=0.005)
+    assert many.sigma == pytest.approx(1.0, abs=0.02)
+    with pytest.raises(ValueError, match="paths"):
+        fit_ar1(torch.zeros(5))

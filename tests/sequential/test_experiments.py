@@ -9,12 +9,13 @@ from diffctrl.sequential.arma import ARMA, arma_cov
 from diffctrl.sequential.bench import prefix_reuse_cost
 from diffctrl.sequential.experiments import (
     adaptedness_study,
+    is_stationary_ar1,
     law_study,
-    multiperiod_study,
 )
 from diffctrl.sequential.gaussian import conditionals, sequential_law
 from diffctrl.sequential.gp import gp_cov
 from diffctrl.sequential.metrics import truncated_oracle_tv
+from diffctrl.sequential.portfolio_experiments import multiperiod_study
 from diffctrl.sequential.size_experiments import size_sweep
 
 TRAIN = dict(steps=3, batch_size=16, lr=1e-3, hidden=8, method="ode", device="cpu")
@@ -81,6 +82,10 @@ def test_law_study_judges_each_process_apart_with_the_oracle_as_control():
     for key in ("arma_ar1", "arma_arma11"):
         j = out["verdicts"][key]["verdict"]
         assert j.control_passes is True and len(j.per_seed) == 2
+    # the moment-matched AR(1) is a baseline only where the AR(1) family is misspecified
+    assert out["verdicts"]["arma_ar1"]["evidence"]["ar1_fit_is_baseline"] is False
+    assert out["verdicts"]["arma_arma11"]["evidence"]["ar1_fit_is_baseline"] is True
+    assert ("ARMA(1,1)", "ar1_fit", 1) in out["runs"]
 
 
 def test_prefix_reuse_cost_counts_the_evaluations():
@@ -107,3 +112,13 @@ def test_multiperiod_study_scores_the_exact_law_and_ignoring_the_past():
     assert v["mp_exact_scenarios_share"] > 0.8
     j = out["verdict"]["verdict"]
     assert j.control_passes is True and j.verdict in VERDICTS
+
+
+def test_is_stationary_ar1_tells_the_ar1_family_from_its_neighbours():
+    assert is_stationary_ar1(arma_cov(ARMA((0.8,)), 12))
+    assert is_stationary_ar1(arma_cov(ARMA((0.975,), sigma=2.0), 40))
+    assert not is_stationary_ar1(
+        arma_cov(ARMA((0.5,), (0.4,)), 12)
+    )  # MA part: not Markov
+    assert not is_stationary_ar1(gp_cov("fbm", 10, hurst=0.5))  # Markov, not stationary
+    assert not is_stationary_ar1(gp_cov("rbf", 10, nugget=1e-2, lengthscale=0.2))

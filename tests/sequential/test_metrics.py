@@ -95,6 +95,16 @@ def test_assess_sample_passes_exact_samples_and_fails_a_wrong_law():
     assert "passes 1/2" in table and table.startswith("AR(1)")
 
 
+def test_assess_sample_fails_a_sample_with_a_blown_up_path():
+    proc = ARMA((0.8,))
+    cov, acf = arma_cov(proc, 6), arma_acf(proc, 5).numpy()
+    x = gaussian_paths(cov, 1000, generator=torch.Generator().manual_seed(2))
+    x[3, 4:] = float("inf")
+    a = assess_sample(x, cov, acf, tol_mean=0.2, tol_var=1.2, tol_acf=0.05)
+    assert not a["pass"] and a["nonfinite"] == pytest.approx(0.001)
+    assert a["mean_err"] == a["acf_err"] == 1e300 and len(a["var_ratio"]) == 5
+
+
 def test_bad_arguments():
     with pytest.raises(ValueError, match="history"):
         conditional_fit(torch.randn(10, 4), 3, history=-1)

@@ -9,12 +9,13 @@
   the whole-sequence DDPM baseline, the adaptedness check and the exact-score sampler floor;
   :mod:`.metrics`: ACF, PACF, conditional regressions, a total-variation proxy;
 - :mod:`.generators`: the generators the chapter compares, trained on the same paths;
-- :mod:`.experiments`: the chapter's experiments with their criteria and verdicts,
-  :mod:`.size_experiments`: the sweep in the training-set size with and without truncation, and
+- :mod:`.experiments`: the chapter's experiments on adaptedness and conditional laws with their
+  criteria and verdicts, :mod:`.size_experiments`: the sweep in the training-set size with and
+  without truncation, :mod:`.portfolio_experiments`: the multi-period portfolio, and
   :mod:`.bench`: sampling costs (imported as modules, not re-exported here).
 """
 
-from .arma import ARMA, arma_acf, arma_acov, arma_cov, arma_paths, psi_weights
+from .arma import ARMA, arma_acf, arma_acov, arma_cov, arma_paths, fit_ar1, psi_weights
 from .gaussian import (
     check_cov,
     check_d_trunc,
@@ -89,6 +90,7 @@ __all__ = [
     "empirical_acf",
     "factor_market",
     "fbm_kernel",
+    "fit_ar1",
     "fit_and_generate",
     "fitted_kl",
     "gaussian_paths",

@@ -9,6 +9,7 @@ k = 0..max(p, q), then the homogeneous recursion; psi are the MA(infinity) weigh
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,7 +17,15 @@ import torch
 
 from .gaussian import F64, gaussian_paths
 
-__all__ = ["ARMA", "arma_acf", "arma_acov", "arma_cov", "arma_paths", "psi_weights"]
+__all__ = [
+    "ARMA",
+    "arma_acf",
+    "arma_acov",
+    "arma_cov",
+    "arma_paths",
+    "fit_ar1",
+    "psi_weights",
+]
 
 
 def _roots_outside(coefs: np.ndarray) -> bool:
@@ -151,3 +160,27 @@ def arma_paths(
             val += ph * x[:, t + proc.p - i]
         x[:, t + proc.p] = val
     return x[:, -L:]
+
+
+def fit_ar1(paths: torch.Tensor) -> tuple[ARMA, float]:
+    """The moment-matched AR(1) of paths (n, L), n >= 1, L >= 2: with m the pooled mean and
+    ``c_h = sum_{i,k} (x_{i,k} - m)(x_{i,k+h} - m) / (n(L - h))`` the pooled sample
+    autocovariances (each the mean of its n(L - h) products), the Yule-Walker estimate
+    ``phi = c_1 / c_0`` and the innovation sd ``sigma = sqrt(c_0 (1 - phi^2))``, so that its
+    stationary law has the pooled variance c_0 and lag-1 autocorrelation phi. Returns (the
+    ARMA(1, 0), m). For one path it is statsmodels'
+    ``yule_walker(x, order=1, method="adjusted")``."""
+    x = torch.as_tensor(paths, dtype=F64)
+    if x.ndim != 2 or x.shape[1] < 2 or x.shape[0] < 1 or not torch.isfinite(x).all():
+        raise ValueError(
+            f"paths must be a finite (n, L) array with n >= 1, L >= 2; got shape "
+            f"{tuple(x.shape)}"
+        )
+    m = float(x.mean())
+    y = x - m
+    c0 = float((y * y).mean())
+    if not c0 > 0:
+        raise ValueError("paths must not be constant")
+    c1 = float((y[:, 1:] * y[:, :-1]).mean())
+    phi = min(max(c1 / c0, -0.999), 0.999)
+    return ARMA((phi,), sigma=math.sqrt(c0 * (1 - phi * phi))), m

@@ -20,19 +20,13 @@ import numpy as np
 import torch
 
 from ..diffusion.schedules import Schedule
-from ..repro import Diagnosis, judge
+from ..repro import Claim, Diagnosis, judge
 from .gaussian import conditionals, gaussian_paths
 from .generators import fit_and_generate, make_sequential
 from .metrics import assess_sample, assessment_table, oracle_power
-from .portfolio import (
-    myopic_weights,
-    quadratic_utility,
-)
 from .sampling import (
     adaptedness_gaps,
-    data_scale,
     draw_noise,
-    sample_next,
     sample_sequential,
     sample_whole,
     train_sequential,
@@ -40,7 +34,77 @@ from .sampling import (
     whole_sequence_model,
 )
 
-__all__ = ["adaptedness_study", "law_study", "multiperiod_study"]
+__all__ = [
+    "MARGIN",
+    "adaptedness_study",
+    "beats_claim",
+    "is_stationary_ar1",
+    "law_claim",
+    "law_study",
+    "paper_network_check",
+]
+
+#: the equivalence margins of every conditional-law claim, declared before the first run at
+#: L = 40 (not a knob): conditional-mean error in conditional sd, conditional-variance ratio,
+#: ACF error at lags 1-3
+MARGIN = dict(tol_mean=0.2, tol_var=1.25, tol_acf=0.05)
+_CRITERION = (
+    "conditional-mean error <= 0.2 conditional sd at every k (a one-step forecast at most "
+    "4% worse in mean square than the exact one), conditional-variance ratio in [0.8, 1.25] "
+    "at every k (a 95% prediction interval keeps a coverage in about [92%, 97%])"
+)
+_ACF = "; |ACF error| <= 0.05 at lags 1-3 (the sampling error of rho(1) from one path of 400)"
+_POWER = "; power >= 0.8: the oracle's draws meet the margins with that probability"
+
+
+def law_claim(key: str, name: str, where: str, acf: bool, ar1_family: bool) -> Claim:
+    """The claim that the sequential model reproduces the conditional laws of ``name``
+    (judged by :func:`law_study` at :data:`MARGIN`, with the ACF when ``acf``). Its baseline:
+    the whole-sequence model and, unless the target is itself an AR(1) (``ar1_family``), the
+    moment-matched AR(1); its control: the oracle."""
+    base = (
+        "the whole-sequence diffusion model of the same parameter count, trained on the "
+        "same paths (it could pass)"
+    )
+    if not ar1_family:
+        base += (
+            ", and the moment-matched AR(1) of those paths (two numbers: variance and "
+            "lag-1 autocorrelation); either passing is the baseline passing"
+        )
+    else:
+        base += (
+            "; the moment-matched AR(1) is the correctly specified fit here, shown, not "
+            "a baseline"
+        )
+    return Claim(
+        key,
+        paper="cao2026adapted",
+        where=where,
+        statement=f"the sequential model reproduces the conditional laws of {name}",
+        criterion=_CRITERION
+        + (_ACF if acf else "")
+        + _POWER
+        + "; per seed, all must pass",
+        baseline=base,
+        control="the oracle: every entry drawn from its exact conditional law, same draws",
+    )
+
+
+def beats_claim(key: str, what: str) -> Claim:
+    """The paper's comparison: closer to the exact conditional laws than the whole-sequence
+    model, per seed, on every one of ``what`` (e.g. "the five ARMA processes")."""
+    return Claim(
+        key,
+        paper="cao2026adapted",
+        where="abstract: adapted generation vs whole-sequence models",
+        statement="the sequential model's conditional laws are closer to the exact ones "
+        f"than the whole-sequence model's, on {what}",
+        criterion="per seed: worst statistic in units of its margin smaller than the "
+        f"whole-sequence model's, on each of {what}",
+        no_baseline="a comparison of two trained models; the oracle against the same "
+        "whole-sequence model is its control",
+        control="the oracle against the whole-sequence model, same rule",
+    )
 
 
 def adaptedness_study(
@@ -107,12 +171,17 @@ def adaptedness_study(
 
 
 def _law_diagnosis(
-    j, power: float, power_min: float, whole_fails: bool, worst_ratio: float = 1.0
+    j,
+    power: float,
+    power_min: float,
+    baseline_fails: bool,
+    worst_ratio: float = 1.0,
+    reference: dict | None = None,
 ) -> Diagnosis | None:
     """Why a per-process conditional-law claim is not confirmed: the criterion's power at its
     margins below ``power_min`` or the oracle failing means the margins are out of reach at
-    this number of draws; the whole-sequence baseline passing means the criterion does not
-    separate; otherwise the exact laws pass and the learned model does not."""
+    this number of draws; a baseline passing means the criterion does not separate;
+    otherwise the exact laws pass and the learned model does not."""
     if j.verdict == "confirmed":
         return None
     if power < power_min or j.control_passes is False:
@@ -123,11 +192,23 @@ def _law_diagnosis(
             f"{'some' if j.control_passes is False else 'no'} seeds: more draws (or "
             "wider margins) would decide",
         )
-    if j.why == "baseline passes" or not whole_fails:
+    if j.why == "baseline passes" or not baseline_fails:
         return Diagnosis(
             "underpowered",
-            "the whole-sequence diffusion model meets the same margins: they do not "
-            "separate the sequential model from it",
+            "a baseline (the whole-sequence diffusion model, or the moment-matched AR(1) "
+            "where that family is misspecified) meets the same margins on some seed: they "
+            "do not separate the sequential model from it",
+        )
+    ref = ""
+    if reference is not None:
+        vr = reference["var_ratio"]
+        ref = (
+            "; the paper's kind of network (a causal transformer over the whole prefix, "
+            "same paths and training, one seed) gets a conditional-mean error of "
+            f"{reference['mean_err']:.3g} sd and variance ratios in [{min(vr):.3g}, "
+            f"{max(vr):.3g}]: it "
+            + ("meets" if reference["pass"] else "does not meet")
+            + " the margins"
         )
     return Diagnosis(
         "setting",
@@ -135,8 +216,54 @@ def _law_diagnosis(
         f"{power_min:.1f}), so what fails is our learned score (largest conditional-variance "
         f"ratio over positions and seeds {worst_ratio:.3g}): a window MLP trained for 1000 "
         "Adam steps on a CPU with 30 VP levels and an ODE sampler, against the paper's "
-        "transformer, 200 cosine levels and about 1000 epochs on a GPU",
+        "transformer, 200 cosine levels and about 1000 epochs on a GPU" + ref,
     )
+
+
+def paper_network_check(
+    cov: torch.Tensor,
+    acf: np.ndarray | None,
+    sched: Schedule,
+    seed: int,
+    *,
+    n_train: int,
+    n_gen: int,
+    tol: dict[str, float],
+    key: str,
+    **train,
+) -> dict:
+    """The paper's kind of network on one target and seed: the causal transformer over the
+    whole prefix (``fit_and_generate(..., which=("transformer",))``), trained and sampled
+    like the window MLP on the same ``n_train`` paths, judged by
+    :func:`~diffctrl.sequential.metrics.assess_sample` at the margins ``tol``. One seed: a
+    diagnosis of what the window MLP's failure is owed to, not a verdict. Returns
+    ``"assess"`` (for :func:`law_study`'s ``reference``) and ``"values"``, its statistics
+    under ``<key>_*`` with ``<key>_meets``: "meets" or "does not meet" (the margins)."""
+    x = fit_and_generate(
+        cov, sched, n_train, n_gen, seed=seed, which=("transformer",), **train
+    )["transformer"]
+    a = assess_sample(x, cov, acf, **tol)
+    values = {f"{key}_{k}": a[k] for k in ("mean_err", "var_dev", "kl") if k in a}
+    if "acf_err" in a:
+        values[f"{key}_acf_err"] = a["acf_err"]
+    values[f"{key}_var_ratio_min"] = float(np.min(a["var_ratio"]))
+    values[f"{key}_var_ratio_max"] = float(np.max(a["var_ratio"]))
+    values[f"{key}_meets"] = "meets" if a["pass"] else "does not meet"
+    return {"assess": a, "values": values}
+
+
+def is_stationary_ar1(cov: torch.Tensor, tol: float = 1e-9) -> bool:
+    """Whether N(0, cov) is a stationary AR(1) window: cov is Toeplitz and every exact
+    conditional X_k | X_{<k} uses the last entry only (Markov). There the moment-matched
+    AR(1) is the correctly specified two-parameter fit, not a baseline."""
+    B, _ = conditionals(cov)
+    idx = torch.arange(cov.shape[0])
+    lag = (idx[:, None] - idx[None, :]).abs()
+    toeplitz = all(
+        float(cov.diagonal(h).std()) <= tol * float(cov.diagonal().mean())
+        for h in range(1, cov.shape[0] - 1)
+    ) and float(cov.diagonal().std()) <= tol * float(cov.diagonal().mean())
+    return toeplitz and float(B[lag > 1].abs().max()) <= tol
 
 
 def _key(name: str) -> str:
@@ -155,6 +282,7 @@ def law_study(
     tol: dict[str, float],
     reps: int,
     power_min: float = 0.8,
+    reference: dict[str, dict] | None = None,
     **train,
 ) -> dict:
     """Claims ``<prefix>_<process>`` (``arma_*``, ``gp_*``), one per target: ``targets``
@@ -167,10 +295,13 @@ def law_study(
     ``power_min``. Also judged (claim ``<prefix>_beats_whole``): per seed, the sequential
     model's worst margin-normalised error below the whole-sequence model's on every target.
     ``"runs"``: ``{(name, generator, seed): assess_sample(...)}``; ``"verdicts"``:
-    ``{claim key: rec.verdict kwargs}``; ``"power"``: ``{name: oracle_power(...)}``."""
-    runs, power = {}, {}
-    which = ("sequential", "whole", "oracle")
+    ``{claim key: rec.verdict kwargs}``; ``"power"``: ``{name: oracle_power(...)}``.
+    ``reference``: ``{name: assess_sample(...)}`` of another network on that target
+    (:func:`paper_network_check`), quoted in the diagnosis of its claim."""
+    runs, power, ar1_true = {}, {}, {}
+    which = ("sequential", "whole", "ar1_fit", "oracle")
     for name, (cov, acf) in targets.items():
+        ar1_true[name] = is_stationary_ar1(cov)
         power[name] = oracle_power(cov, n_gen, reps, acf, seed=1_000_000, **tol)
         for s in seeds:
             xs = fit_and_generate(
@@ -201,17 +332,22 @@ def law_study(
                 values[f"{key}_{g}_acf_err"] = max(a["acf_err"] for a in r)
         values[f"{key}_power"] = power[name]["all"]
         ok = {g: [a["pass"] for a in r] for g, r in got.items()}
-        j = judge(ok["sequential"], ok["whole"], ok["oracle"])
+        base = ok["whole"]
+        if not ar1_true[name]:  # where the AR(1) family is misspecified
+            base = [w or a for w, a in zip(base, ok["ar1_fit"])]
+        j = judge(ok["sequential"], base, ok["oracle"])
         evidence = {
             "power": power[name],
+            "ar1_fit_is_baseline": not ar1_true[name],
             **{f"{g}_score": [round(score(a), 3) for a in r] for g, r in got.items()},
         }
         diag = _law_diagnosis(
             j,
             power[name]["all"],
             power_min,
-            not any(ok["whole"]),
+            not any(base),
             values[f"{key}_sequential_var_ratio_max"],
+            (reference or {}).get(name),
         )
         verdicts[key] = dict(verdict=j, evidence=evidence, diagnosis=diag)
 
@@ -247,132 +383,4 @@ def law_study(
         "runs": runs,
         "power": power,
         "summary": assessment_table(runs, {n: which for n in targets}, seeds),
-    }
-
-
-def multiperiod_study(
-    cov: torch.Tensor,
-    mean: float,
-    sched: Schedule,
-    seeds: Sequence[int],
-    *,
-    n_train: int,
-    n_test: int,
-    n_scen: int,
-    gamma: float = 5.0,
-    share: float = 0.8,
-    steps: int,
-    hidden: int,
-    method: str,
-    device,
-    **opt,
-) -> dict:
-    """Claim ``portfolio``: one asset whose returns over L periods are N(mean, cov) (serially
-    dependent), held period by period with the quadratic-utility weight
-    (:func:`~diffctrl.sequential.portfolio.myopic_weights`) from ``n_scen`` scenarios of
-    r_t. Per seed, the sequential model trained on ``n_train`` return paths generates the
-    scenarios of r_t given the *observed* past of each of ``n_test`` test paths
-    (:func:`~diffctrl.sequential.sampling.sample_next`); it passes when its realised utility
-    (:func:`~diffctrl.sequential.portfolio.quadratic_utility`, periods 1..L-1) gains at least
-    ``share`` of what the exact conditional law (exact weights) gains over the best strategy
-    that ignores the past (weights from the exact marginal law). Baseline: the untrained
-    network's conditional scenarios; control: ``n_scen`` scenarios drawn from the exact
-    conditional law (the same Monte Carlo error as the generator's); also recorded, the
-    trained model's unconditional scenarios. ``"utility"``: ``{(strategy, seed): value}``."""
-    L = cov.shape[0]
-    mu = torch.full((L,), float(mean), dtype=torch.float64)
-    B, v = conditionals(cov)
-    opt = dict(opt, device=device, progress=False)
-    util = {}
-    for s in seeds:
-        data = gaussian_paths(
-            cov, n_train, mean=mu, generator=torch.Generator().manual_seed(s)
-        )
-        net = make_sequential(L, sched.N, None, hidden, seed=s)
-        base = make_sequential(L, sched.N, None, hidden, seed=s)
-        base.scale.fill_(data_scale(data))
-        train_sequential(net, sched, data, steps, seed=s, **opt)
-        test = gaussian_paths(
-            cov, n_test, mean=mu, generator=torch.Generator().manual_seed(s + 40_000)
-        )
-        r = test[:, 1:]
-        w = {}
-        for name, model in (("conditional", net), ("untrained", base)):
-            cols = []
-            for t in range(1, L):
-                prefix = test[:, :t].repeat_interleave(n_scen, dim=0)
-                g = torch.Generator().manual_seed(s + 50_000 + t)
-                x = sample_next(
-                    model, sched, prefix, generator=g, method=method, device=device
-                )
-                cols.append(myopic_weights(x.reshape(n_test, n_scen), gamma))
-            w[name] = torch.stack(cols, dim=1)
-        uncond = (
-            sample_sequential(
-                net,
-                sched,
-                n_scen * 8,
-                generator=torch.Generator().manual_seed(s + 60_000),
-                method=method,
-                device=device,
-            )
-            .double()
-            .cpu()
-        )
-        w["unconditional"] = myopic_weights(uncond[:, 1:].T, gamma).expand_as(r)
-        m_exact = mu[1:] + (test - mu) @ B[1:].T  # exact conditional means (n, L-1)
-        w["exact"] = m_exact / (gamma * (v[1:] + m_exact**2))
-        z = torch.randn(
-            n_test,
-            L - 1,
-            n_scen,
-            generator=torch.Generator().manual_seed(s + 70_000),
-            dtype=torch.float64,
-        )
-        w["exact_scenarios"] = myopic_weights(
-            m_exact[..., None] + v[1:, None].sqrt() * z, gamma
-        )
-        m0, s2 = mu[1:], cov.diagonal()[1:] + mu[1:] ** 2
-        w["exact_marginal"] = (m0 / (gamma * s2)).expand_as(r)
-        for name, ww in w.items():
-            util[(name, s)] = quadratic_utility(ww, r, gamma)
-
-    def gain(name, s):
-        return util[(name, s)] - util[("exact_marginal", s)]
-
-    def beats(name):
-        return [gain(name, s) >= share * gain("exact", s) for s in seeds]
-
-    j = judge(beats("conditional"), beats("untrained"), beats("exact_scenarios"))
-    diag = None
-    if j.verdict != "confirmed":
-        diag = Diagnosis(
-            "setting",
-            f"the learned conditional scenarios do not gain {share:.0%} of what the exact "
-            "conditional law gains over ignoring the past on every seed: our conditional "
-            "mean is too far from the exact one",
-        )
-    names = (
-        "conditional",
-        "untrained",
-        "unconditional",
-        "exact",
-        "exact_scenarios",
-        "exact_marginal",
-    )
-    values = {
-        f"mp_{n}_utility": float(np.mean([util[(n, s)] for s in seeds])) for n in names
-    }
-    for n in ("conditional", "untrained", "unconditional", "exact_scenarios"):
-        values[f"mp_{n}_share"] = float(
-            min(gain(n, s) / gain("exact", s) for s in seeds)
-        )
-    return {
-        "values": values,
-        "verdict": dict(
-            verdict=j,
-            evidence={n: [util[(n, s)] for s in seeds] for n in names},
-            diagnosis=diag,
-        ),
-        "utility": util,
     }

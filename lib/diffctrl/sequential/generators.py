@@ -4,8 +4,10 @@
 on request, the whole-sequence DDPM with the same parameter budget on the same n paths, then
 draws ``n_gen`` sequences from each (``sequential_ddpm``: the same trained sequential network
 sampled with DDPM ancestral steps instead of ``method``), from an untrained copy of the
-sequential network (the baseline of the criteria) and from the oracle
-(:func:`~diffctrl.sequential.gaussian.oracle_sample`). Everything is seeded by ``seed``.
+sequential network, from the moment-matched AR(1) of the same paths (``ar1_fit``,
+:func:`~diffctrl.sequential.arma.fit_ar1`: two numbers, pooled variance and lag-1
+autocorrelation) and from the oracle (:func:`~diffctrl.sequential.gaussian.oracle_sample`).
+Everything is seeded by ``seed``.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import torch
 
 from ..diffusion.schedules import Schedule
+from .arma import arma_cov, fit_ar1
 from .gaussian import gaussian_paths, oracle_sample
 from .networks import CausalTransformerScoreNet, WindowScoreNet, param_count
 from .sampling import (
@@ -34,6 +37,7 @@ GENERATORS = (
     "transformer",
     "whole",
     "untrained",
+    "ar1_fit",
     "oracle",
 )
 
@@ -160,6 +164,13 @@ def fit_and_generate(
             sample_whole(wm, sched, n_gen, s, noise=noise, method=method, device=device)
             .double()
             .cpu()
+        )
+    if "ar1_fit" in which:
+        proc, m = fit_ar1(data)
+        out["ar1_fit"] = m + gaussian_paths(
+            arma_cov(proc, L),
+            n_gen,
+            generator=torch.Generator().manual_seed(seed + 30_000),
         )
     if "oracle" in which:
         out["oracle"] = oracle_sample(

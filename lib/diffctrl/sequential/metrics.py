@@ -191,7 +191,25 @@ def assess_sample(
     """Samples x (n, L) against N(0, cov): the largest conditional-mean error (in conditional
     std) and |log variance ratio| over k (:func:`conditional_errors`),
     the fitted KL (:func:`fitted_kl`; ``"tv"``: its Pinsker bound) and, given the exact ACF, the largest ACF error at lags 1-3. ``"pass"``: all
-    within the tolerances (the criterion of the claims ``arma`` and ``gp``)."""
+    within the tolerances (the criterion of the claims ``arma`` and ``gp``). A sample with a
+    non-finite path (a generator that blew up) fails, with every statistic at 1e300 and
+    ``"nonfinite"`` the share of such paths."""
+    x = _check_x(x)
+    finite = torch.isfinite(x).all(dim=1)
+    if not finite.all():
+        L = x.shape[1]
+        out = {
+            "mean_err": 1e300,
+            "var_dev": 1e300,
+            "var_ratio": np.full(L - 1, 1e300),
+            "kl": 1e300,
+            "tv": 1e150,
+            "nonfinite": float((~finite).double().mean()),
+            "pass": False,
+        }
+        if acf_true is not None:
+            out["acf"], out["acf_err"] = np.full(4, np.nan), 1e300
+        return out
     ce = conditional_errors(x, cov)
     out = {
         "mean_err": float(ce["mean_err"].max()),
