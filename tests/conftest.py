@@ -55,3 +55,20 @@ def built_html() -> Path:
             pytest.fail(msg)
         pytest.skip(msg)
     return html
+
+
+@pytest.fixture(scope="session")
+def check_claims():
+    """``check_claims(rec)``: every claim of a results record carries a verdict word, a baseline
+    and a control (or why it has none), and a diagnosis when it is short of confirmed."""
+    from diffctrl.repro import VERDICTS
+
+    def check(rec: dict) -> None:
+        for key, c in rec["claims"].items():
+            assert c["verdict"] in VERDICTS, key
+            assert c["baseline"] or c["no_baseline"], key
+            assert c["control"] or c["no_control"], key
+            if c["verdict"] != "confirmed":
+                assert c["diagnosis"], key
+
+    return check

@@ -3,8 +3,6 @@ training budget."""
 
 import pytest
 
-from diffctrl.repro import VERDICTS
-
 PROCS = ("ar1", "ar1persistent", "ar1nearunitroot", "arma11", "arma21")
 
 
@@ -59,12 +57,7 @@ def test_prefix_reuse_changes_the_cost_not_the_samples(rec):
     )
 
 
-def test_every_claim_is_judged(rec):
+def test_every_claim_is_judged(rec, check_claims):
     arma = {f"arma_{k}" for k in PROCS}
     assert set(rec["claims"]) == arma | {"adapted", "arma_beats_whole"}
-    for key, c in rec["claims"].items():
-        assert c["verdict"] in VERDICTS, key
-        assert c["baseline"] or c["no_baseline"], key
-        assert c["control"] or c["no_control"], key
-        if c["verdict"] != "confirmed":
-            assert c["diagnosis"], key
+    check_claims(rec)
